@@ -1,0 +1,125 @@
+using System.Buffers.Binary;
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using Keyward.Crypto.Keys;
+
+namespace Keyward.Core.Audit;
+
+/// <summary>
+/// The canonical record encoding and the keyed chain over it. hash = HMAC-SHA256(K_audit, prev_hash ‖ body), with
+/// K_audit derived from the root key, so that someone who can write the database but lacks the root key cannot
+/// forge or recompute the chain.
+/// </summary>
+public static class AuditChain
+{
+    public const string TimeFormat = "yyyy-MM-dd'T'HH:mm:ss.fffffff'Z'";
+
+    /// <summary>Canonical JSON: fixed field order, no whitespace. Any change to it is a new format.</summary>
+    public static byte[] Encode(long seq, DateTimeOffset time, AuditDraft draft)
+    {
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>(512);
+        using (var w = new Utf8JsonWriter(buffer))
+        {
+            w.WriteStartObject();
+            w.WriteNumber("seq", seq);
+            w.WriteString("time", time.UtcDateTime.ToString(TimeFormat, CultureInfo.InvariantCulture));
+            WriteNullable(w, "tenant", draft.TenantId);
+            w.WriteStartObject("actor");
+            w.WriteString("kind", draft.Actor.Kind);
+            WriteNullable(w, "agent_id", draft.Actor.AgentId);
+            WriteNullable(w, "run_id", draft.Actor.RunId);
+            WriteNullable(w, "role", draft.Actor.Role);
+            WriteNullable(w, "accessor", draft.Actor.Accessor);
+            if (draft.Actor.Chain is null)
+            {
+                w.WriteNull("chain");
+            }
+            else
+            {
+                w.WriteStartArray("chain");
+                foreach (var link in draft.Actor.Chain)
+                {
+                    w.WriteStringValue(link);
+                }
+
+                w.WriteEndArray();
+            }
+
+            WriteNullable(w, "token_hmac", draft.Actor.TokenHmac);
+            w.WriteEndObject();
+            w.WriteString("operation", draft.Operation);
+            WriteNullable(w, "path", draft.Path);
+            if (draft.Version is { } version)
+            {
+                w.WriteNumber("version", version);
+            }
+            else
+            {
+                w.WriteNull("version");
+            }
+
+            w.WriteString("outcome", draft.Outcome);
+            w.WriteNumber("status", draft.Status);
+            WriteNullable(w, "code", draft.Code);
+            WriteNullable(w, "anomaly", draft.Anomaly);
+            w.WriteString("request_id", draft.RequestId);
+            if (draft.Details is { Count: > 0 } details)
+            {
+                w.WriteStartObject("details");
+                foreach (var (key, value) in details.OrderBy(d => d.Key, StringComparer.Ordinal))
+                {
+                    w.WriteString(key, value);
+                }
+
+                w.WriteEndObject();
+            }
+            else
+            {
+                w.WriteNull("details");
+            }
+
+            w.WriteEndObject();
+        }
+
+        return buffer.WrittenSpan.ToArray();
+    }
+
+    public static byte[] Hash(SecretKey chainKey, ReadOnlySpan<byte> previousHash, ReadOnlySpan<byte> body)
+    {
+        using var hmac = IncrementalHash.CreateHMAC(HashAlgorithmName.SHA256, chainKey.Bytes);
+        hmac.AppendData(previousHash);
+        hmac.AppendData(body);
+        return hmac.GetHashAndReset();
+    }
+
+    public static byte[] CheckpointMac(SecretKey checkpointKey, long seq, ReadOnlySpan<byte> hash, DateTimeOffset time)
+    {
+        Span<byte> message = stackalloc byte[10 + 8 + 32 + 8];
+        "checkpoint"u8.CopyTo(message);
+        BinaryPrimitives.WriteInt64BigEndian(message[10..], seq);
+        hash.CopyTo(message[18..]);
+        BinaryPrimitives.WriteInt64BigEndian(message[50..], time.UtcTicks);
+        return HMACSHA256.HashData(checkpointKey.Bytes, message);
+    }
+
+    /// <summary>A keyed hash of an identifier (a presented token) so records can correlate attempts without holding it.</summary>
+    public static string IdentifierHmac(SecretKey identifierKey, string identifier)
+    {
+        var mac = HMACSHA256.HashData(identifierKey.Bytes, Encoding.UTF8.GetBytes(identifier));
+        return Convert.ToHexStringLower(mac.AsSpan(0, 16));
+    }
+
+    private static void WriteNullable(Utf8JsonWriter writer, string name, string? value)
+    {
+        if (value is null)
+        {
+            writer.WriteNull(name);
+        }
+        else
+        {
+            writer.WriteString(name, value);
+        }
+    }
+}

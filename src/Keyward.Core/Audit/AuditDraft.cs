@@ -1,0 +1,83 @@
+using Keyward.Core.Errors;
+
+namespace Keyward.Core.Audit;
+
+/// <summary>Who acted. Tokens are named by accessor, or — when a presented token is unknown — by a keyed hash.</summary>
+public sealed record AuditActor(
+    string Kind,
+    string? AgentId = null,
+    string? RunId = null,
+    string? Role = null,
+    string? Accessor = null,
+    IReadOnlyList<string>? Chain = null,
+    string? TokenHmac = null)
+{
+    public static readonly AuditActor Anonymous = new("anonymous");
+}
+
+/// <summary>
+/// The audit record a request is building. It is committed exactly once: inside the same transaction as the
+/// request's change for writes, or on its own (durably) before the response for reads and refusals.
+/// </summary>
+public sealed class AuditDraft
+{
+    public AuditDraft(string requestId, string operation)
+    {
+        RequestId = requestId;
+        Operation = operation;
+    }
+
+    public string RequestId { get; }
+
+    public string Operation { get; set; }
+
+    public string? TenantId { get; set; }
+
+    public AuditActor Actor { get; set; } = AuditActor.Anonymous;
+
+    public string? Path { get; set; }
+
+    public long? Version { get; set; }
+
+    /// <summary>Status to record if the operation succeeds (set by the endpoint).</summary>
+    public int SuccessStatus { get; set; } = 200;
+
+    public string Outcome { get; private set; } = "ok";
+
+    public int Status { get; private set; } = 200;
+
+    public string? Code { get; private set; }
+
+    public string? Anomaly { get; set; }
+
+    /// <summary>Extra non-secret facts (counts, key versions, incident ids).</summary>
+    public Dictionary<string, string>? Details { get; set; }
+
+    /// <summary>Set once the record is durable; the request must not write it again.</summary>
+    public bool Committed { get; internal set; }
+
+    public void Succeeded()
+    {
+        Outcome = "ok";
+        Status = SuccessStatus;
+        Code = null;
+    }
+
+    public void Failed(Exception exception)
+    {
+        if (exception is KeywardException keyward)
+        {
+            Outcome = keyward.IsDenial ? "denied" : "error";
+            Status = keyward.Status;
+            Code = keyward.Code;
+        }
+        else
+        {
+            Outcome = "error";
+            Status = 500;
+            Code = "internal_error";
+        }
+    }
+
+    public void AddDetail(string key, string value) => (Details ??= new(StringComparer.Ordinal))[key] = value;
+}

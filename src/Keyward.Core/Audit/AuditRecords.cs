@@ -1,0 +1,49 @@
+namespace Keyward.Core.Audit;
+
+/// <summary>
+/// A committed audit record as stored: <see cref="Body"/> is the canonical JSON the chain hash covers
+/// (hash = HMAC-SHA256(K_audit, prev_hash ‖ body)). The other columns are indexes for filtering and are
+/// checked against the body by verification.
+/// </summary>
+public sealed record AuditEntry(
+    long Seq,
+    string? TenantId,
+    DateTimeOffset Time,
+    string? AgentId,
+    string? Path,
+    byte[] Body,
+    byte[] PrevHash,
+    byte[] Hash);
+
+/// <summary>The newest record of the chain: where the next record links to.</summary>
+public readonly record struct AuditHead(long Seq, byte[] Hash)
+{
+    public static AuditHead Genesis => new(0, new byte[32]);
+}
+
+/// <summary>
+/// A MAC'd statement "the chain had reached {seq, hash}", written every 1,000 records or 10 s to the store and
+/// to the server log, so that cutting off the newest records is detected.
+/// </summary>
+public sealed record AuditCheckpoint(long Seq, byte[] Hash, DateTimeOffset Time, byte[] Mac);
+
+/// <summary>Filters for a tenant's audit reads.</summary>
+public sealed record AuditQuery(string? TenantId, long After, int Limit, string? AgentId, string? Path);
+
+/// <summary>Storage port for the audit chain.</summary>
+public interface IAuditStore
+{
+    /// <summary>The chain head, read inside the write transaction (a shared store locks the row).</summary>
+    Task<AuditHead> GetHeadAsync(CancellationToken cancellationToken = default);
+
+    Task SetHeadAsync(AuditHead head, CancellationToken cancellationToken = default);
+
+    Task AppendAsync(AuditEntry entry, CancellationToken cancellationToken = default);
+
+    /// <summary>Records in ascending seq after <see cref="AuditQuery.After"/>, filtered.</summary>
+    Task<IReadOnlyList<AuditEntry>> QueryAsync(AuditQuery query, CancellationToken cancellationToken = default);
+
+    Task AppendCheckpointAsync(AuditCheckpoint checkpoint, CancellationToken cancellationToken = default);
+
+    Task<IReadOnlyList<AuditCheckpoint>> ListCheckpointsAsync(CancellationToken cancellationToken = default);
+}

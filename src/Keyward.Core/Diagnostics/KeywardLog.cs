@@ -1,0 +1,75 @@
+using Microsoft.Extensions.Logging;
+
+namespace Keyward.Core.Diagnostics;
+
+/// <summary>
+/// Every log message of the broker, source-generated, with stable event ids. Messages carry ids, paths, counts
+/// and codes — never a secret value, a token string or key material.
+/// </summary>
+public static partial class KeywardLog
+{
+    // 1xxx: seal and keys
+    [LoggerMessage(1001, LogLevel.Information, "Initialized with {Shares} key shares, threshold {Threshold}")]
+    public static partial void Initialized(ILogger logger, int shares, int threshold);
+
+    [LoggerMessage(1002, LogLevel.Information, "Unsealed")]
+    public static partial void Unsealed(ILogger logger);
+
+    [LoggerMessage(1003, LogLevel.Warning, "Sealed: keys wiped from memory")]
+    public static partial void SealedNow(ILogger logger);
+
+    [LoggerMessage(1004, LogLevel.Warning, "Unseal attempt failed: {Reason}")]
+    public static partial void UnsealFailed(ILogger logger, string reason);
+
+    [LoggerMessage(1005, LogLevel.Warning, "Root tokens revoked: {Count}")]
+    public static partial void RootTokensRevoked(ILogger logger, int count);
+
+    [LoggerMessage(1006, LogLevel.Warning, "A new root token was generated from a threshold of key shares")]
+    public static partial void RootTokenGenerated(ILogger logger);
+
+    // 2xxx: storage and commit
+    [LoggerMessage(2001, LogLevel.Error, "Commit of a batch of {Items} operations failed; none was acknowledged")]
+    public static partial void CommitFailed(ILogger logger, int items, Exception exception);
+
+    [LoggerMessage(2002, LogLevel.Error, "Operation {Operation} failed unexpectedly and was rolled back")]
+    public static partial void OperationFailed(ILogger logger, string operation, Exception exception);
+
+    [LoggerMessage(2003, LogLevel.Information, "Store opened: {Engine} at schema version {Version}")]
+    public static partial void StoreOpened(ILogger logger, string engine, int version);
+
+    // 3xxx: audit
+    [LoggerMessage(3001, LogLevel.Information, "Audit checkpoint seq={Seq} hash={Hash} mac={Mac}")]
+    public static partial void AuditCheckpoint(ILogger logger, long seq, string hash, string mac);
+
+    [LoggerMessage(3002, LogLevel.Error, "Audit verification failed: first bad seq {FirstBadSeq}, truncated after {TruncatedAfter}")]
+    public static partial void AuditVerifyFailed(ILogger logger, long? firstBadSeq, long? truncatedAfter);
+
+    // 4xxx: tenants and keys
+    [LoggerMessage(4001, LogLevel.Information, "Tenant {TenantId} created")]
+    public static partial void TenantCreated(ILogger logger, string tenantId);
+
+    [LoggerMessage(4002, LogLevel.Warning, "Tenant {TenantId} deleted: {Tokens} tokens revoked, {Keys} key versions destroyed, id retired")]
+    public static partial void TenantDeleted(ILogger logger, string tenantId, int tokens, int keys);
+
+    [LoggerMessage(4003, LogLevel.Information, "Tenant {TenantId} key rotated to version {KeyVersion}")]
+    public static partial void TenantKeyRotated(ILogger logger, string tenantId, int keyVersion);
+
+    [LoggerMessage(4004, LogLevel.Information, "Rewrap {JobId} of tenant {TenantId}: {Done}/{Total} done, {Failed} failed, state {State}")]
+    public static partial void RewrapProgress(ILogger logger, string jobId, string tenantId, long done, long total, long failed, string state);
+
+    [LoggerMessage(4005, LogLevel.Error, "Rewrap {JobId} of tenant {TenantId} stopped")]
+    public static partial void RewrapFailed(ILogger logger, string jobId, string tenantId, Exception exception);
+
+    // 5xxx: requests and hosting
+    [LoggerMessage(5001, LogLevel.Error, "Unhandled error on {Method} {Route} (request {RequestId})")]
+    public static partial void UnhandledError(ILogger logger, string method, string route, string requestId, Exception exception);
+
+    [LoggerMessage(5002, LogLevel.Information, "Keyward listening on {Address}")]
+    public static partial void Listening(ILogger logger, string address);
+
+    [LoggerMessage(5003, LogLevel.Warning, "Request refused: {Status} {Code} on {Method} {Route}")]
+    public static partial void RequestRefused(ILogger logger, int status, string code, string method, string route);
+
+    [LoggerMessage(5004, LogLevel.Warning, "Unattended unseal from key file {File}: keep this file as safe as the root key")]
+    public static partial void UnsealedFromFile(ILogger logger, string file);
+}

@@ -1,0 +1,145 @@
+namespace Keyward.Core.Errors;
+
+/// <summary>The one place where refusals are built. Codes are a public contract: add, never rename.</summary>
+public static class KeywardErrors
+{
+    // 400
+    public static KeywardException InvalidPath(string detail) => Bad("invalid_path", "Invalid path", detail);
+
+    public static KeywardException ReservedPath(string path) =>
+        Bad("reserved_path", "Reserved path", $"'{path}' ends in a reserved action segment or starts with a reserved prefix (creds/, sys/).");
+
+    public static KeywardException TokenInQuery() =>
+        Bad("token_in_query", "Token in query string", "Tokens are accepted only in the Authorization header; the request was refused and nothing was done.");
+
+    public static KeywardException MalformedJson(string detail) => Bad("malformed_json", "Malformed JSON", detail);
+
+    public static KeywardException UnknownField(string field) =>
+        Bad("unknown_field", "Unknown field", $"The body has a field this route does not know: '{field}'.");
+
+    public static KeywardException InvalidField(string field, string detail) =>
+        Bad("invalid_field", "Invalid field", $"'{field}': {detail}");
+
+    public static KeywardException MissingField(string field) =>
+        Bad("missing_field", "Missing field", $"The body needs the field '{field}'.");
+
+    public static KeywardException InvalidName(string what, string value, string pattern) =>
+        Bad("invalid_name", "Invalid name", $"{what} '{Truncate(value)}' must match {pattern}.");
+
+    public static KeywardException InvalidRequest(string detail) => Bad("invalid_request", "Invalid request", detail);
+
+    public static KeywardException InvalidDuration(string field) =>
+        Bad("invalid_duration", "Invalid duration", $"'{field}' must be a positive duration such as 90s, 10m, 1h, 7d or integer seconds.");
+
+    public static KeywardException TtlExceedsLimit(string detail) => Bad("ttl_exceeds_limit", "TTL exceeds limit", detail);
+
+    public static KeywardException UnsealFailed(string detail) => Bad("unseal_failed", "Unseal failed", detail);
+
+    public static KeywardException InvalidRule(string detail) => Bad("invalid_rule", "Invalid rule", detail);
+
+    // 401
+    public static KeywardException MissingToken() =>
+        new(401, "missing_token", "Missing token", "This route needs 'Authorization: Bearer <token>'.");
+
+    public static KeywardException InvalidToken() =>
+        new(401, "invalid_token", "Invalid token", "The token is not valid.");
+
+    public static KeywardException TokenExpired() =>
+        new(401, "token_expired", "Token expired", "The token has expired.");
+
+    public static KeywardException TokenRevoked() =>
+        new(401, "token_revoked", "Token revoked", "The token has been revoked.");
+
+    // 403
+    public static KeywardException PermissionDenied(string capability, string? path) =>
+        new(403, "permission_denied", "Permission denied",
+            path is null ? $"The token lacks '{capability}'." : $"The token lacks '{capability}' on '{path}'.");
+
+    public static KeywardException RootTokenRequired() =>
+        new(403, "root_token_required", "Root token required", "This route is for the operator's root token.");
+
+    public static KeywardException TenantTokenRequired() =>
+        new(403, "tenant_token_required", "Tenant token required",
+            "This route needs a tenant token; the root token cannot read or change tenant data (mint an audited tenant admin token first).");
+
+    public static KeywardException AdminTokenRequired() =>
+        new(403, "admin_token_required", "Tenant admin token required", "This route needs a tenant admin token.");
+
+    // 404
+    public static KeywardException RouteNotFound(string method, string path) =>
+        new(404, "route_not_found", "Not found", $"No route {method} {Truncate(path)}.");
+
+    public static KeywardException TenantNotFound(string id) =>
+        new(404, "tenant_not_found", "Tenant not found", $"No tenant '{Truncate(id)}'.");
+
+    public static KeywardException RoleNotFound(string name) =>
+        new(404, "role_not_found", "Role not found", $"No role '{Truncate(name)}'.");
+
+    public static KeywardException SecretNotFound(string path) =>
+        new(404, "secret_not_found", "Secret not found", $"No secret at '{path}'.");
+
+    public static KeywardException VersionNotFound(string path, long version) =>
+        new(404, "version_not_found", "Version not found", $"'{path}' has no version {version}.");
+
+    public static KeywardException SecretDeleted(string path, long version) =>
+        new(404, "secret_deleted", "Secret deleted", $"Version {version} of '{path}' is deleted.");
+
+    public static KeywardException VersionDestroyed(string path, long version) =>
+        new(404, "version_destroyed", "Version destroyed", $"Version {version} of '{path}' was destroyed.");
+
+    public static KeywardException JobNotFound(string id) =>
+        new(404, "job_not_found", "Job not found", $"No job '{Truncate(id)}'.");
+
+    // 405
+    public static KeywardException MethodNotAllowed(string method, string path) =>
+        new(405, "method_not_allowed", "Method not allowed", $"{method} is not allowed on {Truncate(path)}.");
+
+    // 409
+    public static KeywardException AlreadyInitialized() =>
+        new(409, "already_initialized", "Already initialized", "This server is already initialized.");
+
+    public static KeywardException TenantExists(string id) =>
+        new(409, "tenant_exists", "Tenant exists", $"Tenant '{id}' already exists.");
+
+    public static KeywardException TenantRetired(string id) =>
+        new(409, "tenant_id_retired", "Tenant id retired", $"Tenant id '{id}' belonged to a deleted tenant and is retired for good.");
+
+    public static KeywardException CasMismatch(string path, long expected, long current) =>
+        new(409, "cas_mismatch", "Check-and-set mismatch", $"cas {expected} does not match the current version {current} of '{path}'.");
+
+    public static KeywardException Conflict(string code, string detail) => new(409, code, "Conflict", detail);
+
+    // 413
+    public static KeywardException BodyTooLarge(long limit) =>
+        new(413, "body_too_large", "Body too large", $"The body exceeds {limit} bytes.");
+
+    public static KeywardException ValueTooLarge(int limit) =>
+        new(413, "value_too_large", "Value too large", $"A secret's data may be at most {limit} bytes of JSON.");
+
+    // 423
+    public static KeywardException TenantLocked(string id) =>
+        new(423, "tenant_locked", "Tenant locked", $"Tenant '{id}' is locked down.");
+
+    // 503
+    public static KeywardException Sealed() =>
+        new(503, "sealed", "Sealed", "The server is sealed; unseal it with a threshold of key shares.");
+
+    public static KeywardException NotInitialized() =>
+        new(503, "not_initialized", "Not initialized", "The server is not initialized; call POST /v1/sys/init.");
+
+    public static KeywardException StoreUnavailable() =>
+        new(503, "store_unavailable", "Store unavailable", "The store could not commit; nothing was acknowledged. Retry.");
+
+    // 500
+    public static KeywardException Internal() =>
+        new(500, "internal_error", "Internal error", "An internal error occurred; it has been logged without data.");
+
+    public static KeywardException Undecryptable(string path, long version) =>
+        new(500, "undecryptable", "Ciphertext cannot be opened",
+            $"Version {version} of '{path}' failed authentication: its stored row was altered or moved, or its key was destroyed.");
+
+    private static KeywardException Bad(string code, string title, string detail) => new(400, code, title, detail);
+
+    /// <summary>Identifiers echoed in errors are bounded so an error never carries a large request fragment.</summary>
+    private static string Truncate(string value) => value.Length <= 80 ? value : string.Concat(value.AsSpan(0, 80), "…");
+}

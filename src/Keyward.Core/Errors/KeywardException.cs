@@ -1,0 +1,44 @@
+namespace Keyward.Core.Errors;
+
+/// <summary>
+/// Every refusal the broker makes: an HTTP-style status, a stable machine <see cref="Code"/> (the contract clients
+/// switch on) and a human detail. Details name ids, paths and limits, never a secret value or a token.
+/// Build them through <see cref="KeywardErrors"/> so that messages live in one place.
+/// </summary>
+public sealed class KeywardException : Exception
+{
+    public KeywardException(int status, string code, string title, string detail)
+        : base(detail)
+    {
+        Status = status;
+        Code = code;
+        Title = title;
+    }
+
+    public KeywardException()
+        : this(500, "internal_error", "Internal error", "An internal error occurred.")
+    {
+    }
+
+    public KeywardException(string message)
+        : this(500, "internal_error", "Internal error", message)
+    {
+    }
+
+    public KeywardException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+        Status = 500;
+        Code = "internal_error";
+        Title = "Internal error";
+    }
+
+    public int Status { get; }
+
+    public string Code { get; }
+
+    public string Title { get; }
+
+    /// <summary>Denials (authentication, authorization, lockdown) are audited as <c>denied</c>, the rest as <c>error</c>.</summary>
+    public bool IsDenial => Status is 401 or 403 or 423;
+}

@@ -1,0 +1,32 @@
+using Keyward.Core.Audit;
+using Keyward.Core.Policies;
+using Keyward.Core.Seal;
+using Keyward.Core.Secrets;
+using Keyward.Core.Storage;
+using Keyward.Core.Tenants;
+using Keyward.Core.Tokens;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+
+namespace Keyward.Core;
+
+public static class KeywardCoreServiceCollectionExtensions
+{
+    /// <summary>The domain services. A storage engine (an <see cref="IKeywardStore"/>) must be added too.</summary>
+    public static IServiceCollection AddKeywardCore(this IServiceCollection services)
+    {
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddSingleton<KeyHierarchy>();
+        services.AddSingleton<GroupCommitter>();
+        services.AddSingleton<TenantDirectory>();
+        services.AddSingleton<TokenService>();
+        services.AddSingleton<TenantKeyRings>();
+        services.AddSingleton<RewrapJobs>();
+        services.AddSingleton<TenantService>();
+        services.AddSingleton<SecretService>();
+        services.AddSingleton<RoleService>();
+        services.AddSingleton<AuditService>();
+        services.AddSingleton<SealService>();
+        return services;
+    }
+}

@@ -1,0 +1,300 @@
+using System.Security.Cryptography;
+using Keyward.Core.Audit;
+using Keyward.Core.Errors;
+using Keyward.Core.Policies;
+using Keyward.Core.Storage;
+using Keyward.Core.Tenants;
+using Keyward.Core.Tokens;
+using Keyward.Core.Validation;
+using Keyward.Crypto.Envelope;
+
+namespace Keyward.Core.Secrets;
+
+/// <summary>A decrypted read. <see cref="Data"/> is the UTF-8 JSON object as written; zero it after use.</summary>
+public sealed record SecretRead(string Path, long Version, DateTimeOffset CreatedAt, byte[] Data);
+
+/// <summary>
+/// Versioned secrets of the caller's tenant: check-and-set writes, reads of current or given versions, soft
+/// delete, undelete, destroy, metadata and listing. Every value is sealed with <see cref="SecretEnvelope"/> under
+/// the tenant's current key and bound to tenant uid, path and version.
+/// </summary>
+public sealed class SecretService
+{
+    /// <summary>A secret's data is at most 64 KiB of JSON.</summary>
+    public const int MaxDataBytes = 64 * 1024;
+
+    public const int DefaultMaxVersions = 10;
+    public const int MaxMaxVersions = 1000;
+    public const int MaxCustomMetadataEntries = 64;
+    public const int MaxCustomMetadataKeyLength = 128;
+    public const int MaxCustomMetadataValueLength = 512;
+    public const int MaxVersionsPerCall = 1000;
+
+    private readonly IKeywardStore _store;
+    private readonly GroupCommitter _committer;
+    private readonly TenantKeyRings _rings;
+    private readonly TimeProvider _time;
+
+    public SecretService(IKeywardStore store, GroupCommitter committer, TenantKeyRings rings, TimeProvider time)
+    {
+        _store = store;
+        _committer = committer;
+        _rings = rings;
+        _time = time;
+    }
+
+    public async Task<(long Version, DateTimeOffset CreatedAt)> PutAsync(
+        Principal caller, string path, ReadOnlyMemory<byte> data, long? cas, AuditDraft audit)
+    {
+        audit.Path = path;
+        SecretPath.RequireWritable(path);
+        var tenant = caller.Require(path, Capability.Write);
+        if (data.Length > MaxDataBytes)
+        {
+            throw KeywardErrors.ValueTooLarge(MaxDataBytes);
+        }
+
+        if (cas is < 0)
+        {
+            throw KeywardErrors.InvalidField("cas", "must be 0 or a version number");
+        }
+
+        var ring = await _rings.GetAsync(tenant.Uid);
+        return await _committer.ExecuteAsync(audit, async session =>
+        {
+            var now = _time.GetUtcNow();
+            var metadata = await session.Secrets.GetMetadataAsync(tenant.Uid, path);
+            var current = metadata?.CurrentVersion ?? 0;
+            if (cas is { } expected && expected != current)
+            {
+                throw KeywardErrors.CasMismatch(path, expected, current);
+            }
+
+            var version = current + 1;
+            audit.Version = version;
+            var ciphertext = SecretEnvelope.Encrypt(ring, EnvelopeContext.ForSecret(tenant.Uid, path, version), data.Span);
+            metadata = metadata is null
+                ? new SecretMetadata(tenant.Uid, path, version, DefaultMaxVersions, new Dictionary<string, string>(), now, now)
+                : metadata with { CurrentVersion = version, UpdatedAt = now };
+            await session.Secrets.UpsertMetadataAsync(metadata);
+            await session.Secrets.InsertVersionAsync(new SecretVersion(tenant.Uid, path, version, ring.CurrentVersion, ciphertext, now, null, null));
+            await PruneAsync(session, metadata);
+            return (version, now);
+        });
+    }
+
+    public async Task<SecretRead> GetAsync(Principal caller, string path, long? version, AuditDraft audit, CancellationToken cancellationToken = default)
+    {
+        audit.Path = path;
+        SecretPath.Require(path);
+        var tenant = caller.Require(path, Capability.Read);
+        if (version is <= 0)
+        {
+            throw KeywardErrors.InvalidField("version", "must be a positive integer");
+        }
+
+        (SecretMetadata Metadata, SecretVersion? Version)? found;
+        await using (var session = await _store.ReadAsync(cancellationToken))
+        {
+            found = await session.Secrets.ReadAsync(tenant.Uid, path, version, cancellationToken);
+        }
+
+        if (found is not { } row || row.Metadata.CurrentVersion == 0)
+        {
+            throw KeywardErrors.SecretNotFound(path);
+        }
+
+        var wanted = version ?? row.Metadata.CurrentVersion;
+        audit.Version = wanted;
+        var stored = row.Version ?? throw KeywardErrors.VersionNotFound(path, wanted);
+        if (stored.DestroyedAt is not null)
+        {
+            throw version is null ? KeywardErrors.SecretDeleted(path, wanted) : KeywardErrors.VersionDestroyed(path, wanted);
+        }
+
+        if (stored.DeletedAt is not null || stored.Ciphertext is null)
+        {
+            throw KeywardErrors.SecretDeleted(path, wanted);
+        }
+
+        var ring = await _rings.GetAsync(tenant.Uid, cancellationToken);
+        try
+        {
+            var data = SecretEnvelope.Decrypt(ring, EnvelopeContext.ForSecret(tenant.Uid, path, wanted), stored.Ciphertext);
+            return new SecretRead(path, wanted, stored.CreatedAt, data);
+        }
+        catch (EnvelopeException)
+        {
+            throw KeywardErrors.Undecryptable(path, wanted);
+        }
+    }
+
+    /// <summary>Names under a prefix (whole segments) that the caller may list. Never values.</summary>
+    public async Task<IReadOnlyList<string>> ListAsync(Principal caller, string? prefix, AuditDraft audit, CancellationToken cancellationToken = default)
+    {
+        var normalized = SecretPath.RequirePrefix(prefix);
+        audit.Path = normalized.Length == 0 ? null : normalized;
+        var tenant = caller.RequireTenant();
+        IReadOnlyList<string> paths;
+        await using (var session = await _store.ReadAsync(cancellationToken))
+        {
+            paths = await session.Secrets.ListPathsAsync(tenant.Uid, normalized, cancellationToken);
+        }
+
+        return paths.Where(p => caller.Can(p, Capability.List)).ToArray();
+    }
+
+    public async Task<(SecretMetadata Metadata, IReadOnlyList<SecretVersion> Versions)> GetMetadataAsync(
+        Principal caller, string path, AuditDraft audit, CancellationToken cancellationToken = default)
+    {
+        audit.Path = path;
+        SecretPath.Require(path);
+        var tenant = caller.RequireTenant();
+        if (!caller.Can(path, Capability.Read) && !caller.Can(path, Capability.List))
+        {
+            throw KeywardErrors.PermissionDenied("read", path);
+        }
+
+        await using var session = await _store.ReadAsync(cancellationToken);
+        var metadata = await session.Secrets.GetMetadataAsync(tenant.Uid, path, cancellationToken) ?? throw KeywardErrors.SecretNotFound(path);
+        var versions = await session.Secrets.ListVersionsAsync(tenant.Uid, path, cancellationToken);
+        return (metadata, versions);
+    }
+
+    public async Task PutMetadataAsync(
+        Principal caller, string path, int? maxVersions, IReadOnlyDictionary<string, string>? customMetadata, AuditDraft audit)
+    {
+        audit.Path = path;
+        SecretPath.RequireWritable(path);
+        var tenant = caller.Require(path, Capability.Write);
+        if (maxVersions is < 1 or > MaxMaxVersions)
+        {
+            throw KeywardErrors.InvalidField("max_versions", $"must be between 1 and {MaxMaxVersions}");
+        }
+
+        if (customMetadata is not null)
+        {
+            ValidateCustomMetadata(customMetadata);
+        }
+
+        await _committer.ExecuteAsync(audit, async session =>
+        {
+            var now = _time.GetUtcNow();
+            var metadata = await session.Secrets.GetMetadataAsync(tenant.Uid, path)
+                ?? new SecretMetadata(tenant.Uid, path, 0, DefaultMaxVersions, new Dictionary<string, string>(), now, now);
+            metadata = metadata with
+            {
+                MaxVersions = maxVersions ?? metadata.MaxVersions,
+                CustomMetadata = customMetadata ?? metadata.CustomMetadata,
+                UpdatedAt = now,
+            };
+            await session.Secrets.UpsertMetadataAsync(metadata);
+            await PruneAsync(session, metadata);
+        });
+    }
+
+    /// <summary>Soft delete: the latest version when none are named.</summary>
+    public Task DeleteAsync(Principal caller, string path, IReadOnlyList<long>? versions, AuditDraft audit) =>
+        ChangeVersionsAsync(caller, path, versions, Capability.Delete, audit, latestByDefault: true,
+            (session, uid, list, now) => session.Secrets.SetDeletedAsync(uid, path, list, now));
+
+    public Task UndeleteAsync(Principal caller, string path, IReadOnlyList<long>? versions, AuditDraft audit) =>
+        ChangeVersionsAsync(caller, path, versions, Capability.Write, audit, latestByDefault: false,
+            (session, uid, list, _) => session.Secrets.SetDeletedAsync(uid, path, list, null));
+
+    /// <summary>Erases ciphertexts for good.</summary>
+    public Task DestroyAsync(Principal caller, string path, IReadOnlyList<long>? versions, AuditDraft audit) =>
+        ChangeVersionsAsync(caller, path, versions, Capability.Delete, audit, latestByDefault: false,
+            (session, uid, list, now) => session.Secrets.DestroyAsync(uid, path, list, now));
+
+    /// <summary>Removes the path with its metadata and every version.</summary>
+    public async Task DeleteMetadataAsync(Principal caller, string path, AuditDraft audit)
+    {
+        audit.Path = path;
+        SecretPath.Require(path);
+        var tenant = caller.Require(path, Capability.Delete);
+        await _committer.ExecuteAsync(audit, async session =>
+        {
+            if (!await session.Secrets.DeleteAllAsync(tenant.Uid, path))
+            {
+                throw KeywardErrors.SecretNotFound(path);
+            }
+        });
+    }
+
+    private async Task ChangeVersionsAsync(
+        Principal caller,
+        string path,
+        IReadOnlyList<long>? versions,
+        Capability capability,
+        AuditDraft audit,
+        bool latestByDefault,
+        Func<IWriteSession, string, IReadOnlyCollection<long>, DateTimeOffset, Task<int>> change)
+    {
+        audit.Path = path;
+        SecretPath.Require(path);
+        var tenant = caller.Require(path, capability);
+        if (versions is null or { Count: 0 })
+        {
+            if (!latestByDefault)
+            {
+                throw KeywardErrors.MissingField("versions");
+            }
+        }
+        else if (versions.Count > MaxVersionsPerCall || versions.Any(v => v <= 0))
+        {
+            throw KeywardErrors.InvalidField("versions", $"must be 1 to {MaxVersionsPerCall} positive version numbers");
+        }
+
+        await _committer.ExecuteAsync(audit, async session =>
+        {
+            var metadata = await session.Secrets.GetMetadataAsync(tenant.Uid, path);
+            if (metadata is null || metadata.CurrentVersion == 0)
+            {
+                throw KeywardErrors.SecretNotFound(path);
+            }
+
+            IReadOnlyCollection<long> targets = versions is { Count: > 0 } ? versions.Distinct().ToArray() : [metadata.CurrentVersion];
+            if (targets.Count == 1)
+            {
+                audit.Version = targets.First();
+            }
+
+            audit.AddDetail("versions", string.Join(',', targets));
+            await change(session, tenant.Uid, targets, _time.GetUtcNow());
+        });
+    }
+
+    private static async Task PruneAsync(IWriteSession session, SecretMetadata metadata)
+    {
+        var keepFrom = metadata.CurrentVersion - metadata.MaxVersions + 1;
+        if (keepFrom > 1)
+        {
+            await session.Secrets.PruneAsync(metadata.TenantUid, metadata.Path, keepFrom);
+        }
+    }
+
+    private static void ValidateCustomMetadata(IReadOnlyDictionary<string, string> metadata)
+    {
+        if (metadata.Count > MaxCustomMetadataEntries)
+        {
+            throw KeywardErrors.InvalidField("custom_metadata", $"at most {MaxCustomMetadataEntries} entries");
+        }
+
+        foreach (var (key, value) in metadata)
+        {
+            if (key.Length is 0 or > MaxCustomMetadataKeyLength)
+            {
+                throw KeywardErrors.InvalidField("custom_metadata", $"keys are 1 to {MaxCustomMetadataKeyLength} characters");
+            }
+
+            if (value is null || value.Length > MaxCustomMetadataValueLength)
+            {
+                throw KeywardErrors.InvalidField("custom_metadata", $"values are strings of at most {MaxCustomMetadataValueLength} characters");
+            }
+        }
+    }
+
+    /// <summary>Best-effort wipe of a plaintext buffer once the response is written.</summary>
+    public static void Wipe(byte[] plaintext) => CryptographicOperations.ZeroMemory(plaintext);
+}

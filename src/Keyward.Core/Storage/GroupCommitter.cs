@@ -1,0 +1,347 @@
+using System.Diagnostics;
+using System.Threading.Channels;
+using Keyward.Core.Audit;
+using Keyward.Core.Diagnostics;
+using Keyward.Core.Errors;
+using Keyward.Core.Seal;
+using Microsoft.Extensions.Logging;
+
+namespace Keyward.Core.Storage;
+
+/// <summary>
+/// Group commit: every change and every audit record goes through one queue; a single writer drains it into one
+/// transaction per batch, each operation inside its own savepoint, and commits once — so many concurrent requests
+/// share one fsync. An operation's audit record is appended in the same transaction as its change, chained to the
+/// previous record; a caller's task completes only after the commit is durable. If the commit fails, no operation
+/// of the batch is acknowledged.
+/// </summary>
+public sealed class GroupCommitter : IAsyncDisposable
+{
+    /// <summary>Bounds a transaction's size; beyond this the next batch starts right away.</summary>
+    public const int MaxBatch = 512;
+
+    /// <summary>A checkpoint at least every this many records…</summary>
+    public const int CheckpointEveryRecords = 1000;
+
+    /// <summary>…and at least this often while records are being written.</summary>
+    public static readonly TimeSpan CheckpointInterval = TimeSpan.FromSeconds(10);
+
+    private readonly IKeywardStore _store;
+    private readonly KeyHierarchy _keys;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly Channel<WorkItem> _queue = Channel.CreateUnbounded<WorkItem>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly Task _writer;
+    private readonly Task _checkpointTimer;
+    private long _lastCheckpointSeq = -1;
+    private long _headSeq;
+    private long _lastCheckpointTicks;
+    private long _commits;
+    private long _commitTicks;
+    private long _operations;
+    private long _auditRecords;
+
+    public GroupCommitter(IKeywardStore store, KeyHierarchy keys, TimeProvider time, ILogger<GroupCommitter> logger)
+    {
+        _store = store;
+        _keys = keys;
+        _time = time;
+        _logger = logger;
+        _lastCheckpointTicks = time.GetTimestamp();
+        _writer = Task.Run(WriteLoopAsync);
+        _checkpointTimer = Task.Run(CheckpointLoopAsync);
+    }
+
+    /// <summary>Commit statistics since start (for metrics and the read benchmark's fsync figure).</summary>
+    public CommitStats Stats => new(
+        Interlocked.Read(ref _commits),
+        TimeSpan.FromSeconds(Interlocked.Read(ref _commitTicks) / (double)Stopwatch.Frequency),
+        Interlocked.Read(ref _operations),
+        Interlocked.Read(ref _auditRecords));
+
+    /// <summary>
+    /// Runs <paramref name="work"/> in the next batch's transaction and appends <paramref name="audit"/> (if any)
+    /// with its outcome. Completes after the commit; throws the operation's own error after its failure was audited.
+    /// </summary>
+    public Task<T> ExecuteAsync<T>(AuditDraft? audit, Func<IWriteSession, Task<T>> work)
+    {
+        ArgumentNullException.ThrowIfNull(work);
+        var item = new WorkItem<T>(audit, work);
+        Enqueue(item);
+        return item.Completion.Task;
+    }
+
+    public Task ExecuteAsync(AuditDraft? audit, Func<IWriteSession, Task> work) =>
+        ExecuteAsync<bool>(audit, async session =>
+        {
+            await work(session);
+            return true;
+        });
+
+    /// <summary>Makes an audit record durable on its own (reads, refusals).</summary>
+    public Task AuditAsync(AuditDraft audit)
+    {
+        ArgumentNullException.ThrowIfNull(audit);
+        var item = new WorkItem<bool>(audit, null);
+        Enqueue(item);
+        return item.Completion.Task;
+    }
+
+    /// <summary>Completes once everything queued before it is committed.</summary>
+    public Task FlushAsync()
+    {
+        var item = new WorkItem<bool>(null, null);
+        Enqueue(item);
+        return item.Completion.Task;
+    }
+
+    private void Enqueue(WorkItem item)
+    {
+        if (!_queue.Writer.TryWrite(item))
+        {
+            item.Fail(KeywardErrors.StoreUnavailable());
+        }
+    }
+
+    private async Task WriteLoopAsync()
+    {
+        var batch = new List<WorkItem>(MaxBatch);
+        var reader = _queue.Reader;
+        while (await reader.WaitToReadAsync(CancellationToken.None))
+        {
+            batch.Clear();
+            while (batch.Count < MaxBatch && reader.TryRead(out var item))
+            {
+                batch.Add(item);
+            }
+
+            await CommitBatchAsync(batch);
+        }
+    }
+
+    private async Task CommitBatchAsync(List<WorkItem> batch)
+    {
+        var tick = batch.Exists(i => i.IsCheckpointTick);
+        if (batch.TrueForAll(i => i.IsBarrier) && !(tick && _headSeq > _lastCheckpointSeq && IntervalElapsed()))
+        {
+            // Flush markers and idle ticks: nothing to write.
+            batch.ForEach(i => i.Complete());
+            return;
+        }
+
+        Crypto.Keys.RootKey root;
+        try
+        {
+            root = _keys.Require();
+        }
+        catch (KeywardException sealedError)
+        {
+            foreach (var item in batch)
+            {
+                if (item.IsBarrier)
+                {
+                    item.Complete();
+                }
+                else
+                {
+                    item.Fail(sealedError);
+                }
+            }
+
+            return;
+        }
+
+        IWriteSession? session = null;
+        try
+        {
+            session = await _store.WriteAsync();
+            var head = await session.Audit.GetHeadAsync();
+            if (_lastCheckpointSeq < 0)
+            {
+                // First batch since start: checkpoints count from here.
+                _lastCheckpointSeq = head.Seq;
+            }
+
+            var now = _time.GetUtcNow();
+            foreach (var item in batch)
+            {
+                if (item.HasWork)
+                {
+                    await RunInSavepointAsync(session, item);
+                }
+
+                if (item.Audit is { } audit)
+                {
+                    var body = AuditChain.Encode(head.Seq + 1, now, audit);
+                    var hash = AuditChain.Hash(root.AuditChain, head.Hash, body);
+                    await session.Audit.AppendAsync(new AuditEntry(
+                        head.Seq + 1, audit.TenantId, now, audit.Actor.AgentId, audit.Path, body, head.Hash, hash));
+                    head = new AuditHead(head.Seq + 1, hash);
+                }
+            }
+
+            AuditCheckpoint? checkpoint = null;
+            if (head.Seq > _lastCheckpointSeq
+                && (head.Seq / CheckpointEveryRecords > _lastCheckpointSeq / CheckpointEveryRecords || IntervalElapsed()))
+            {
+                checkpoint = new AuditCheckpoint(head.Seq, head.Hash, now, AuditChain.CheckpointMac(root.AuditCheckpoint, head.Seq, head.Hash, now));
+                await session.Audit.AppendCheckpointAsync(checkpoint);
+            }
+
+            await session.Audit.SetHeadAsync(head);
+            var started = Stopwatch.GetTimestamp();
+            await session.CommitAsync();
+            Interlocked.Add(ref _commitTicks, Stopwatch.GetTimestamp() - started);
+            Interlocked.Increment(ref _commits);
+            Interlocked.Add(ref _operations, batch.Count);
+            _headSeq = head.Seq;
+
+            foreach (var item in batch)
+            {
+                if (item.Audit is not null)
+                {
+                    item.Audit.Committed = true;
+                    Interlocked.Increment(ref _auditRecords);
+                }
+            }
+
+            if (checkpoint is not null)
+            {
+                _lastCheckpointSeq = checkpoint.Seq;
+                _lastCheckpointTicks = _time.GetTimestamp();
+                KeywardLog.AuditCheckpoint(_logger, checkpoint.Seq, Convert.ToHexStringLower(checkpoint.Hash), Convert.ToHexStringLower(checkpoint.Mac));
+            }
+
+            batch.ForEach(i => i.Complete());
+        }
+        catch (Exception error)
+        {
+            // Nothing of this batch is durable: no operation is acknowledged, and the chain head is re-read next time.
+            KeywardLog.CommitFailed(_logger, batch.Count, error);
+            var failure = error is KeywardException { Status: 503 } unavailable ? unavailable : KeywardErrors.StoreUnavailable();
+            batch.ForEach(i => i.Fail(failure));
+        }
+        finally
+        {
+            if (session is not null)
+            {
+                await session.DisposeAsync();
+            }
+        }
+    }
+
+    /// <summary>
+    /// One operation in its own savepoint: its failure rolls back only its own changes, and is recorded on the
+    /// item (and its audit draft) to be reported once the batch — with the failure's audit record — is committed.
+    /// </summary>
+    private async Task RunInSavepointAsync(IWriteSession session, WorkItem item)
+    {
+        await session.SavepointAsync();
+        try
+        {
+            await item.RunAsync(session);
+            await session.ReleaseSavepointAsync();
+            item.Audit?.Succeeded();
+        }
+        catch (Exception error) when (error is not OperationCanceledException)
+        {
+            await session.RollbackToSavepointAsync();
+            await session.ReleaseSavepointAsync();
+            if (error is not KeywardException)
+            {
+                KeywardLog.OperationFailed(_logger, item.Audit?.Operation ?? "internal", error);
+            }
+
+            item.SetError(error);
+            item.Audit?.Failed(error);
+        }
+    }
+
+    private bool IntervalElapsed() => _time.GetElapsedTime(_lastCheckpointTicks) >= CheckpointInterval;
+
+    private async Task CheckpointLoopAsync()
+    {
+        try
+        {
+            using var timer = new PeriodicTimer(CheckpointInterval, _time);
+            while (await timer.WaitForNextTickAsync(_stopping.Token))
+            {
+                Enqueue(new WorkItem<bool>(null, null) { IsCheckpointTick = true });
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stopping.CancelAsync();
+        _queue.Writer.TryComplete();
+        await _writer;
+        await _checkpointTimer;
+        _stopping.Dispose();
+    }
+
+    private abstract class WorkItem
+    {
+        protected WorkItem(AuditDraft? audit) => Audit = audit;
+
+        public AuditDraft? Audit { get; }
+
+        public abstract bool HasWork { get; }
+
+        public bool IsCheckpointTick { get; init; }
+
+        public bool IsBarrier => !HasWork && Audit is null;
+
+        public abstract Task RunAsync(IWriteSession session);
+
+        public abstract void SetError(Exception error);
+
+        public abstract void Complete();
+
+        public abstract void Fail(Exception error);
+    }
+
+    private sealed class WorkItem<T> : WorkItem
+    {
+        private readonly Func<IWriteSession, Task<T>>? _work;
+        private T? _result;
+        private Exception? _error;
+
+        public WorkItem(AuditDraft? audit, Func<IWriteSession, Task<T>>? work)
+            : base(audit)
+        {
+            _work = work;
+        }
+
+        public TaskCompletionSource<T> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public override bool HasWork => _work is not null;
+
+        public override async Task RunAsync(IWriteSession session) => _result = await _work!(session);
+
+        public override void SetError(Exception error) => _error = error;
+
+        public override void Complete()
+        {
+            if (_error is not null)
+            {
+                Completion.TrySetException(_error);
+            }
+            else
+            {
+                Completion.TrySetResult(_result!);
+            }
+        }
+
+        public override void Fail(Exception error) => Completion.TrySetException(error);
+    }
+}
+
+public readonly record struct CommitStats(long Commits, TimeSpan CommitTime, long Operations, long AuditRecords)
+{
+    public double AverageCommitMilliseconds => Commits == 0 ? 0 : CommitTime.TotalMilliseconds / Commits;
+}

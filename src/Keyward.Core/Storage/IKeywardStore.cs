@@ -1,0 +1,63 @@
+using Keyward.Core.Audit;
+using Keyward.Core.Policies;
+using Keyward.Core.Seal;
+using Keyward.Core.Secrets;
+using Keyward.Core.Tenants;
+using Keyward.Core.Tokens;
+
+namespace Keyward.Core.Storage;
+
+/// <summary>
+/// A storage engine (SQLite embedded, PostgreSQL shared). No engine type crosses this interface: the core sees
+/// sessions exposing the per-feature ports. Durable means committed with a full sync (SQLite WAL
+/// <c>synchronous=FULL</c>, PostgreSQL <c>synchronous_commit=on</c>).
+/// </summary>
+public interface IKeywardStore : IAsyncDisposable
+{
+    /// <summary>"sqlite" or "postgres".</summary>
+    string Engine { get; }
+
+    /// <summary>Opens the store and applies pending schema migrations.</summary>
+    Task OpenAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>A read-only session on a consistent snapshot.</summary>
+    ValueTask<IStoreSession> ReadAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>A write transaction. Nothing it does is visible or durable until <see cref="IWriteSession.CommitAsync"/>.</summary>
+    ValueTask<IWriteSession> WriteAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// After key material was deleted: make sure no copy lingers in free pages or logs of the engine
+    /// (SQLite: secure_delete is always on; this forces a WAL checkpoint and truncation).
+    /// </summary>
+    Task PurgeDeletedDataAsync(CancellationToken cancellationToken = default);
+}
+
+public interface IStoreSession : IAsyncDisposable
+{
+    ISealStore Seal { get; }
+
+    ITenantStore Tenants { get; }
+
+    ITenantKeyStore TenantKeys { get; }
+
+    ITokenStore Tokens { get; }
+
+    IRoleStore Roles { get; }
+
+    ISecretStore Secrets { get; }
+
+    IAuditStore Audit { get; }
+}
+
+public interface IWriteSession : IStoreSession
+{
+    /// <summary>Starts a nested scope so one operation of a group commit can roll back alone.</summary>
+    Task SavepointAsync(CancellationToken cancellationToken = default);
+
+    Task RollbackToSavepointAsync(CancellationToken cancellationToken = default);
+
+    Task ReleaseSavepointAsync(CancellationToken cancellationToken = default);
+
+    Task CommitAsync(CancellationToken cancellationToken = default);
+}

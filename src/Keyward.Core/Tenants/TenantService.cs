@@ -1,0 +1,247 @@
+using Keyward.Core.Audit;
+using Keyward.Core.Diagnostics;
+using Keyward.Core.Errors;
+using Keyward.Core.Storage;
+using Keyward.Core.Tokens;
+using Keyward.Core.Validation;
+using Microsoft.Extensions.Logging;
+
+namespace Keyward.Core.Tenants;
+
+/// <summary>Tenant lifecycle (root token): onboarding, tenant tokens, key rotation and rewrap, offboarding.</summary>
+public sealed class TenantService
+{
+    /// <summary>Tenant admin and orchestrator tokens live one hour unless asked otherwise…</summary>
+    public static readonly TimeSpan DefaultTenantTokenTtl = TimeSpan.FromHours(1);
+
+    /// <summary>…and never longer than 30 days: long-lived credentials are the ones that leak.</summary>
+    public static readonly TimeSpan MaxTenantTokenTtl = TimeSpan.FromDays(30);
+
+    private readonly IKeywardStore _store;
+    private readonly GroupCommitter _committer;
+    private readonly TenantKeyRings _rings;
+    private readonly TenantDirectory _directory;
+    private readonly TokenService _tokens;
+    private readonly RewrapJobs _rewrap;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+
+    public TenantService(
+        IKeywardStore store,
+        GroupCommitter committer,
+        TenantKeyRings rings,
+        TenantDirectory directory,
+        TokenService tokens,
+        RewrapJobs rewrap,
+        TimeProvider time,
+        ILogger<TenantService> logger)
+    {
+        _store = store;
+        _committer = committer;
+        _rings = rings;
+        _directory = directory;
+        _tokens = tokens;
+        _rewrap = rewrap;
+        _time = time;
+        _logger = logger;
+    }
+
+    public async Task<Tenant> CreateAsync(Principal caller, string? id, string? name, AuditDraft audit)
+    {
+        caller.RequireRoot();
+        id = Names.RequireTenantId(id);
+        audit.TenantId = id;
+        if (name is { Length: > 256 })
+        {
+            throw KeywardErrors.InvalidField("name", "at most 256 characters");
+        }
+
+        var now = _time.GetUtcNow();
+        var tenant = new Tenant(Ids.NewTenantUid(), id, name, TenantState.Active, now, now);
+        var (wrapped, key) = _rings.NewVersion(tenant.Uid, 1);
+        key.Dispose();
+        await _committer.ExecuteAsync(audit, async session =>
+        {
+            var existing = await session.Tenants.GetByIdAsync(id);
+            if (existing is not null)
+            {
+                throw existing.State == TenantState.Retired ? KeywardErrors.TenantRetired(id) : KeywardErrors.TenantExists(id);
+            }
+
+            if (!await session.Tenants.TryInsertAsync(tenant))
+            {
+                throw KeywardErrors.TenantExists(id);
+            }
+
+            await session.TenantKeys.InsertAsync(wrapped);
+        });
+        KeywardLog.TenantCreated(_logger, id);
+        return tenant;
+    }
+
+    public async Task<IReadOnlyList<Tenant>> ListAsync(Principal caller, CancellationToken cancellationToken = default)
+    {
+        caller.RequireRoot();
+        await using var session = await _store.ReadAsync(cancellationToken);
+        return await session.Tenants.ListAsync(cancellationToken);
+    }
+
+    public async Task<Tenant> GetAsync(Principal caller, string id, AuditDraft audit, CancellationToken cancellationToken = default)
+    {
+        caller.RequireRoot();
+        audit.TenantId = id;
+        await using var session = await _store.ReadAsync(cancellationToken);
+        return await session.Tenants.GetByIdAsync(id, cancellationToken) ?? throw KeywardErrors.TenantNotFound(id);
+    }
+
+    /// <summary>
+    /// Offboarding, in this order and in one transaction: lock the tenant, revoke every token, destroy its key
+    /// material, retire the id for good. Then the engine purges the deleted key pages. Ciphertexts stay, unreadable
+    /// even to the operator; audit records stay, readable by root.
+    /// </summary>
+    public async Task DeleteAsync(Principal caller, string id, AuditDraft audit)
+    {
+        caller.RequireRoot();
+        audit.TenantId = id;
+        string? uid = null;
+        var (revoked, destroyed) = await _tokens.RevokeAsync(async () =>
+        {
+            _directory.Invalidate();
+            try
+            {
+                return await _committer.ExecuteAsync(audit, async session =>
+                {
+                    var tenant = await session.Tenants.GetByIdAsync(id);
+                    if (tenant is null || tenant.State == TenantState.Retired)
+                    {
+                        throw KeywardErrors.TenantNotFound(id);
+                    }
+
+                    uid = tenant.Uid;
+                    var now = _time.GetUtcNow();
+                    await session.Tenants.UpdateStateAsync(tenant.Uid, TenantState.Locked, now);
+                    var tokens = await session.Tokens.RevokeTenantAsync(tenant.Uid, now);
+                    var keys = await session.TenantKeys.DeleteAllAsync(tenant.Uid);
+                    await session.Tenants.UpdateStateAsync(tenant.Uid, TenantState.Retired, now);
+                    audit.AddDetail("revoked_tokens", tokens.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                    audit.AddDetail("destroyed_key_versions", keys.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                    return (tokens, keys);
+                });
+            }
+            finally
+            {
+                _directory.Invalidate();
+            }
+        });
+
+        if (uid is not null)
+        {
+            _rings.Remove(uid);
+        }
+
+        await _store.PurgeDeletedDataAsync();
+        KeywardLog.TenantDeleted(_logger, id, revoked, destroyed);
+    }
+
+    public async Task<(string Token, TokenRecord Record)> CreateTokenAsync(
+        Principal caller, string id, string? kind, TimeSpan? ttl, string? displayName, AuditDraft audit)
+    {
+        caller.RequireRoot();
+        audit.TenantId = id;
+        if (!TokenKinds.TryParseName(kind, out var tokenKind) || tokenKind is not (TokenKind.Admin or TokenKind.Orchestrator))
+        {
+            throw KeywardErrors.InvalidField("kind", "must be \"admin\" or \"orchestrator\"");
+        }
+
+        var lifetime = ttl ?? DefaultTenantTokenTtl;
+        if (lifetime > MaxTenantTokenTtl)
+        {
+            throw KeywardErrors.TtlExceedsLimit($"Tenant tokens live at most {Durations.Format(MaxTenantTokenTtl)}.");
+        }
+
+        if (displayName is { Length: > 128 })
+        {
+            throw KeywardErrors.InvalidField("display_name", "at most 128 characters");
+        }
+
+        var tenant = await RequireActiveAsync(id);
+        var minted = _tokens.Mint(tokenKind, tenant.Uid, lifetime, caller.Token.Accessor, displayName);
+        audit.AddDetail("minted_accessor", minted.Record.Accessor);
+        audit.AddDetail("minted_kind", TokenKinds.Name(tokenKind));
+        await _committer.ExecuteAsync(audit, async session =>
+        {
+            var current = await session.Tenants.GetByUidAsync(tenant.Uid);
+            if (current?.State != TenantState.Active)
+            {
+                throw KeywardErrors.TenantNotFound(id);
+            }
+
+            await session.Tokens.InsertAsync(minted.Record);
+        });
+        return minted;
+    }
+
+    /// <summary>Starts a new key version: new writes use it, old versions stay readable until rewrapped.</summary>
+    public async Task<int> RotateKeyAsync(Principal caller, string id, AuditDraft audit)
+    {
+        caller.RequireRoot();
+        audit.TenantId = id;
+        var tenant = await RequireActiveAsync(id);
+        var ring = await _rings.GetAsync(tenant.Uid);
+        var version = ring.CurrentVersion + 1;
+        var (wrapped, key) = _rings.NewVersion(tenant.Uid, version);
+        try
+        {
+            audit.AddDetail("key_version", version.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            await _committer.ExecuteAsync(audit, async session =>
+            {
+                var stored = await session.TenantKeys.ListAsync(tenant.Uid);
+                if (stored.Count == 0 || stored.Max(k => k.Version) != version - 1)
+                {
+                    throw KeywardErrors.Conflict("key_rotation_conflict", "Another key rotation of this tenant ran at the same time; retry.");
+                }
+
+                await session.TenantKeys.InsertAsync(wrapped);
+            });
+        }
+        catch
+        {
+            key.Dispose();
+            throw;
+        }
+
+        await _rings.AdoptAsync(tenant.Uid, version, key);
+        KeywardLog.TenantKeyRotated(_logger, id, version);
+        return version;
+    }
+
+    public async Task<RewrapJob> StartRewrapAsync(Principal caller, string id, AuditDraft audit)
+    {
+        caller.RequireRoot();
+        audit.TenantId = id;
+        var tenant = await RequireActiveAsync(id);
+        var ring = await _rings.GetAsync(tenant.Uid);
+        var job = _rewrap.Start(tenant, ring.CurrentVersion, caller.Actor);
+        audit.AddDetail("job_id", job.Id);
+        audit.AddDetail("key_version", ring.CurrentVersion.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        return job;
+    }
+
+    public RewrapJob GetRewrapJob(Principal caller, string id, string jobId)
+    {
+        caller.RequireRoot();
+        return _rewrap.Get(jobId) is { } job && job.TenantId == id ? job : throw KeywardErrors.JobNotFound(jobId);
+    }
+
+    private async Task<Tenant> RequireActiveAsync(string id)
+    {
+        await using var session = await _store.ReadAsync();
+        var tenant = await session.Tenants.GetByIdAsync(id);
+        return tenant switch
+        {
+            null or { State: TenantState.Retired or TenantState.Deleting } => throw KeywardErrors.TenantNotFound(id),
+            { State: TenantState.Locked } => throw KeywardErrors.TenantLocked(id),
+            _ => tenant,
+        };
+    }
+}

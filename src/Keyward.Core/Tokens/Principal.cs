@@ -1,0 +1,70 @@
+using Keyward.Core.Audit;
+using Keyward.Core.Errors;
+using Keyward.Core.Policies;
+using Keyward.Core.Tenants;
+
+namespace Keyward.Core.Tokens;
+
+/// <summary>
+/// The authenticated caller. Its tenant comes from the token and nowhere else: no route, header or body can
+/// name another. Tenant admin tokens hold every capability in their tenant; other tenant tokens hold exactly
+/// their rules; the root token holds no tenant capability at all.
+/// </summary>
+public sealed class Principal
+{
+    public Principal(TokenRecord token, Tenant? tenant, RuleSet rules)
+    {
+        Token = token;
+        Tenant = tenant;
+        Rules = rules;
+        Actor = new AuditActor(TokenKinds.Name(token.Kind), token.AgentId, token.RunId, token.Role, token.Accessor);
+    }
+
+    public TokenRecord Token { get; }
+
+    public Tenant? Tenant { get; }
+
+    public RuleSet Rules { get; }
+
+    public TokenKind Kind => Token.Kind;
+
+    public AuditActor Actor { get; }
+
+    public bool IsRoot => Token.Kind == TokenKind.Root;
+
+    public void RequireRoot()
+    {
+        if (!IsRoot)
+        {
+            throw KeywardErrors.RootTokenRequired();
+        }
+    }
+
+    public Tenant RequireTenant() => Tenant ?? throw KeywardErrors.TenantTokenRequired();
+
+    public Tenant RequireAdmin()
+    {
+        var tenant = RequireTenant();
+        if (Kind != TokenKind.Admin)
+        {
+            throw KeywardErrors.AdminTokenRequired();
+        }
+
+        return tenant;
+    }
+
+    public bool Can(string path, Capability capability) =>
+        Tenant is not null && (Kind == TokenKind.Admin || Rules.Allows(path, capability));
+
+    /// <summary>Returns the caller's tenant if it holds <paramref name="capability"/> on <paramref name="path"/>.</summary>
+    public Tenant Require(string path, Capability capability)
+    {
+        var tenant = RequireTenant();
+        if (!Can(path, capability))
+        {
+            throw KeywardErrors.PermissionDenied(Capabilities.Name(capability), path);
+        }
+
+        return tenant;
+    }
+}

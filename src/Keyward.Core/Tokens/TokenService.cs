@@ -1,0 +1,171 @@
+using System.Collections.Concurrent;
+using System.Runtime.InteropServices;
+using Keyward.Core.Errors;
+using Keyward.Core.Policies;
+using Keyward.Core.Storage;
+using Keyward.Core.Tenants;
+
+namespace Keyward.Core.Tokens;
+
+/// <summary>
+/// Mints, authenticates and revokes tokens. Authentication is cached per node; every revocation bumps a
+/// generation before and after its commit, and an entry fetched under an older generation is re-read, so a
+/// revoked token is refused at once — there is no grace period.
+/// </summary>
+public sealed class TokenService
+{
+    /// <summary>Bounds the node-local cache; when full it is dropped and refilled from the store.</summary>
+    private const int MaxCachedTokens = 200_000;
+
+    private readonly IKeywardStore _store;
+    private readonly TenantDirectory _tenants;
+    private readonly TimeProvider _time;
+    private readonly ConcurrentDictionary<HashKey, CacheEntry> _cache = new();
+    private long _generation;
+
+    public TokenService(IKeywardStore store, TenantDirectory tenants, TimeProvider time)
+    {
+        _store = store;
+        _tenants = tenants;
+        _time = time;
+    }
+
+    /// <summary>Builds a new token (string and record); the caller inserts the record in its transaction.</summary>
+    public (string Token, TokenRecord Record) Mint(
+        TokenKind kind,
+        string? tenantUid,
+        TimeSpan? ttl,
+        string? issuedBy,
+        string? displayName = null,
+        string? parentAccessor = null,
+        string? role = null,
+        string? agentId = null,
+        string? runId = null,
+        IReadOnlyList<RuleSpec>? rules = null,
+        string? token = null)
+    {
+        token ??= TokenHasher.NewToken(kind);
+        var now = _time.GetUtcNow();
+        var record = new TokenRecord(
+            Ids.NewAccessor(),
+            TokenHasher.Hash(token),
+            kind,
+            tenantUid,
+            parentAccessor,
+            issuedBy,
+            displayName,
+            role,
+            agentId,
+            runId,
+            rules,
+            now,
+            ttl is { } t ? now + t : null,
+            null);
+        return (token, record);
+    }
+
+    /// <summary>
+    /// Resolves a presented token to a principal, or throws 401 (missing, invalid, expired, revoked) or
+    /// 423 (tenant locked). Never echoes the token.
+    /// </summary>
+    public async ValueTask<Principal> AuthenticateAsync(string? token, CancellationToken cancellationToken = default)
+    {
+        if (string.IsNullOrEmpty(token))
+        {
+            throw KeywardErrors.MissingToken();
+        }
+
+        if (!TokenHasher.IsWellFormed(token, out _))
+        {
+            throw KeywardErrors.InvalidToken();
+        }
+
+        var hash = TokenHasher.Hash(token);
+        var key = HashKey.From(hash);
+        var generation = Volatile.Read(ref _generation);
+        TokenRecord? record;
+        if (_cache.TryGetValue(key, out var cached) && cached.Generation == generation)
+        {
+            record = cached.Record;
+        }
+        else
+        {
+            await using (var session = await _store.ReadAsync(cancellationToken))
+            {
+                record = await session.Tokens.GetByHashAsync(hash, cancellationToken);
+            }
+
+            if (record is null)
+            {
+                throw KeywardErrors.InvalidToken();
+            }
+
+            if (_cache.Count >= MaxCachedTokens)
+            {
+                _cache.Clear();
+            }
+
+            _cache[key] = new CacheEntry(record, generation);
+        }
+
+        if (!TokenHasher.FixedTimeEquals(record.Hash, hash))
+        {
+            throw KeywardErrors.InvalidToken();
+        }
+
+        if (record.RevokedAt is not null)
+        {
+            throw KeywardErrors.TokenRevoked();
+        }
+
+        if (record.ExpiresAt is { } expires && expires <= _time.GetUtcNow())
+        {
+            throw KeywardErrors.TokenExpired();
+        }
+
+        Tenant? tenant = null;
+        if (record.TenantUid is { } uid)
+        {
+            tenant = await _tenants.GetByUidAsync(uid, cancellationToken);
+            switch (tenant?.State)
+            {
+                case null or TenantState.Deleting or TenantState.Retired:
+                    throw KeywardErrors.TokenRevoked();
+                case TenantState.Locked:
+                    throw KeywardErrors.TenantLocked(tenant.Id);
+            }
+        }
+
+        var rules = record.Rules is null ? RuleSet.Empty : RuleSet.FromSpecs(record.Rules);
+        return new Principal(record, tenant, rules);
+    }
+
+    /// <summary>Call before and after committing a revocation: cached authentications are re-checked.</summary>
+    public void InvalidateCache() => Interlocked.Increment(ref _generation);
+
+    /// <summary>Runs a revocation so that no cached authentication outlives it.</summary>
+    public async Task<T> RevokeAsync<T>(Func<Task<T>> revocation)
+    {
+        InvalidateCache();
+        try
+        {
+            return await revocation();
+        }
+        finally
+        {
+            InvalidateCache();
+        }
+    }
+
+    [StructLayout(LayoutKind.Auto)]
+    private readonly record struct HashKey(ulong A, ulong B, ulong C, ulong D)
+    {
+        public static HashKey From(ReadOnlySpan<byte> hash)
+        {
+            var words = MemoryMarshal.Cast<byte, ulong>(hash);
+            return new HashKey(words[0], words[1], words[2], words[3]);
+        }
+    }
+
+    private sealed record CacheEntry(TokenRecord Record, long Generation);
+}

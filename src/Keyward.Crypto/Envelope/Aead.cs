@@ -1,0 +1,60 @@
+using System.Security.Cryptography;
+
+namespace Keyward.Crypto.Envelope;
+
+/// <summary>
+/// AES-256-GCM with a fresh random 96-bit nonce per message. Output layout: <c>nonce(12) ‖ ciphertext ‖ tag(16)</c>.
+/// </summary>
+public static class Aead
+{
+    public const int NonceSize = 12;
+    public const int TagSize = 16;
+    public const int Overhead = NonceSize + TagSize;
+
+    public static byte[] Seal(ReadOnlySpan<byte> key, ReadOnlySpan<byte> plaintext, ReadOnlySpan<byte> associatedData)
+    {
+        var output = new byte[Overhead + plaintext.Length];
+        Seal(key, plaintext, associatedData, output);
+        return output;
+    }
+
+    public static void Seal(ReadOnlySpan<byte> key, ReadOnlySpan<byte> plaintext, ReadOnlySpan<byte> associatedData, Span<byte> output)
+    {
+        if (output.Length != Overhead + plaintext.Length)
+        {
+            throw new ArgumentException("Output must be exactly plaintext + nonce + tag long.", nameof(output));
+        }
+
+        var nonce = output[..NonceSize];
+        RandomNumberGenerator.Fill(nonce);
+        using var aes = new AesGcm(key, TagSize);
+        aes.Encrypt(nonce, plaintext, output.Slice(NonceSize, plaintext.Length), output[^TagSize..], associatedData);
+    }
+
+    /// <summary>Decrypts and authenticates; throws <see cref="EnvelopeException"/> on any tampering.</summary>
+    public static byte[] Open(ReadOnlySpan<byte> key, ReadOnlySpan<byte> sealedMessage, ReadOnlySpan<byte> associatedData)
+    {
+        if (sealedMessage.Length < Overhead)
+        {
+            throw new EnvelopeException("The ciphertext is truncated.");
+        }
+
+        var plaintext = new byte[sealedMessage.Length - Overhead];
+        try
+        {
+            using var aes = new AesGcm(key, TagSize);
+            aes.Decrypt(
+                sealedMessage[..NonceSize],
+                sealedMessage.Slice(NonceSize, plaintext.Length),
+                sealedMessage[^TagSize..],
+                plaintext,
+                associatedData);
+            return plaintext;
+        }
+        catch (AuthenticationTagMismatchException)
+        {
+            CryptographicOperations.ZeroMemory(plaintext);
+            throw new EnvelopeException("The ciphertext failed authentication (tampered, or bound to another tenant, path or version).");
+        }
+    }
+}

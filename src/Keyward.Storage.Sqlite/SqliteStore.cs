@@ -1,0 +1,217 @@
+using System.Collections.Concurrent;
+using Keyward.Core.Diagnostics;
+using Keyward.Core.Storage;
+using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Keyward.Storage.Sqlite;
+
+/// <summary>
+/// The embedded store: one SQLite file in WAL mode. A single writer connection carries every transaction
+/// (the group committer batches many operations into each), committed with <c>synchronous=FULL</c> so that an
+/// acknowledged write survives kill -9 and power loss; <c>secure_delete</c> is on so deleted rows (destroyed
+/// ciphertexts, shredded tenant keys) are overwritten, not left in free pages. Readers use their own pooled
+/// connections (<c>query_only</c>) and never block the writer.
+/// </summary>
+public sealed class SqliteStore : IKeywardStore
+{
+    public const string FileName = "keyward.db";
+
+    private readonly string _databasePath;
+    private readonly ILogger _logger;
+    private readonly SemaphoreSlim _writerGate = new(1, 1);
+    private readonly ConcurrentBag<SqliteConnectionLease> _readers = [];
+    private SqliteConnectionLease? _writer;
+    private bool _disposed;
+
+    public SqliteStore(string databasePath, ILogger<SqliteStore>? logger = null)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(databasePath);
+        _databasePath = Path.GetFullPath(databasePath);
+        _logger = logger ?? NullLogger<SqliteStore>.Instance;
+    }
+
+    /// <summary>The store of a data directory: <c>DIR/keyward.db</c>.</summary>
+    public static SqliteStore InDirectory(string dataDirectory, ILogger<SqliteStore>? logger = null) =>
+        new(Path.Combine(dataDirectory, FileName), logger);
+
+    public string Engine => "sqlite";
+
+    public string DatabasePath => _databasePath;
+
+    public Task OpenAsync(CancellationToken cancellationToken = default)
+    {
+        var directory = Path.GetDirectoryName(_databasePath)!;
+        if (!Directory.Exists(directory))
+        {
+            if (OperatingSystem.IsWindows())
+            {
+                Directory.CreateDirectory(directory);
+            }
+            else
+            {
+                Directory.CreateDirectory(directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            }
+        }
+
+        var writer = Open(writer: true);
+        if (!OperatingSystem.IsWindows())
+        {
+            File.SetUnixFileMode(_databasePath, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        }
+
+        var version = Migrate(writer);
+        Checkpoint(writer);
+        _writer = writer;
+        KeywardLog.StoreOpened(_logger, Engine, version);
+        return Task.CompletedTask;
+    }
+
+    public ValueTask<IStoreSession> ReadAsync(CancellationToken cancellationToken = default)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (!_readers.TryTake(out var lease))
+        {
+            lease = Open(writer: false);
+        }
+
+        return ValueTask.FromResult<IStoreSession>(new SqliteSession(lease, this, write: false));
+    }
+
+    public async ValueTask<IWriteSession> WriteAsync(CancellationToken cancellationToken = default)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        var writer = _writer ?? throw new InvalidOperationException("The store is not open.");
+        await _writerGate.WaitAsync(cancellationToken);
+        try
+        {
+            return new SqliteSession(writer, this, write: true);
+        }
+        catch
+        {
+            _writerGate.Release();
+            throw;
+        }
+    }
+
+    public async Task PurgeDeletedDataAsync(CancellationToken cancellationToken = default)
+    {
+        var writer = _writer ?? throw new InvalidOperationException("The store is not open.");
+        await _writerGate.WaitAsync(cancellationToken);
+        try
+        {
+            // Readers holding an old snapshot can keep a checkpoint from finishing; they are short, so retry briefly.
+            for (var attempt = 0; attempt < 100 && !Checkpoint(writer); attempt++)
+            {
+                await Task.Delay(10, cancellationToken);
+            }
+        }
+        finally
+        {
+            _writerGate.Release();
+        }
+    }
+
+    internal void Return(SqliteConnectionLease lease, bool write, bool healthy)
+    {
+        if (write)
+        {
+            _writerGate.Release();
+            return;
+        }
+
+        if (healthy && !_disposed)
+        {
+            _readers.Add(lease);
+        }
+        else
+        {
+            lease.Dispose();
+        }
+    }
+
+    private SqliteConnectionLease Open(bool writer)
+    {
+        var builder = new SqliteConnectionStringBuilder
+        {
+            DataSource = _databasePath,
+            Mode = writer ? SqliteOpenMode.ReadWriteCreate : SqliteOpenMode.ReadWrite,
+            Pooling = false,
+            Cache = SqliteCacheMode.Private,
+        };
+        var connection = new SqliteConnection(builder.ToString());
+        connection.Open();
+        var lease = new SqliteConnectionLease(connection);
+        lease.Execute("PRAGMA busy_timeout = 10000");
+        if (writer)
+        {
+            lease.Scalar("PRAGMA journal_mode = WAL");
+            lease.Execute("PRAGMA synchronous = FULL");
+            lease.Execute("PRAGMA secure_delete = ON");
+            lease.Execute("PRAGMA foreign_keys = ON");
+        }
+        else
+        {
+            lease.Execute("PRAGMA query_only = ON");
+        }
+
+        return lease;
+    }
+
+    private static int Migrate(SqliteConnectionLease db)
+    {
+        db.Execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)");
+        var current = db.Scalar("SELECT COALESCE(MAX(version), 0) FROM schema_migrations") is long v ? (int)v : 0;
+        if (current > SqliteMigrations.Latest)
+        {
+            throw new InvalidOperationException(
+                $"The store's schema is version {current}, newer than this binary understands ({SqliteMigrations.Latest}). Upgrade Keyward.");
+        }
+
+        foreach (var (version, sql) in SqliteMigrations.All.Where(m => m.Version > current))
+        {
+            db.Execute("BEGIN IMMEDIATE");
+            try
+            {
+                db.Execute(sql);
+                db.Execute("INSERT INTO schema_migrations (version, applied_at) VALUES ($v, $at)", ("$v", version), ("$at", DateTimeOffset.UtcNow.UtcTicks));
+                db.Execute("COMMIT");
+            }
+            catch
+            {
+                db.Execute("ROLLBACK");
+                throw;
+            }
+
+            current = version;
+        }
+
+        return current;
+    }
+
+    /// <summary>Copies the WAL into the database file and truncates it; true when it completed.</summary>
+    private static bool Checkpoint(SqliteConnectionLease db)
+    {
+        using var reader = db.Query("PRAGMA wal_checkpoint(TRUNCATE)");
+        return reader.Read() && reader.GetInt32(0) == 0;
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        if (_disposed)
+        {
+            return ValueTask.CompletedTask;
+        }
+
+        _disposed = true;
+        while (_readers.TryTake(out var lease))
+        {
+            lease.Dispose();
+        }
+
+        _writer?.Dispose();
+        _writerGate.Dispose();
+        return ValueTask.CompletedTask;
+    }
+}

@@ -1,0 +1,86 @@
+using System.Text;
+using Keyward.Core.Audit;
+
+namespace Keyward.Storage.Sqlite.Stores;
+
+internal sealed class SqliteAuditStore(SqliteConnectionLease db) : IAuditStore
+{
+    public Task<AuditHead> GetHeadAsync(CancellationToken cancellationToken = default)
+    {
+        using var reader = db.Query("SELECT seq, hash FROM audit_head WHERE id = 1");
+        return Task.FromResult(reader.Read() ? new AuditHead(reader.GetInt64(0), SqliteValues.Blob(reader, 1)) : AuditHead.Genesis);
+    }
+
+    public Task SetHeadAsync(AuditHead head, CancellationToken cancellationToken = default)
+    {
+        db.Execute(
+            "INSERT INTO audit_head (id, seq, hash) VALUES (1, $seq, $hash) ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+            ("$seq", head.Seq), ("$hash", head.Hash));
+        return Task.CompletedTask;
+    }
+
+    public Task AppendAsync(AuditEntry e, CancellationToken cancellationToken = default)
+    {
+        db.Execute(
+            "INSERT INTO audit_log (seq, tenant, time, agent_id, path, body, prev_hash, hash) VALUES ($seq, $tenant, $time, $agent, $path, $body, $prev, $hash)",
+            ("$seq", e.Seq), ("$tenant", e.TenantId), ("$time", SqliteValues.Ticks(e.Time)), ("$agent", e.AgentId), ("$path", e.Path),
+            ("$body", e.Body), ("$prev", e.PrevHash), ("$hash", e.Hash));
+        return Task.CompletedTask;
+    }
+
+    public Task<IReadOnlyList<AuditEntry>> QueryAsync(AuditQuery query, CancellationToken cancellationToken = default)
+    {
+        // One statement shape per filter combination, so each uses the best index and stays prepared.
+        var sql = new StringBuilder("SELECT seq, tenant, time, agent_id, path, body, prev_hash, hash FROM audit_log WHERE seq > $after");
+        var parameters = new List<(string, object?)> { ("$after", query.After), ("$limit", query.Limit) };
+        if (query.TenantId is not null)
+        {
+            sql.Append(" AND tenant = $tenant");
+            parameters.Add(("$tenant", query.TenantId));
+        }
+
+        if (query.AgentId is not null)
+        {
+            sql.Append(" AND agent_id = $agent");
+            parameters.Add(("$agent", query.AgentId));
+        }
+
+        if (query.Path is not null)
+        {
+            sql.Append(" AND path = $path");
+            parameters.Add(("$path", query.Path));
+        }
+
+        sql.Append(" ORDER BY seq LIMIT $limit");
+        using var reader = db.Query(sql.ToString(), [.. parameters]);
+        var list = new List<AuditEntry>();
+        while (reader.Read())
+        {
+            list.Add(new AuditEntry(
+                reader.GetInt64(0), SqliteValues.NullableString(reader, 1), SqliteValues.Instant(reader, 2), SqliteValues.NullableString(reader, 3),
+                SqliteValues.NullableString(reader, 4), SqliteValues.Blob(reader, 5), SqliteValues.Blob(reader, 6), SqliteValues.Blob(reader, 7)));
+        }
+
+        return Task.FromResult<IReadOnlyList<AuditEntry>>(list);
+    }
+
+    public Task AppendCheckpointAsync(AuditCheckpoint c, CancellationToken cancellationToken = default)
+    {
+        db.Execute(
+            "INSERT INTO audit_checkpoints (seq, hash, time, mac) VALUES ($seq, $hash, $time, $mac) ON CONFLICT (seq) DO NOTHING",
+            ("$seq", c.Seq), ("$hash", c.Hash), ("$time", SqliteValues.Ticks(c.Time)), ("$mac", c.Mac));
+        return Task.CompletedTask;
+    }
+
+    public Task<IReadOnlyList<AuditCheckpoint>> ListCheckpointsAsync(CancellationToken cancellationToken = default)
+    {
+        using var reader = db.Query("SELECT seq, hash, time, mac FROM audit_checkpoints ORDER BY seq");
+        var list = new List<AuditCheckpoint>();
+        while (reader.Read())
+        {
+            list.Add(new AuditCheckpoint(reader.GetInt64(0), SqliteValues.Blob(reader, 1), SqliteValues.Instant(reader, 2), SqliteValues.Blob(reader, 3)));
+        }
+
+        return Task.FromResult<IReadOnlyList<AuditCheckpoint>>(list);
+    }
+}

@@ -1,0 +1,80 @@
+using Keyward.Core.Tenants;
+using Microsoft.Data.Sqlite;
+
+namespace Keyward.Storage.Sqlite.Stores;
+
+internal sealed class SqliteTenantStore(SqliteConnectionLease db) : ITenantStore
+{
+    private const string Columns = "uid, id, name, state, created_at, updated_at";
+
+    public Task<Tenant?> GetByIdAsync(string id, CancellationToken cancellationToken = default) =>
+        Task.FromResult(ReadOne($"SELECT {Columns} FROM tenants WHERE id = $v", id));
+
+    public Task<Tenant?> GetByUidAsync(string uid, CancellationToken cancellationToken = default) =>
+        Task.FromResult(ReadOne($"SELECT {Columns} FROM tenants WHERE uid = $v", uid));
+
+    public Task<IReadOnlyList<Tenant>> ListAsync(CancellationToken cancellationToken = default)
+    {
+        using var reader = db.Query($"SELECT {Columns} FROM tenants ORDER BY id");
+        var list = new List<Tenant>();
+        while (reader.Read())
+        {
+            list.Add(Map(reader));
+        }
+
+        return Task.FromResult<IReadOnlyList<Tenant>>(list);
+    }
+
+    public Task<bool> TryInsertAsync(Tenant tenant, CancellationToken cancellationToken = default)
+    {
+        var inserted = db.Execute(
+            $"INSERT INTO tenants ({Columns}) VALUES ($uid, $id, $name, $state, $created, $updated) ON CONFLICT DO NOTHING",
+            ("$uid", tenant.Uid), ("$id", tenant.Id), ("$name", tenant.Name), ("$state", State(tenant.State)),
+            ("$created", SqliteValues.Ticks(tenant.CreatedAt)), ("$updated", SqliteValues.Ticks(tenant.UpdatedAt)));
+        return Task.FromResult(inserted == 1);
+    }
+
+    public Task UpdateStateAsync(string uid, TenantState state, DateTimeOffset at, CancellationToken cancellationToken = default)
+    {
+        db.Execute("UPDATE tenants SET state = $state, updated_at = $at WHERE uid = $uid", ("$state", State(state)), ("$at", SqliteValues.Ticks(at)), ("$uid", uid));
+        return Task.CompletedTask;
+    }
+
+    private Tenant? ReadOne(string sql, string value)
+    {
+        using var reader = db.Query(sql, ("$v", value));
+        return reader.Read() ? Map(reader) : null;
+    }
+
+    private static Tenant Map(SqliteDataReader r) => new(
+        r.GetString(0), r.GetString(1), SqliteValues.NullableString(r, 2), Enum.Parse<TenantState>(r.GetString(3), ignoreCase: true),
+        SqliteValues.Instant(r, 4), SqliteValues.Instant(r, 5));
+
+    private static string State(TenantState state) => state.ToString().ToLowerInvariant();
+}
+
+internal sealed class SqliteTenantKeyStore(SqliteConnectionLease db) : ITenantKeyStore
+{
+    public Task<IReadOnlyList<TenantKey>> ListAsync(string tenantUid, CancellationToken cancellationToken = default)
+    {
+        using var reader = db.Query("SELECT version, wrapped_key, created_at FROM tenant_keys WHERE tenant_uid = $uid ORDER BY version", ("$uid", tenantUid));
+        var list = new List<TenantKey>();
+        while (reader.Read())
+        {
+            list.Add(new TenantKey(tenantUid, reader.GetInt32(0), SqliteValues.Blob(reader, 1), SqliteValues.Instant(reader, 2)));
+        }
+
+        return Task.FromResult<IReadOnlyList<TenantKey>>(list);
+    }
+
+    public Task InsertAsync(TenantKey key, CancellationToken cancellationToken = default)
+    {
+        db.Execute(
+            "INSERT INTO tenant_keys (tenant_uid, version, wrapped_key, created_at) VALUES ($uid, $version, $key, $at)",
+            ("$uid", key.TenantUid), ("$version", key.Version), ("$key", key.WrappedKey), ("$at", SqliteValues.Ticks(key.CreatedAt)));
+        return Task.CompletedTask;
+    }
+
+    public Task<int> DeleteAllAsync(string tenantUid, CancellationToken cancellationToken = default) =>
+        Task.FromResult(db.Execute("DELETE FROM tenant_keys WHERE tenant_uid = $uid", ("$uid", tenantUid)));
+}
