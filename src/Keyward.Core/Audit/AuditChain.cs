@@ -1,5 +1,4 @@
 using System.Buffers.Binary;
-using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
@@ -14,8 +13,6 @@ namespace Keyward.Core.Audit;
 /// </summary>
 public static class AuditChain
 {
-    public const string TimeFormat = "yyyy-MM-dd'T'HH:mm:ss.fffffff'Z'";
-
     /// <summary>Canonical JSON: fixed field order, no whitespace. Any change to it is a new format.</summary>
     public static byte[] Encode(long seq, DateTimeOffset time, AuditDraft draft)
     {
@@ -24,7 +21,7 @@ public static class AuditChain
         {
             w.WriteStartObject();
             w.WriteNumber("seq", seq);
-            w.WriteString("time", time.UtcDateTime.ToString(TimeFormat, CultureInfo.InvariantCulture));
+            w.WriteString("time", Instants.Format(time));
             WriteNullable(w, "tenant", draft.TenantId);
             w.WriteStartObject("actor");
             w.WriteString("kind", draft.Actor.Kind);

@@ -1,0 +1,11 @@
+using System.Globalization;
+
+namespace Keyward.Core;
+
+/// <summary>Instants on the wire and in audit records: RFC 3339, UTC, seven fractional digits, a Z.</summary>
+public static class Instants
+{
+    public const string Rfc3339Format = "yyyy-MM-dd'T'HH:mm:ss.fffffff'Z'";
+
+    public static string Format(DateTimeOffset value) => value.UtcDateTime.ToString(Rfc3339Format, CultureInfo.InvariantCulture);
+}

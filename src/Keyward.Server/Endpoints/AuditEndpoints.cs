@@ -1,0 +1,41 @@
+using System.Text.Json.Nodes;
+using Keyward.Core.Audit;
+using Keyward.Server.Http;
+
+namespace Keyward.Server.Endpoints;
+
+public sealed record AuditPage(IReadOnlyList<JsonObject> Records, long? Next);
+
+public static class AuditEndpoints
+{
+    public static IEndpointRouteBuilder MapAuditEndpoints(this IEndpointRouteBuilder routes)
+    {
+        routes.MapGet("/v1/audit", (HttpContext http, Audited audited, AuditService audit) =>
+            audited.RunAsync(http, "audit.read", async ctx =>
+            {
+                var (records, next) = await audit.QueryTenantAsync(
+                    ctx.Caller, Query.Long(ctx.Request, "after"), (int?)Query.Long(ctx.Request, "limit"),
+                    Query.String(ctx.Request, "agent_id"), Query.String(ctx.Request, "path"), http.RequestAborted);
+                return Page(records, next);
+            }))
+            .WithTags("Audit")
+            .WithSummary("The tenant's audit records in ascending seq (tenant admin token); pass next as after for the next page.")
+            .Produces<AuditPage>().ProducesProblem(403);
+        return routes;
+    }
+
+    /// <summary>Each record is its canonical body plus the chain links, hex-encoded.</summary>
+    public static IResult Page(IReadOnlyList<AuditEntry> entries, long? next)
+    {
+        var records = new List<JsonObject>(entries.Count);
+        foreach (var entry in entries)
+        {
+            var record = JsonNode.Parse(entry.Body)!.AsObject();
+            record["hash"] = Convert.ToHexStringLower(entry.Hash);
+            record["prev_hash"] = Convert.ToHexStringLower(entry.PrevHash);
+            records.Add(record);
+        }
+
+        return TypedResults.Json(new AuditPage(records, next), KeywardJson.Options);
+    }
+}

@@ -1,0 +1,259 @@
+using System.Buffers;
+using System.Text.Json;
+using Keyward.Core;
+using Keyward.Core.Errors;
+using Keyward.Core.Secrets;
+using Keyward.Server.Http;
+
+namespace Keyward.Server.Endpoints;
+
+public sealed class PutSecretRequest
+{
+    public JsonElement? Data { get; init; }
+
+    public long? Cas { get; init; }
+}
+
+public sealed record SecretWriteResponse(long Version, DateTimeOffset CreatedAt);
+
+/// <summary>The shape of a read, for the API description (the body is written by <see cref="SecretReadResult"/>).</summary>
+public sealed record SecretReadResponse(string Path, long Version, JsonElement Data, DateTimeOffset CreatedAt);
+
+public sealed record SecretListResponse(IReadOnlyList<string> Keys);
+
+public sealed class VersionsRequest
+{
+    public IReadOnlyList<long>? Versions { get; init; }
+}
+
+public sealed class PutMetadataRequest
+{
+    public int? MaxVersions { get; init; }
+
+    public Dictionary<string, string>? CustomMetadata { get; init; }
+}
+
+public sealed record SecretVersionInfo(long Version, DateTimeOffset CreatedAt, string State);
+
+public sealed record SecretMetadataResponse(
+    string Path, long CurrentVersion, int MaxVersions, IReadOnlyDictionary<string, string> CustomMetadata,
+    DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt, IReadOnlyList<SecretVersionInfo> Versions);
+
+public static class SecretEndpoints
+{
+    private const string SecretsPrefix = "/v1/secrets/";
+    private const string MetadataPrefix = "/v1/secret-metadata/";
+
+    public static IEndpointRouteBuilder MapSecretEndpoints(this IEndpointRouteBuilder routes)
+    {
+        var secrets = routes.MapGroup("/v1/secrets").WithTags("Secrets");
+
+        secrets.MapPut("/{**path}", (HttpContext http, Audited audited, SecretService service) =>
+            audited.RunAsync(http, "secret.write", async ctx =>
+            {
+                var path = PathAfter(http, SecretsPrefix);
+                ctx.Audit.Path = path;
+                var body = await ctx.BodyAsync<PutSecretRequest>();
+                if (body.Data is not { } data)
+                {
+                    throw KeywardErrors.MissingField("data");
+                }
+
+                if (data.ValueKind != JsonValueKind.Object)
+                {
+                    throw KeywardErrors.InvalidField("data", "must be a JSON object");
+                }
+
+                var bytes = JsonSerializer.SerializeToUtf8Bytes(data);
+                try
+                {
+                    var (version, createdAt) = await service.PutAsync(ctx.Caller, path, bytes, body.Cas, ctx.Audit);
+                    return TypedResults.Ok(new SecretWriteResponse(version, createdAt));
+                }
+                finally
+                {
+                    SecretService.Wipe(bytes);
+                }
+            }))
+            .WithSummary("Write a new version: {data, cas?}. cas N writes only if the current version is N; cas 0 only if none exists.")
+            .WithJsonBody<PutSecretRequest>().Produces<SecretWriteResponse>().ProducesProblem(409).ProducesProblem(413);
+
+        secrets.MapGet("/{**path}", (HttpContext http, Audited audited, SecretService service) =>
+            audited.RunAsync(http, "secret.read", async ctx =>
+            {
+                var path = PathAfter(http, SecretsPrefix);
+                ctx.Audit.Path = path;
+                var read = await service.GetAsync(ctx.Caller, path, Query.Long(ctx.Request, "version"), ctx.Audit, http.RequestAborted);
+                return new SecretReadResult(read);
+            }))
+            .WithSummary("Read the current version, or ?version=N. A deleted or destroyed current version is 404 secret_deleted.")
+            .Produces<SecretReadResponse>().ProducesProblem(404);
+
+        secrets.MapGet("/", (HttpContext http, Audited audited, SecretService service) =>
+            audited.RunAsync(http, "secret.list", async ctx =>
+                TypedResults.Ok(new SecretListResponse(await service.ListAsync(ctx.Caller, Query.String(ctx.Request, "prefix"), ctx.Audit, http.RequestAborted)))))
+            .WithSummary("Names under ?prefix= (whole segments) that the token may list. Never values.")
+            .Produces<SecretListResponse>();
+
+        secrets.MapDelete("/{**path}", (HttpContext http, Audited audited, SecretService service) =>
+            audited.RunAsync(http, "secret.delete", async ctx =>
+            {
+                ctx.Audit.SuccessStatus = StatusCodes.Status204NoContent;
+                var path = PathAfter(http, SecretsPrefix);
+                ctx.Audit.Path = path;
+                await service.DeleteAsync(ctx.Caller, path, Query.Longs(ctx.Request, "versions"), ctx.Audit);
+                return TypedResults.NoContent();
+            }))
+            .WithSummary("Soft delete the latest version, or ?versions=1,2.")
+            .Produces(204).ProducesProblem(404);
+
+        secrets.MapPost("/{**path}", (HttpContext http, Audited audited, SecretService service) =>
+        {
+            var full = PathAfter(http, SecretsPrefix, validateCharacters: false);
+            var slash = full.LastIndexOf('/');
+            var action = slash < 0 ? full : full[(slash + 1)..];
+            var operation = action switch
+            {
+                "undelete" => "secret.undelete",
+                "destroy" => "secret.destroy",
+                _ => null,
+            };
+            if (operation is null || slash < 0)
+            {
+                return Task.FromResult<IResult>(new ProblemResult(KeywardErrors.MethodNotAllowed("POST", http.Request.Path.Value ?? "")));
+            }
+
+            return audited.RunAsync(http, operation, async ctx =>
+            {
+                ctx.Audit.SuccessStatus = StatusCodes.Status204NoContent;
+                var path = full[..slash];
+                ctx.Audit.Path = path;
+                ValidateRaw(path);
+                var body = await ctx.BodyAsync<VersionsRequest>();
+                if (action == "undelete")
+                {
+                    await service.UndeleteAsync(ctx.Caller, path, body.Versions, ctx.Audit);
+                }
+                else
+                {
+                    await service.DestroyAsync(ctx.Caller, path, body.Versions, ctx.Audit);
+                }
+
+                return TypedResults.NoContent();
+            });
+        })
+            .WithSummary("POST {path}/undelete or {path}/destroy with {versions}. Destroy erases the ciphertext for good.")
+            .WithJsonBody<VersionsRequest>().Produces(204).ProducesProblem(404);
+
+        var metadata = routes.MapGroup("/v1/secret-metadata").WithTags("Secrets");
+
+        metadata.MapGet("/{**path}", (HttpContext http, Audited audited, SecretService service) =>
+            audited.RunAsync(http, "secret.metadata.read", async ctx =>
+            {
+                var path = PathAfter(http, MetadataPrefix);
+                ctx.Audit.Path = path;
+                var (meta, versions) = await service.GetMetadataAsync(ctx.Caller, path, ctx.Audit, http.RequestAborted);
+                return TypedResults.Ok(new SecretMetadataResponse(
+                    meta.Path, meta.CurrentVersion, meta.MaxVersions, meta.CustomMetadata, meta.CreatedAt, meta.UpdatedAt,
+                    versions.Select(v => new SecretVersionInfo(v.Version, v.CreatedAt, v.State)).ToArray()));
+            }))
+            .WithSummary("Versions (number, created_at, state), max_versions and custom metadata of a path.")
+            .Produces<SecretMetadataResponse>().ProducesProblem(404);
+
+        metadata.MapPut("/{**path}", (HttpContext http, Audited audited, SecretService service) =>
+            audited.RunAsync(http, "secret.metadata.write", async ctx =>
+            {
+                ctx.Audit.SuccessStatus = StatusCodes.Status204NoContent;
+                var path = PathAfter(http, MetadataPrefix);
+                ctx.Audit.Path = path;
+                var body = await ctx.BodyAsync<PutMetadataRequest>();
+                await service.PutMetadataAsync(ctx.Caller, path, body.MaxVersions, body.CustomMetadata, ctx.Audit);
+                return TypedResults.NoContent();
+            }))
+            .WithSummary("Set max_versions (1-1000, default 10) and plaintext custom_metadata (never secrets).")
+            .WithJsonBody<PutMetadataRequest>().Produces(204).ProducesProblem(400);
+
+        metadata.MapDelete("/{**path}", (HttpContext http, Audited audited, SecretService service) =>
+            audited.RunAsync(http, "secret.metadata.delete", async ctx =>
+            {
+                ctx.Audit.SuccessStatus = StatusCodes.Status204NoContent;
+                var path = PathAfter(http, MetadataPrefix);
+                ctx.Audit.Path = path;
+                await service.DeleteMetadataAsync(ctx.Caller, path, ctx.Audit);
+                return TypedResults.NoContent();
+            }))
+            .WithSummary("Remove a path for good: its metadata and every version.")
+            .Produces(204).ProducesProblem(404);
+
+        return routes;
+    }
+
+    /// <summary>
+    /// The secret path exactly as sent, taken from the raw request target (never a decoded form): any
+    /// percent-encoding in it is refused, so what is validated is what is stored.
+    /// </summary>
+    private static string PathAfter(HttpContext http, string prefix, bool validateCharacters = true)
+    {
+        var raw = RequestGuards.RawPath(http);
+        var path = raw.Length > prefix.Length && raw.StartsWith(prefix, StringComparison.OrdinalIgnoreCase) ? raw[prefix.Length..] : "";
+        if (validateCharacters)
+        {
+            ValidateRaw(path);
+        }
+
+        return path;
+    }
+
+    private static void ValidateRaw(string path)
+    {
+        if (path.Contains('%'))
+        {
+            throw KeywardErrors.InvalidPath("Secret paths may not be percent-encoded: segments are [A-Za-z0-9._-] only.");
+        }
+
+        Core.Validation.SecretPath.Require(path);
+    }
+}
+
+/// <summary>
+/// Writes <c>{path, version, data, created_at}</c> with the decrypted JSON copied straight from the plaintext
+/// buffer, which is zeroed as soon as it is written.
+/// </summary>
+public sealed class SecretReadResult : IResult, IStatusCodeHttpResult
+{
+    private readonly SecretRead _read;
+
+    public SecretReadResult(SecretRead read) => _read = read;
+
+    public int? StatusCode => StatusCodes.Status200OK;
+
+    public async Task ExecuteAsync(HttpContext httpContext)
+    {
+        ArgumentNullException.ThrowIfNull(httpContext);
+        var response = httpContext.Response;
+        response.StatusCode = StatusCodes.Status200OK;
+        response.ContentType = "application/json; charset=utf-8";
+        var buffer = new ArrayBufferWriter<byte>(_read.Data.Length + 256);
+        try
+        {
+            using (var writer = new Utf8JsonWriter(buffer))
+            {
+                writer.WriteStartObject();
+                writer.WriteString("path", _read.Path);
+                writer.WriteNumber("version", _read.Version);
+                writer.WritePropertyName("data");
+                writer.WriteRawValue(_read.Data, skipInputValidation: true);
+                writer.WriteString("created_at", Instants.Format(_read.CreatedAt));
+                writer.WriteEndObject();
+            }
+
+            response.ContentLength = buffer.WrittenCount;
+            await response.Body.WriteAsync(buffer.WrittenMemory, httpContext.RequestAborted);
+        }
+        finally
+        {
+            SecretService.Wipe(_read.Data);
+            buffer.Clear();
+        }
+    }
+}

@@ -1,0 +1,178 @@
+using System.Globalization;
+using System.Text;
+using Keyward.Core.Audit;
+using Keyward.Core.Errors;
+using Keyward.Core.Seal;
+using Keyward.Core.Storage;
+using Keyward.Server.Http;
+
+namespace Keyward.Server.Endpoints;
+
+public sealed class InitRequest
+{
+    public int? Shares { get; init; }
+
+    public int? Threshold { get; init; }
+}
+
+public sealed record InitResponse(IReadOnlyList<string> Keys, string RootToken);
+
+public sealed class UnsealRequest
+{
+    public string? Key { get; init; }
+
+    public bool? Reset { get; init; }
+}
+
+public sealed record SealStatusResponse(bool Sealed, int Progress, int Threshold);
+
+public sealed class GenerateRootRequest
+{
+    public IReadOnlyList<string>? Keys { get; init; }
+}
+
+public sealed record RootTokenResponse(string RootToken);
+
+public sealed record HealthResponse(bool Initialized, bool Sealed, string Version, string Storage);
+
+public sealed record AuditVerifyResponse(
+    long Records, bool Ok, long? FirstBadSeq, long? TruncatedAfter, int Checkpoints, long? LastCheckpointSeq, string? Problem);
+
+public static class SysEndpoints
+{
+    public static IEndpointRouteBuilder MapSysEndpoints(this IEndpointRouteBuilder routes)
+    {
+        var sys = routes.MapGroup("/v1/sys").WithTags("System");
+
+        sys.MapGet("/health", Health)
+            .WithSummary("Initialization and seal state (no auth, no store, no audit); 503 while sealed or uninitialized.")
+            .Produces<HealthResponse>(200).Produces<HealthResponse>(503);
+
+        sys.MapPost("/init", (HttpContext http, Audited audited, SealService seal) =>
+            audited.RunAnonymousAsync(http, "sys.init", async ctx =>
+            {
+                var body = await ctx.BodyAsync<InitRequest>();
+                var result = await seal.InitializeAsync(
+                    body.Shares ?? throw KeywardErrors.MissingField("shares"),
+                    body.Threshold ?? throw KeywardErrors.MissingField("threshold"),
+                    ctx.Audit);
+                return TypedResults.Ok(new InitResponse(result.Keys, result.RootToken));
+            }))
+            .WithSummary("Generate the root key, split it into key shares (returned once) and mint the root token.")
+            .WithJsonBody<InitRequest>().Produces<InitResponse>().ProducesProblem(409);
+
+        sys.MapPost("/unseal", (HttpContext http, Audited audited, SealService seal) =>
+            audited.RunAnonymousAsync(http, "sys.unseal", async ctx =>
+            {
+                var body = await ctx.BodyAsync<UnsealRequest>();
+                UnsealStatus status;
+                if (body.Reset == true)
+                {
+                    status = seal.ResetProgress();
+                }
+                else
+                {
+                    status = await seal.SubmitShareAsync(body.Key ?? throw KeywardErrors.MissingField("key"), ctx.Audit);
+                }
+
+                return TypedResults.Ok(new SealStatusResponse(status.Sealed, status.Progress, status.Threshold));
+            }))
+            .WithSummary("Submit one key share, or {reset: true} to clear progress. Progress expires after 10 minutes.")
+            .WithJsonBody<UnsealRequest>().Produces<SealStatusResponse>().ProducesProblem(400);
+
+        sys.MapPost("/seal", (HttpContext http, Audited audited, SealService seal) =>
+            audited.RunAsync(http, "sys.seal", async ctx =>
+            {
+                ctx.Audit.SuccessStatus = StatusCodes.Status204NoContent;
+                await seal.SealAsync(ctx.Caller, ctx.Audit);
+                return TypedResults.NoContent();
+            }))
+            .WithSummary("Wipe every key from memory (root token). Every request but health/init/unseal then gets 503.")
+            .Produces(204).ProducesProblem(403);
+
+        sys.MapPost("/root-token/revoke", (HttpContext http, Audited audited, SealService seal) =>
+            audited.RunAsync(http, "sys.root_token.revoke", async ctx =>
+            {
+                ctx.Audit.SuccessStatus = StatusCodes.Status204NoContent;
+                await seal.RevokeRootTokensAsync(ctx.Caller, ctx.Audit);
+                return TypedResults.NoContent();
+            }))
+            .WithSummary("Retire every root token. A new one needs a threshold of key shares (generate-root).")
+            .Produces(204).ProducesProblem(403);
+
+        sys.MapPost("/generate-root", (HttpContext http, Audited audited, SealService seal) =>
+            audited.RunAnonymousAsync(http, "sys.generate_root", async ctx =>
+            {
+                var body = await ctx.BodyAsync<GenerateRootRequest>();
+                var token = await seal.GenerateRootAsync(body.Keys, ctx.Audit);
+                return TypedResults.Ok(new RootTokenResponse(token));
+            }))
+            .WithSummary("Mint a new root token from a threshold of key shares; every other root token is revoked.")
+            .WithJsonBody<GenerateRootRequest>().Produces<RootTokenResponse>().ProducesProblem(400);
+
+        sys.MapGet("/audit/verify", (HttpContext http, Audited audited, AuditService audit) =>
+            audited.RunAsync(http, "sys.audit.verify", async ctx =>
+            {
+                var result = await audit.VerifyAsync(ctx.Caller, http.RequestAborted);
+                return TypedResults.Ok(new AuditVerifyResponse(
+                    result.Records, result.Ok, result.FirstBadSeq, result.TruncatedAfter, result.Checkpoints, result.LastCheckpointSeq, result.Problem));
+            }))
+            .WithSummary("Verify the whole audit chain and its checkpoints (root token).")
+            .Produces<AuditVerifyResponse>().ProducesProblem(403);
+
+        sys.MapGet("/audit", (HttpContext http, Audited audited, AuditService audit) =>
+            audited.RunAsync(http, "sys.audit.read", async ctx =>
+            {
+                var (records, next) = await audit.QueryAnyAsync(
+                    ctx.Caller, Query.String(ctx.Request, "tenant"), Query.Long(ctx.Request, "after"), (int?)Query.Long(ctx.Request, "limit"),
+                    Query.String(ctx.Request, "agent_id"), Query.String(ctx.Request, "path"), http.RequestAborted);
+                return AuditEndpoints.Page(records, next);
+            }))
+            .WithSummary("Audit records of any tenant, including deleted ones, or all (root token).")
+            .Produces<AuditPage>().ProducesProblem(403);
+
+        sys.MapGet("/metrics", (HttpContext http, Audited audited, GroupCommitter committer, KeyHierarchy keys) =>
+            audited.RunAsync(http, "sys.metrics", ctx =>
+            {
+                ctx.Caller.RequireRoot();
+                return Task.FromResult<IResult>(TypedResults.Text(Metrics(committer, keys), "text/plain; version=0.0.4", Encoding.UTF8));
+            }))
+            .WithSummary("Prometheus-format metrics: seal state and group-commit figures (root token).")
+            .Produces<string>(200, "text/plain");
+
+        return routes;
+    }
+
+    private static IResult Health(KeyHierarchy keys, IKeywardStore store)
+    {
+        var state = keys.State;
+        var body = new HealthResponse(state != SealState.Uninitialized, state != SealState.Unsealed, KeywardVersion.Current, store.Engine);
+        return state == SealState.Unsealed ? TypedResults.Ok(body) : TypedResults.Json(body, KeywardJson.Options, statusCode: 503);
+    }
+
+    private static string Metrics(GroupCommitter committer, KeyHierarchy keys)
+    {
+        var stats = committer.Stats;
+        var text = new StringBuilder();
+        void Line(string name, string help, string type, double value)
+        {
+            text.Append("# HELP ").Append(name).Append(' ').Append(help).Append('\n');
+            text.Append("# TYPE ").Append(name).Append(' ').Append(type).Append('\n');
+            text.Append(name).Append(' ').Append(value.ToString("R", CultureInfo.InvariantCulture)).Append('\n');
+        }
+
+        Line("keyward_sealed", "1 while sealed or uninitialized.", "gauge", keys.State == SealState.Unsealed ? 0 : 1);
+        Line("keyward_store_commits_total", "Group commits (each one fsync).", "counter", stats.Commits);
+        Line("keyward_store_commit_seconds_total", "Time spent in commit (including the sync).", "counter", stats.CommitTime.TotalSeconds);
+        Line("keyward_store_operations_total", "Operations committed.", "counter", stats.Operations);
+        Line("keyward_audit_records_total", "Audit records committed.", "counter", stats.AuditRecords);
+        return text.ToString();
+    }
+}
+
+/// <summary>The build's version, reported by health.</summary>
+public static class KeywardVersion
+{
+    public static string Current { get; } =
+        typeof(KeywardVersion).Assembly.GetName().Version?.ToString(3) ?? "0.0.0";
+}

@@ -1,0 +1,177 @@
+using Keyward.Core.Audit;
+using Keyward.Core.Diagnostics;
+using Keyward.Core.Errors;
+using Keyward.Core.Seal;
+using Keyward.Core.Storage;
+using Keyward.Core.Tokens;
+
+namespace Keyward.Server.Http;
+
+/// <summary>
+/// Runs every endpoint that touches a tenant, token, role or secret: authenticates the bearer token, runs the
+/// handler, and makes exactly one audit record durable before the response is sent — allowed or denied,
+/// success or failure. A write's record commits inside the write's own transaction; anything else is committed
+/// on its own here. If the record cannot be made durable, the caller gets 503 and no success.
+/// </summary>
+public sealed class Audited
+{
+    public const string RequestIdItem = "keyward.request_id";
+
+    private readonly TokenService _tokens;
+    private readonly GroupCommitter _committer;
+    private readonly KeyHierarchy _keys;
+    private readonly ILogger _logger;
+
+    public Audited(TokenService tokens, GroupCommitter committer, KeyHierarchy keys, ILogger<Audited> logger)
+    {
+        _tokens = tokens;
+        _committer = committer;
+        _keys = keys;
+        _logger = logger;
+    }
+
+    public static string RequestId(HttpContext http) =>
+        http.Items.TryGetValue(RequestIdItem, out var id) && id is string s ? s : http.TraceIdentifier;
+
+    /// <summary>An authenticated, audited operation.</summary>
+    public Task<IResult> RunAsync(HttpContext http, string operation, Func<RequestContext, Task<IResult>> handler) =>
+        RunAsync(http, operation, authenticate: true, handler);
+
+    /// <summary>An operation whose credential is not a token (init, unseal, generate-root): audited once keys exist.</summary>
+    public Task<IResult> RunAnonymousAsync(HttpContext http, string operation, Func<RequestContext, Task<IResult>> handler) =>
+        RunAsync(http, operation, authenticate: false, handler);
+
+    /// <summary>A request refused before routing (bad raw target, token in the query): audited, attributed if possible.</summary>
+    public Task<IResult> RejectAsync(HttpContext http, KeywardException refusal) =>
+        RunAsync(http, "request.rejected", authenticate: false, async context =>
+        {
+            await AttributeAsync(context);
+            throw refusal;
+        });
+
+    private async Task<IResult> RunAsync(HttpContext http, string operation, bool authenticate, Func<RequestContext, Task<IResult>> handler)
+    {
+        var audit = new AuditDraft(RequestId(http), operation);
+        try
+        {
+            Principal? caller = null;
+            if (authenticate)
+            {
+                caller = await AuthenticateAsync(http, audit);
+            }
+
+            var result = await handler(new RequestContext(http, audit, caller));
+            if (!audit.Committed && _keys.State == SealState.Unsealed)
+            {
+                audit.SuccessStatus = result is IStatusCodeHttpResult { StatusCode: { } status } ? status : StatusCodes.Status200OK;
+                audit.Succeeded();
+                await _committer.AuditAsync(audit);
+            }
+
+            return result;
+        }
+        catch (Exception error) when (error is not OperationCanceledException || !http.RequestAborted.IsCancellationRequested)
+        {
+            var refusal = error as KeywardException ?? Unexpected(http, error);
+            if (!audit.Committed && _keys.State == SealState.Unsealed)
+            {
+                audit.Failed(refusal);
+                try
+                {
+                    await _committer.AuditAsync(audit);
+                }
+                catch (KeywardException auditFailure)
+                {
+                    return new ProblemResult(auditFailure);
+                }
+            }
+
+            if (refusal.Status >= 500 || refusal.IsDenial)
+            {
+                KeywardLog.RequestRefused(_logger, refusal.Status, refusal.Code, http.Request.Method, operation);
+            }
+
+            return new ProblemResult(refusal);
+        }
+    }
+
+    private async Task<Principal> AuthenticateAsync(HttpContext http, AuditDraft audit)
+    {
+        var token = BearerToken(http.Request);
+        try
+        {
+            var caller = await _tokens.AuthenticateAsync(token, http.RequestAborted);
+            audit.Actor = caller.Actor;
+            audit.TenantId = caller.Tenant?.Id;
+            return caller;
+        }
+        catch (KeywardException)
+        {
+            if (token is not null && _keys.State == SealState.Unsealed)
+            {
+                // Never the token itself: a keyed hash lets attempts with one token be correlated.
+                audit.Actor = new AuditActor("unknown", TokenHmac: AuditChain.IdentifierHmac(_keys.Require().AuditIdentifiers, token));
+            }
+
+            throw;
+        }
+    }
+
+    /// <summary>Names who sent a refused request when its token is valid, so the tenant's admins see the attempt.</summary>
+    private async Task AttributeAsync(RequestContext context)
+    {
+        try
+        {
+            await AuthenticateAsync(context.Http, context.Audit);
+        }
+        catch (KeywardException)
+        {
+            // Unattributed: recorded as anonymous or by token hash.
+        }
+    }
+
+    /// <summary>The token from <c>Authorization: Bearer</c>, the only place one is accepted.</summary>
+    public static string? BearerToken(HttpRequest request)
+    {
+        var headers = request.Headers.Authorization;
+        if (headers.Count == 0)
+        {
+            return null;
+        }
+
+        if (headers.Count > 1)
+        {
+            throw KeywardErrors.InvalidToken();
+        }
+
+        var value = headers[0];
+        const string Scheme = "Bearer ";
+        if (value is null || !value.StartsWith(Scheme, StringComparison.OrdinalIgnoreCase))
+        {
+            throw KeywardErrors.InvalidToken();
+        }
+
+        var token = value[Scheme.Length..].Trim();
+        return token.Length == 0 ? null : token;
+    }
+
+    private KeywardException Unexpected(HttpContext http, Exception error)
+    {
+        if (error is ObjectDisposedException)
+        {
+            // Keys wiped by a concurrent seal.
+            return KeywardErrors.Sealed();
+        }
+
+        KeywardLog.UnhandledError(_logger, http.Request.Method, http.GetEndpoint()?.DisplayName ?? "unknown", RequestId(http), Scrub(error));
+        return KeywardErrors.Internal();
+    }
+
+    /// <summary>Exceptions are logged by type and stack only: their messages may quote data.</summary>
+    private static Exception Scrub(Exception error) => new RedactedException(error);
+
+    private sealed class RedactedException(Exception inner) : Exception($"{inner.GetType().FullName} (message redacted)")
+    {
+        public override string? StackTrace { get; } = inner.StackTrace;
+    }
+}

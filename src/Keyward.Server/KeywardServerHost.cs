@@ -1,0 +1,154 @@
+using System.Security.Cryptography.X509Certificates;
+using Keyward.Core;
+using Keyward.Core.Audit;
+using Keyward.Core.Diagnostics;
+using Keyward.Core.Seal;
+using Keyward.Core.Storage;
+using Keyward.Server.Endpoints;
+using Keyward.Server.Hosting;
+using Keyward.Server.Http;
+using Keyward.Storage.Sqlite;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+
+namespace Keyward.Server;
+
+/// <summary>What the operator is told once the broker listens.</summary>
+public sealed record StartupReport(string Address, string DataDirectory, SealState State, string? RootToken, string? DevKeyFile);
+
+/// <summary>
+/// The broker's host: builds the ASP.NET Core application (Kestrel, guards, endpoints, OpenAPI), opens the store,
+/// unseals (dev mode, key file) and only then opens the listener.
+/// </summary>
+public sealed class KeywardServerHost : IAsyncDisposable
+{
+    private readonly KeywardServerOptions _options;
+    private readonly string? _temporaryDirectory;
+
+    private KeywardServerHost(KeywardServerOptions options, WebApplication app, string dataDirectory, string? temporaryDirectory)
+    {
+        _options = options;
+        App = app;
+        DataDirectory = dataDirectory;
+        _temporaryDirectory = temporaryDirectory;
+    }
+
+    public WebApplication App { get; }
+
+    public string DataDirectory { get; }
+
+    public IServiceProvider Services => App.Services;
+
+    /// <summary>Builds the application. <paramref name="configure"/> lets tests swap in a test server or capture logs.</summary>
+    public static KeywardServerHost Create(KeywardServerOptions options, Action<WebApplicationBuilder>? configure = null)
+    {
+        var listen = ServerOptionsValidator.Validate(options);
+        string? temporary = null;
+        var dataDirectory = options.DataDirectory;
+        if (dataDirectory is null)
+        {
+            temporary = Path.Combine(Path.GetTempPath(), "keyward-dev-" + Ids.NewRequestId());
+            dataDirectory = temporary;
+        }
+
+        dataDirectory = Path.GetFullPath(dataDirectory);
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
+        {
+            EnvironmentName = "Production",
+            ContentRootPath = AppContext.BaseDirectory,
+            Args = [],
+        });
+
+        builder.Logging.ClearProviders();
+        builder.Logging.AddSimpleConsole(o =>
+        {
+            o.SingleLine = true;
+            o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
+            o.UseUtcTimestamp = true;
+        });
+        builder.Logging.SetMinimumLevel(LogLevel.Information);
+
+        // Request-level framework logs would print request targets (and a refused token in a query string).
+        builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
+        builder.Logging.AddFilter("System", LogLevel.Warning);
+
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.AddServerHeader = false;
+            kestrel.Limits.MaxRequestBodySize = KeywardServerLimits.MaxRequestBodyBytes;
+            kestrel.Limits.MaxRequestHeadersTotalSize = KeywardServerLimits.MaxRequestHeadersBytes;
+            kestrel.Limits.MaxRequestLineSize = KeywardServerLimits.MaxRequestLineBytes;
+            kestrel.Listen(listen.Address, listen.Port, endpoint =>
+            {
+                if (options.TlsCertificateFile is not null && options.TlsKeyFile is not null)
+                {
+                    endpoint.UseHttps(X509Certificate2.CreateFromPemFile(options.TlsCertificateFile, options.TlsKeyFile));
+                }
+            });
+        });
+
+        builder.Services.AddKeywardCore();
+        builder.Services.AddSingleton<IKeywardStore>(sp => SqliteStore.InDirectory(dataDirectory, sp.GetRequiredService<ILogger<SqliteStore>>()));
+        builder.Services.AddSingleton<Audited>();
+        builder.Services.ConfigureHttpJsonOptions(json => KeywardJson.Configure(json.SerializerOptions));
+        builder.Services.AddOpenApi(openApi => openApi.AddJsonBodies());
+        configure?.Invoke(builder);
+
+        var app = builder.Build();
+        app.UseKeywardRequestGuards();
+        app.MapSysEndpoints();
+        app.MapTenantEndpoints();
+        app.MapRoleEndpoints();
+        app.MapSecretEndpoints();
+        app.MapAuditEndpoints();
+        app.MapOpenApi();
+        return new KeywardServerHost(options, app, dataDirectory, temporary);
+    }
+
+    /// <summary>Opens the store, unseals if configured to, then starts listening.</summary>
+    public async Task<StartupReport> StartAsync(CancellationToken cancellationToken = default)
+    {
+        var services = App.Services;
+        await services.GetRequiredService<IKeywardStore>().OpenAsync(cancellationToken);
+        var seal = services.GetRequiredService<SealService>();
+        var keys = services.GetRequiredService<KeyHierarchy>();
+        var logger = services.GetRequiredService<ILoggerFactory>().CreateLogger("Keyward.Server");
+        await seal.LoadAsync(cancellationToken);
+
+        string? rootToken = null;
+        string? devKeyFile = null;
+        if (_options.Dev)
+        {
+            rootToken = await DevMode.BootstrapAsync(seal, keys, DataDirectory, _options.DevRootToken);
+            devKeyFile = Path.Combine(DataDirectory, UnsealKeyFile.DevFileName);
+        }
+        else if (_options.UnsealKeyFile is { } keyFile && keys.State == SealState.Sealed)
+        {
+            await seal.UnsealWithSharesAsync(UnsealKeyFile.Read(keyFile), new AuditDraft(Ids.NewRequestId(), "sys.unseal") { Actor = new AuditActor("key-file") });
+            KeywardLog.UnsealedFromFile(logger, keyFile);
+        }
+
+        await App.StartAsync(cancellationToken);
+        var address = App.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses.FirstOrDefault() ?? _options.Listen;
+        KeywardLog.Listening(logger, address);
+        return new StartupReport(address, DataDirectory, keys.State, rootToken, devKeyFile);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        try
+        {
+            await App.StopAsync();
+        }
+        catch (InvalidOperationException)
+        {
+            // Never started.
+        }
+
+        await App.DisposeAsync();
+        if (_temporaryDirectory is not null && Directory.Exists(_temporaryDirectory))
+        {
+            Directory.Delete(_temporaryDirectory, recursive: true);
+        }
+    }
+}

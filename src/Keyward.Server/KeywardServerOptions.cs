@@ -1,0 +1,29 @@
+namespace Keyward.Server;
+
+/// <summary>How <c>keyward server</c> was asked to run. Validated once, at start-up, by <see cref="Hosting.ServerOptionsValidator"/>.</summary>
+public sealed record KeywardServerOptions
+{
+    public const string DefaultListen = "127.0.0.1:8210";
+
+    /// <summary>Initialize and unseal automatically with one share kept in the data directory (unsafe; development only).</summary>
+    public bool Dev { get; init; }
+
+    /// <summary>The root token to use in dev mode (kwr_ and at least 32 of [A-Za-z0-9_-]).</summary>
+    public string? DevRootToken { get; init; }
+
+    /// <summary><c>host:port</c>; an IP literal or localhost.</summary>
+    public string Listen { get; init; } = DefaultListen;
+
+    /// <summary>Where the store lives. Required outside dev mode; dev mode uses a fresh temporary directory without it.</summary>
+    public string? DataDirectory { get; init; }
+
+    /// <summary>Unattended mode: unseal at start with the key shares in this file (one per line).</summary>
+    public string? UnsealKeyFile { get; init; }
+
+    public string? TlsCertificateFile { get; init; }
+
+    public string? TlsKeyFile { get; init; }
+
+    /// <summary>Allow a non-loopback listener without TLS (only behind something that terminates TLS).</summary>
+    public bool InsecureNoTls { get; init; }
+}

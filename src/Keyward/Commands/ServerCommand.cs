@@ -1,0 +1,94 @@
+using System.CommandLine;
+using Keyward.Cli.Cli;
+using Keyward.Server;
+using Keyward.Server.Hosting;
+using Microsoft.Extensions.Hosting;
+
+namespace Keyward.Cli.Commands;
+
+/// <summary><c>keyward server</c>: runs the broker in this process.</summary>
+internal static class ServerCommand
+{
+    public static Command Create()
+    {
+        var dev = new Option<bool>("--dev") { Description = "Initialize and unseal automatically with one key share kept in DIR/dev-unseal.key, and print the root token. Unsafe: development only; loopback only." };
+        var devRootToken = new Option<string?>("--dev-root-token") { Description = "With --dev: use this root token (kwr_ and at least 32 of [A-Za-z0-9_-]) instead of a random one." };
+        var listen = new Option<string>("--listen") { Description = "host:port to listen on (an IP literal or localhost).", DefaultValueFactory = _ => KeywardServerOptions.DefaultListen };
+        var data = new Option<string?>("--data") { Description = "Data directory (the SQLite store). Required outside --dev; --dev uses a fresh temporary directory without it, and reuses DIR with it." };
+        var unsealKeyFile = new Option<string?>("--unseal-key-file") { Description = "Unattended mode: unseal at start with the key shares in this file (one per line, mode 0600). Less safe: the file unseals the store." };
+        var tlsCert = new Option<string?>("--tls-cert") { Description = "PEM certificate for TLS." };
+        var tlsKey = new Option<string?>("--tls-key") { Description = "PEM private key for TLS." };
+        var insecure = new Option<bool>("--insecure-no-tls") { Description = "Allow a non-loopback --listen without TLS (only behind a proxy that terminates TLS)." };
+
+        var command = new Command("server", "Run the Keyward broker.")
+        {
+            dev, devRootToken, listen, data, unsealKeyFile, tlsCert, tlsKey, insecure,
+        };
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            var options = new KeywardServerOptions
+            {
+                Dev = parse.GetValue(dev),
+                DevRootToken = parse.GetValue(devRootToken),
+                Listen = parse.GetValue(listen)!,
+                DataDirectory = parse.GetValue(data),
+                UnsealKeyFile = parse.GetValue(unsealKeyFile),
+                TlsCertificateFile = parse.GetValue(tlsCert),
+                TlsKeyFile = parse.GetValue(tlsKey),
+                InsecureNoTls = parse.GetValue(insecure),
+            };
+            return await RunAsync(options, cancellationToken);
+        });
+        return command;
+    }
+
+    private static async Task<int> RunAsync(KeywardServerOptions options, CancellationToken cancellationToken)
+    {
+        KeywardServerHost host;
+        try
+        {
+            host = KeywardServerHost.Create(options);
+        }
+        catch (ServerStartupException refused)
+        {
+            await Console.Error.WriteLineAsync("keyward server: " + refused.Message);
+            return ExitCodes.Usage;
+        }
+
+        await using (host)
+        {
+            StartupReport report;
+            try
+            {
+                report = await host.StartAsync(cancellationToken);
+            }
+            catch (ServerStartupException refused)
+            {
+                await Console.Error.WriteLineAsync("keyward server: " + refused.Message);
+                return ExitCodes.Usage;
+            }
+
+            var scheme = options.TlsCertificateFile is null ? "http" : "https";
+            var address = report.Address.Contains("://", StringComparison.Ordinal) ? report.Address : $"{scheme}://{report.Address}";
+            Console.WriteLine($"Keyward server listening on {address}");
+            Console.WriteLine($"  data directory: {report.DataDirectory}");
+            Console.WriteLine($"  state:          {report.State.ToString().ToLowerInvariant()}");
+            if (report.DevKeyFile is not null)
+            {
+                Console.WriteLine($"  dev unseal key: {report.DevKeyFile} (UNSAFE: anyone who can read it can unseal this store; development only)");
+            }
+
+            if (report.RootToken is not null)
+            {
+                Console.WriteLine($"  root token:     {report.RootToken}");
+                Console.WriteLine();
+                Console.WriteLine($"  export KEYWARD_ADDR={address}");
+                Console.WriteLine($"  export KEYWARD_TOKEN={report.RootToken}");
+            }
+
+            await host.App.WaitForShutdownAsync(cancellationToken);
+        }
+
+        return ExitCodes.Ok;
+    }
+}
