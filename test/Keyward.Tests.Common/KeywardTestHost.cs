@@ -34,12 +34,16 @@ public sealed class KeywardTestHost : IAsyncDisposable
 
     public IKeywardStore Store => Services.GetRequiredService<IKeywardStore>();
 
-    public static async Task<KeywardTestHost> StartAsync(string? dataDirectory = null, Action<IServiceCollection>? services = null)
+    public static Task<KeywardTestHost> StartAsync(string? dataDirectory = null, Action<IServiceCollection>? services = null) =>
+        StartAsync(new KeywardServerOptions { Dev = true, DevRootToken = RootToken, DataDirectory = dataDirectory }, services);
+
+    /// <summary>A host with explicit options (for example not dev: an uninitialized or sealed server). No data directory = a fresh one.</summary>
+    public static async Task<KeywardTestHost> StartAsync(KeywardServerOptions options, Action<IServiceCollection>? services = null)
     {
-        var owned = dataDirectory is null ? new TempDirectory() : null;
+        var owned = options.DataDirectory is null ? new TempDirectory() : null;
         var logs = new LogCapture();
         var host = KeywardServerHost.Create(
-            new KeywardServerOptions { Dev = true, DevRootToken = RootToken, DataDirectory = dataDirectory ?? owned!.Path, Listen = "127.0.0.1:0" },
+            options with { DataDirectory = options.DataDirectory ?? owned!.Path, Listen = "127.0.0.1:0" },
             builder =>
             {
                 builder.WebHost.UseTestServer();

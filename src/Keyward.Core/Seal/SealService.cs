@@ -316,6 +316,12 @@ public sealed class SealService
         await _tokens.RevokeAsync(() => _committer.ExecuteAsync(audit, async session =>
         {
             await session.Tokens.RevokeRootTokensAsync(_time.GetUtcNow());
+            if (await session.Tokens.GetByHashAsync(record.Hash) is { } same)
+            {
+                // Dev mode given the same --dev-root-token again: the string is reinstated under a new accessor.
+                await session.Tokens.DeleteAsync(same.Accessor);
+            }
+
             await session.Tokens.InsertAsync(record);
             return true;
         }));

@@ -39,6 +39,9 @@ public interface ITokenStore
     /// <summary>Revokes every live token of a tenant in one statement; returns how many.</summary>
     Task<int> RevokeTenantAsync(string tenantUid, DateTimeOffset at, CancellationToken cancellationToken = default);
 
+    /// <summary>Removes a token record (dev mode re-installing the same root token string); returns whether one existed.</summary>
+    Task<bool> DeleteAsync(string accessor, CancellationToken cancellationToken = default);
+
     /// <summary>Revokes every live root token; returns how many.</summary>
     Task<int> RevokeRootTokensAsync(DateTimeOffset at, CancellationToken cancellationToken = default);
 }

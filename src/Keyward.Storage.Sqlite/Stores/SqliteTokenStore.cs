@@ -34,6 +34,9 @@ internal sealed class SqliteTokenStore(SqliteConnectionLease db) : ITokenStore
         Task.FromResult(db.Execute("UPDATE tokens SET revoked_at = $at WHERE tenant_uid = $uid AND revoked_at IS NULL",
             ("$at", SqliteValues.Ticks(at)), ("$uid", tenantUid)));
 
+    public Task<bool> DeleteAsync(string accessor, CancellationToken cancellationToken = default) =>
+        Task.FromResult(db.Execute("DELETE FROM tokens WHERE accessor = $accessor", ("$accessor", accessor)) == 1);
+
     public Task<int> RevokeRootTokensAsync(DateTimeOffset at, CancellationToken cancellationToken = default) =>
         Task.FromResult(db.Execute("UPDATE tokens SET revoked_at = $at WHERE kind = 'root' AND revoked_at IS NULL", ("$at", SqliteValues.Ticks(at))));
 
