@@ -1,9 +1,12 @@
+using System.Text.Json.Serialization;
+
 namespace Keyward.Client.Models;
 
 /// <summary>The server's initialization and seal state (<c>GET /v1/sys/health</c>).</summary>
 public sealed record KeywardHealth(bool Initialized, bool Sealed, string Version, string? Storage)
 {
     /// <summary>True when the server is initialized and unsealed, ready to serve requests.</summary>
+    [JsonIgnore]
     public bool IsReady => Initialized && !Sealed;
 }
 

@@ -1,3 +1,5 @@
+using System.Text.Json.Serialization;
+
 namespace Keyward.Client.Models;
 
 /// <summary>A tenant as the root token sees it (never its keys or secrets).</summary>
@@ -39,8 +41,10 @@ public sealed record RewrapJob(
     public const string RunningState = "running";
 
     /// <summary>True once the job stopped (<c>completed</c>, <c>completed_with_failures</c> or <c>failed</c>).</summary>
+    [JsonIgnore]
     public bool IsFinished => !string.Equals(State, RunningState, StringComparison.Ordinal);
 
     /// <summary>True when the job finished and every version was re-encrypted.</summary>
+    [JsonIgnore]
     public bool Succeeded => IsFinished && Failed == 0 && string.Equals(State, "completed", StringComparison.Ordinal);
 }
