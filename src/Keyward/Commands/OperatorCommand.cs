@@ -54,7 +54,7 @@ internal static class OperatorCommand
 
             Output.Line($"Root token:   {result.RootToken}");
             Output.Line();
-            Output.Line($"The server is initialized and sealed. Any {t} of these {n} key shares unseal it: keep them in separate places.");
+            Output.Line($"The server is initialized. Any {t} of these {n} key shares unseal it and can mint a root token: keep them in separate places.");
             Output.Line("They are shown once and never again.");
             return ExitCodes.Ok;
         });
