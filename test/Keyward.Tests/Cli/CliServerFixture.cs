@@ -1,0 +1,44 @@
+using System.Text.Json;
+
+namespace Keyward.Tests.Cli;
+
+/// <summary>One real server process shared by a test class; tests make their own tenants.</summary>
+public sealed class CliServerFixture : IAsyncLifetime
+{
+    public ServerProcess Server { get; private set; } = null!;
+
+    public async Task InitializeAsync() => Server = await ServerProcess.StartAsync();
+
+    public async Task DisposeAsync() => await Server.DisposeAsync();
+
+    /// <summary>Creates a tenant and mints an admin token for it, through the CLI.</summary>
+    public async Task<(string Tenant, string Token)> TenantAsync()
+    {
+        var tenant = "cli-" + Guid.NewGuid().ToString("N")[..10];
+        var created = await Server.RunAsync(ServerProcess.RootToken, "tenants", "create", tenant);
+        Assert.True(created.ExitCode == 0, created.ToString());
+        var minted = await Server.RunAsync(ServerProcess.RootToken, "tenants", "token", tenant, "--kind", "admin", "--format", "json");
+        Assert.True(minted.ExitCode == 0, minted.ToString());
+        using var json = JsonDocument.Parse(minted.Stdout);
+        return (tenant, json.RootElement.GetProperty("token").GetString()!);
+    }
+}
+
+internal static class CliAssert
+{
+    public static CliResult Ok(CliResult result)
+    {
+        Assert.True(result.ExitCode == 0, result.ToString());
+        return result;
+    }
+
+    public static CliResult Exit(int expected, CliResult result)
+    {
+        Assert.True(result.ExitCode == expected, $"expected exit {expected}; {result}");
+        return result;
+    }
+
+    /// <summary>A <c>Key:   value</c> line of human output.</summary>
+    public static void Field(CliResult result, string key, string value) =>
+        Assert.Matches($"(?m)^{System.Text.RegularExpressions.Regex.Escape(key)}:\\s+{System.Text.RegularExpressions.Regex.Escape(value)}\\s*$", result.Stdout);
+}
