@@ -1,6 +1,38 @@
 using System.CommandLine;
+using System.CommandLine.Invocation;
+using Keyward.Cli.Cli;
 using Keyward.Cli.Commands;
 
 var root = new RootCommand("Keyward: a per-tenant secrets broker for multi-tenant AI-agent platforms.");
 root.Subcommands.Add(ServerCommand.Create());
-return await root.Parse(args).InvokeAsync();
+root.Subcommands.Add(OperatorCommand.Create());
+root.Subcommands.Add(TenantsCommand.Create());
+root.Subcommands.Add(RolesCommand.Create());
+root.Subcommands.Add(SecretsCommand.Create());
+root.Subcommands.Add(AuditCommand.Create());
+
+var parse = root.Parse(args);
+if (parse.Action is ParseErrorAction)
+{
+    // A bad command line is exit code 2 (System.CommandLine's own answer is 1, which means "refused" here).
+    foreach (var error in parse.Errors)
+    {
+        await Console.Error.WriteLineAsync("Error: " + error.Message);
+    }
+
+    await Console.Error.WriteLineAsync($"Run '{string.Join(' ', CommandPath(parse.CommandResult.Command))} --help' for usage.");
+    return ExitCodes.Usage;
+}
+
+return await parse.InvokeAsync();
+
+static IEnumerable<string> CommandPath(Command command)
+{
+    var names = new Stack<string>();
+    for (Symbol? symbol = command; symbol is not null; symbol = symbol.Parents.FirstOrDefault())
+    {
+        names.Push(symbol is RootCommand ? "keyward" : symbol.Name);
+    }
+
+    return names;
+}

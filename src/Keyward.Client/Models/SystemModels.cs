@@ -1,0 +1,38 @@
+using System.Text.Json.Serialization;
+
+namespace Keyward.Client.Models;
+
+/// <summary>The server's initialization and seal state (<c>GET /v1/sys/health</c>).</summary>
+public sealed record KeywardHealth(bool Initialized, bool Sealed, string Version, string? Storage)
+{
+    /// <summary>True when the server is initialized and unsealed, ready to serve requests.</summary>
+    [JsonIgnore]
+    public bool IsReady => Initialized && !Sealed;
+}
+
+/// <summary>
+/// What initialization hands out once: the key shares and the first root token. <see cref="object.ToString"/>
+/// redacts both.
+/// </summary>
+public sealed record InitializeResult(IReadOnlyList<string> Keys, string RootToken)
+{
+    /// <summary>Describes the result without the shares or the token.</summary>
+    public override string ToString() => $"InitializeResult {{ Keys = ({Keys.Count} redacted), RootToken = (redacted) }}";
+}
+
+/// <summary>Unseal progress: how many distinct shares of the threshold were submitted.</summary>
+public sealed record SealStatus(bool Sealed, int Progress, int Threshold);
+
+/// <summary>A root token minted from a threshold of key shares. <see cref="object.ToString"/> redacts it.</summary>
+public sealed record RootTokenResult(string RootToken)
+{
+    /// <summary>Describes the result without the token.</summary>
+    public override string ToString() => "RootTokenResult { RootToken = (redacted) }";
+}
+
+/// <summary>
+/// The result of walking the audit chain: <see cref="Ok"/> is false when a record was changed, removed or cut off;
+/// <see cref="FirstBadSeq"/> and <see cref="TruncatedAfter"/> say where the chain stops being trustworthy.
+/// </summary>
+public sealed record AuditVerification(
+    long Records, bool Ok, long? FirstBadSeq, long? TruncatedAfter, int Checkpoints, long? LastCheckpointSeq, string? Problem);
