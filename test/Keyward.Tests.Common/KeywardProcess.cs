@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Net;
-using System.Net.Sockets;
 using System.Text;
 
 namespace Keyward.Tests.Common;
@@ -16,12 +15,14 @@ public sealed class KeywardProcess : IAsyncDisposable
 
     private readonly Process _process;
     private readonly StringBuilder _output = new();
+    private readonly TempDirectory? _ownedDirectory;
 
-    private KeywardProcess(Process process, int port, string dataDirectory)
+    private KeywardProcess(Process process, int port, string dataDirectory, TempDirectory? ownedDirectory)
     {
         _process = process;
         Port = port;
         DataDirectory = dataDirectory;
+        _ownedDirectory = ownedDirectory;
         Address = new Uri($"http://127.0.0.1:{port}");
     }
 
@@ -29,7 +30,13 @@ public sealed class KeywardProcess : IAsyncDisposable
 
     public Uri Address { get; }
 
+    /// <summary>The address as <c>KEYWARD_ADDR</c> takes it: <c>http://127.0.0.1:PORT</c>.</summary>
+    public string AddressText => Address.GetLeftPart(UriPartial.Authority);
+
     public string DataDirectory { get; }
+
+    /// <summary>Dev mode's key file in the data directory.</summary>
+    public string UnsealKeyFile => Path.Combine(DataDirectory, "dev-unseal.key");
 
     public int ProcessId => _process.Id;
 
@@ -46,55 +53,47 @@ public sealed class KeywardProcess : IAsyncDisposable
         }
     }
 
-    /// <summary>The built <c>keyward.dll</c> next to the test assembly (the test project references src/Keyward).</summary>
-    public static string KeywardDll
+    public static int FreePort() => KeywardExecutable.FreePort();
+
+    /// <summary>
+    /// Starts <c>keyward server --dev</c> and waits until it answers health. Without <paramref name="dataDirectory"/>
+    /// it uses a fresh one, removed on dispose.
+    /// </summary>
+    public static async Task<KeywardProcess> StartDevAsync(string? dataDirectory = null, string rootToken = KeywardTestHost.RootToken, int? port = null)
     {
-        get
+        var owned = dataDirectory is null ? new TempDirectory("keyward-process-") : null;
+        try
         {
-            var path = Path.Combine(AppContext.BaseDirectory, "keyward.dll");
-            return File.Exists(path) ? path : throw new FileNotFoundException("keyward.dll is not next to the test assembly; reference src/Keyward from the test project.", path);
+            return await StartAsync(dataDirectory ?? owned!.Path, port ?? FreePort(), ["--dev", "--dev-root-token", rootToken], owned: owned);
+        }
+        catch
+        {
+            owned?.Dispose();
+            throw;
         }
     }
 
-    public static int FreePort()
+    public static async Task<KeywardProcess> StartAsync(
+        string dataDirectory, int port, IEnumerable<string> extraArguments, bool waitForHealth = true, TempDirectory? owned = null)
     {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
-
-    /// <summary>Starts <c>keyward server --dev</c> on <paramref name="dataDirectory"/> and waits until it answers health.</summary>
-    public static Task<KeywardProcess> StartDevAsync(string dataDirectory, string rootToken = KeywardTestHost.RootToken, int? port = null) =>
-        StartAsync(dataDirectory, port ?? FreePort(), ["--dev", "--dev-root-token", rootToken]);
-
-    public static async Task<KeywardProcess> StartAsync(string dataDirectory, int port, IEnumerable<string> extraArguments, bool waitForHealth = true)
-    {
-        var info = new ProcessStartInfo("dotnet")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        info.ArgumentList.Add(KeywardDll);
-        info.ArgumentList.Add("server");
-        info.ArgumentList.Add("--listen");
-        info.ArgumentList.Add($"127.0.0.1:{port}");
-        info.ArgumentList.Add("--data");
-        info.ArgumentList.Add(dataDirectory);
-        foreach (var argument in extraArguments)
-        {
-            info.ArgumentList.Add(argument);
-        }
-
+        var info = KeywardExecutable.StartInfo(["server", "--listen", $"127.0.0.1:{port}", "--data", dataDirectory, .. extraArguments]);
         var process = Process.Start(info) ?? throw new InvalidOperationException("Could not start keyward.");
-        var server = new KeywardProcess(process, port, dataDirectory);
+        var server = new KeywardProcess(process, port, dataDirectory, owned);
         process.OutputDataReceived += (_, e) => server.Append(e.Data);
         process.ErrorDataReceived += (_, e) => server.Append(e.Data);
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         if (waitForHealth)
         {
-            await server.WaitForHealthAsync();
+            try
+            {
+                await server.WaitForHealthAsync();
+            }
+            catch
+            {
+                server.KillHard();
+                throw;
+            }
         }
 
         return server;
@@ -143,6 +142,9 @@ public sealed class KeywardProcess : IAsyncDisposable
         _process.WaitForExit(10_000);
     }
 
+    /// <summary>Kills the server (so its data can be inspected or reopened) and waits for it to be gone.</summary>
+    public Task StopAsync() => Task.Run(KillHard);
+
     public HttpClient Client(string? token = KeywardTestHost.RootToken)
     {
         var client = new HttpClient { BaseAddress = Address, Timeout = TimeSpan.FromSeconds(30) };
@@ -171,6 +173,7 @@ public sealed class KeywardProcess : IAsyncDisposable
     {
         KillHard();
         _process.Dispose();
+        _ownedDirectory?.Dispose();
         return ValueTask.CompletedTask;
     }
 }

@@ -1,14 +1,16 @@
 using Keyward.Client;
 using Keyward.Client.Models;
 
+using Keyward.Tests.Common;
+
 namespace Keyward.Tests.Cli;
 
 /// <summary>One real server process shared by a test class; tests make their own tenants.</summary>
 public sealed class CliServerFixture : IAsyncLifetime
 {
-    public ServerProcess Server { get; private set; } = null!;
+    public KeywardProcess Server { get; private set; } = null!;
 
-    public async Task InitializeAsync() => Server = await ServerProcess.StartAsync();
+    public async Task InitializeAsync() => Server = await KeywardProcess.StartDevAsync();
 
     public async Task DisposeAsync() => await Server.DisposeAsync();
 
@@ -19,7 +21,7 @@ public sealed class CliServerFixture : IAsyncLifetime
     public async Task<(string Tenant, string Token)> TenantAsync()
     {
         var tenant = "cli-" + Guid.NewGuid().ToString("N")[..10];
-        using var root = new KeywardClient(new Uri(Server.Address), ServerProcess.RootToken);
+        using var root = new KeywardClient(Server.Address, KeywardTestHost.RootToken);
         await root.CreateTenantAsync(tenant);
         var token = await root.CreateTenantTokenAsync(tenant, TenantTokenKind.Admin);
         return (tenant, token.Token);

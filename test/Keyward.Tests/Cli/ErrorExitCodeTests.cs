@@ -1,3 +1,5 @@
+using Keyward.Tests.Common;
+
 namespace Keyward.Tests.Cli;
 
 public sealed class ErrorExitCodeTests : IClassFixture<CliServerFixture>
@@ -6,7 +8,7 @@ public sealed class ErrorExitCodeTests : IClassFixture<CliServerFixture>
 
     public ErrorExitCodeTests(CliServerFixture fixture) => _fixture = fixture;
 
-    private ServerProcess Server => _fixture.Server;
+    private KeywardProcess Server => _fixture.Server;
 
     [Fact]
     public async Task SecretsGet_MissingPath_Exits3WithProblemOnStderr()
@@ -47,7 +49,7 @@ public sealed class ErrorExitCodeTests : IClassFixture<CliServerFixture>
     {
         var (tenant, _) = await _fixture.TenantAsync();
 
-        var result = CliAssert.Exit(1, await Server.RunAsync(ServerProcess.RootToken, "tenants", "create", tenant));
+        var result = CliAssert.Exit(1, await Server.RunAsync(KeywardTestHost.RootToken, "tenants", "create", tenant));
 
         Assert.Contains("(tenant_exists, HTTP 409)", result.Stderr, StringComparison.Ordinal);
     }
@@ -84,23 +86,23 @@ public sealed class ErrorExitCodeTests : IClassFixture<CliServerFixture>
     {
         var result = CliAssert.Exit(2, await KeywardCli.RunAsync(
             ["tenants", "list", "--addr", "http://keyward.example.com:8210"],
-            new Dictionary<string, string?> { ["KEYWARD_TOKEN"] = ServerProcess.RootToken }));
+            new Dictionary<string, string?> { ["KEYWARD_TOKEN"] = KeywardTestHost.RootToken }));
 
         Assert.Contains("https", result.Stderr, StringComparison.Ordinal);
-        Assert.DoesNotContain(ServerProcess.RootToken, result.Stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain(KeywardTestHost.RootToken, result.Stderr, StringComparison.Ordinal);
     }
 
     [Fact]
     public async Task Verb_UnreachableServer_Exits4ConnectionFailed()
     {
-        var port = KeywardCli.FreePort();
+        var port = KeywardExecutable.FreePort();
 
         var result = CliAssert.Exit(4, await KeywardCli.RunAsync(
             ["tenants", "list"],
-            new Dictionary<string, string?> { ["KEYWARD_ADDR"] = $"http://127.0.0.1:{port}", ["KEYWARD_TOKEN"] = ServerProcess.RootToken }));
+            new Dictionary<string, string?> { ["KEYWARD_ADDR"] = $"http://127.0.0.1:{port}", ["KEYWARD_TOKEN"] = KeywardTestHost.RootToken }));
 
         Assert.Contains("(connection_failed)", result.Stderr, StringComparison.Ordinal);
-        Assert.DoesNotContain(ServerProcess.RootToken, result.Stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain(KeywardTestHost.RootToken, result.Stderr, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -115,7 +117,7 @@ public sealed class ErrorExitCodeTests : IClassFixture<CliServerFixture>
     [Fact]
     public async Task OperatorRewrap_UnknownTenant_Exits3()
     {
-        var result = CliAssert.Exit(3, await Server.RunAsync(ServerProcess.RootToken, "operator", "rewrap", "--tenant", "no-such-tenant"));
+        var result = CliAssert.Exit(3, await Server.RunAsync(KeywardTestHost.RootToken, "operator", "rewrap", "--tenant", "no-such-tenant"));
 
         Assert.Contains("HTTP 404", result.Stderr, StringComparison.Ordinal);
     }

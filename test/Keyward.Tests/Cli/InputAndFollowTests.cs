@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text;
 using System.Text.Json;
 using Keyward.Tests.Common;
@@ -11,7 +10,7 @@ public sealed class InputAndFollowTests : IClassFixture<CliServerFixture>
 
     public InputAndFollowTests(CliServerFixture fixture) => _fixture = fixture;
 
-    private ServerProcess Server => _fixture.Server;
+    private KeywardProcess Server => _fixture.Server;
 
     [Fact]
     public async Task SecretsPutJsonFile_AndRolesPutFile_ReadTheirFiles()
@@ -47,7 +46,7 @@ public sealed class InputAndFollowTests : IClassFixture<CliServerFixture>
     {
         var (tenant, _) = await _fixture.TenantAsync();
 
-        var result = CliAssert.Ok(await Server.RunAsync(ServerProcess.RootToken, "tenants", "token", tenant, "--kind", "orchestrator", "--ttl", "10m", "--format", "json"));
+        var result = CliAssert.Ok(await Server.RunAsync(KeywardTestHost.RootToken, "tenants", "token", tenant, "--kind", "orchestrator", "--ttl", "10m", "--format", "json"));
 
         using var json = JsonDocument.Parse(result.Stdout);
         Assert.StartsWith("kwo_", json.RootElement.GetProperty("token").GetString(), StringComparison.Ordinal);
@@ -60,7 +59,7 @@ public sealed class InputAndFollowTests : IClassFixture<CliServerFixture>
     public async Task AuditTailFollow_NewWrite_IsPrintedWhileRunning()
     {
         var (_, admin) = await _fixture.TenantAsync();
-        var info = KeywardCli.StartInfo(["audit", "tail", "--follow", "--limit", "1", "--interval", "1s"], Server.Env(admin));
+        var info = KeywardExecutable.StartInfo(["audit", "tail", "--follow", "--limit", "1", "--interval", "1s"], Server.Env(admin));
         using var follow = Process.Start(info) ?? throw new InvalidOperationException("keyward did not start");
         var output = new StringBuilder();
         var seen = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);

@@ -2,6 +2,8 @@ using System.Text;
 using System.Text.Json;
 using Microsoft.Data.Sqlite;
 
+using Keyward.Tests.Common;
+
 namespace Keyward.Tests.Cli;
 
 public sealed class OfflineAuditVerifyTests
@@ -10,11 +12,11 @@ public sealed class OfflineAuditVerifyTests
     public async Task OperatorAuditVerify_StoppedServerUntouched_Exits0_TamperedRow_Exits5()
     {
         // Arrange: a server with some history, then stopped.
-        await using var server = await ServerProcess.StartAsync();
+        await using var server = await KeywardProcess.StartDevAsync();
         var tenant = "ov-" + Guid.NewGuid().ToString("N")[..8];
-        CliAssert.Ok(await server.RunAsync(ServerProcess.RootToken, "tenants", "create", tenant));
-        CliAssert.Ok(await server.RunAsync(ServerProcess.RootToken, "tenants", "list"));
-        CliAssert.Ok(await server.RunAsync(ServerProcess.RootToken, "tenants", "get", tenant));
+        CliAssert.Ok(await server.RunAsync(KeywardTestHost.RootToken, "tenants", "create", tenant));
+        CliAssert.Ok(await server.RunAsync(KeywardTestHost.RootToken, "tenants", "list"));
+        CliAssert.Ok(await server.RunAsync(KeywardTestHost.RootToken, "tenants", "get", tenant));
         await server.StopAsync();
         string[] verify = ["operator", "audit", "verify", "--data", server.DataDirectory, "--unseal-key-file", server.UnsealKeyFile];
 
@@ -37,7 +39,7 @@ public sealed class OfflineAuditVerifyTests
     public async Task OperatorAuditVerify_WrongKeyMissingStoreOrNoKeys_ExitNonZero()
     {
         using var empty = new Keyward.Tests.Common.TempDirectory();
-        await using var server = await ServerProcess.StartAsync();
+        await using var server = await KeywardProcess.StartDevAsync();
         await server.StopAsync();
 
         var wrongKey = CliAssert.Exit(1, await KeywardCli.RunAsync(["operator", "audit", "verify", "--data", server.DataDirectory, "--key", "AAAA"]));

@@ -1,5 +1,7 @@
 using System.Text.Json;
 
+using Keyward.Tests.Common;
+
 namespace Keyward.Tests.Cli;
 
 public sealed class QuickstartTests : IClassFixture<CliServerFixture>
@@ -8,20 +10,20 @@ public sealed class QuickstartTests : IClassFixture<CliServerFixture>
 
     public QuickstartTests(CliServerFixture fixture) => _fixture = fixture;
 
-    private ServerProcess Server => _fixture.Server;
+    private KeywardProcess Server => _fixture.Server;
 
     [Fact]
     public async Task Quickstart_TenantTokenSecretsRolesAudit_EveryStepWorks()
     {
         // Arrange: a tenant and its admin token, as an operator would.
         var tenant = "qs-" + Guid.NewGuid().ToString("N")[..8];
-        var created = CliAssert.Ok(await Server.RunAsync(ServerProcess.RootToken, "tenants", "create", tenant, "--name", "Quick Start"));
+        var created = CliAssert.Ok(await Server.RunAsync(KeywardTestHost.RootToken, "tenants", "create", tenant, "--name", "Quick Start"));
         CliAssert.Field(created, "ID", tenant);
         CliAssert.Field(created, "Name", "Quick Start");
-        var listed = CliAssert.Ok(await Server.RunAsync(ServerProcess.RootToken, "tenants", "list"));
+        var listed = CliAssert.Ok(await Server.RunAsync(KeywardTestHost.RootToken, "tenants", "list"));
         Assert.Matches($"(?m)^{tenant}\\s+Quick Start\\s+active", listed.Stdout);
-        CliAssert.Field(CliAssert.Ok(await Server.RunAsync(ServerProcess.RootToken, "tenants", "get", tenant)), "State", "active");
-        var minted = CliAssert.Ok(await Server.RunAsync(ServerProcess.RootToken, "tenants", "token", tenant, "--kind", "admin", "--ttl", "1h", "--display-name", "quickstart"));
+        CliAssert.Field(CliAssert.Ok(await Server.RunAsync(KeywardTestHost.RootToken, "tenants", "get", tenant)), "State", "active");
+        var minted = CliAssert.Ok(await Server.RunAsync(KeywardTestHost.RootToken, "tenants", "token", tenant, "--kind", "admin", "--ttl", "1h", "--display-name", "quickstart"));
         var admin = System.Text.RegularExpressions.Regex.Match(minted.Stdout, "(?m)^Token:\\s+(kwa_\\S+)").Groups[1].Value;
         Assert.StartsWith("kwa_", admin, StringComparison.Ordinal);
 
@@ -75,14 +77,14 @@ public sealed class QuickstartTests : IClassFixture<CliServerFixture>
         Assert.Contains("secret.destroy", tail.Stdout, StringComparison.Ordinal);
         Assert.Contains("role.write", tail.Stdout, StringComparison.Ordinal);
         Assert.DoesNotContain("s3cr3t", tail.Stdout, StringComparison.Ordinal);
-        var rootTail = CliAssert.Ok(await Server.RunAsync(ServerProcess.RootToken, "audit", "tail", "--tenant", tenant, "--limit", "500"));
+        var rootTail = CliAssert.Ok(await Server.RunAsync(KeywardTestHost.RootToken, "audit", "tail", "--tenant", tenant, "--limit", "500"));
         Assert.Contains("tenant.token.create", rootTail.Stdout, StringComparison.Ordinal);
-        var verify = CliAssert.Ok(await Server.RunAsync(ServerProcess.RootToken, "audit", "verify"));
+        var verify = CliAssert.Ok(await Server.RunAsync(KeywardTestHost.RootToken, "audit", "verify"));
         Assert.Contains("ok", verify.Stdout, StringComparison.Ordinal);
         CliAssert.Field(verify, "First bad seq", "-");
 
         // Offboard.
-        CliAssert.Ok(await Server.RunAsync(ServerProcess.RootToken, "tenants", "delete", tenant));
+        CliAssert.Ok(await Server.RunAsync(KeywardTestHost.RootToken, "tenants", "delete", tenant));
         CliAssert.Exit(1, await Server.RunAsync(admin, "secrets", "list"));
     }
 
@@ -93,14 +95,14 @@ public sealed class QuickstartTests : IClassFixture<CliServerFixture>
         CliAssert.Ok(await Server.RunAsync(admin, "secrets", "put", "app/db", "password=p1", "--format", "json"));
         CliAssert.Ok(await Server.RunAsync(admin, "roles", "put", "r1", "--rule", "app/*=read", "--max-ttl", "1h"));
 
-        using var tenants = Json(await Server.RunAsync(ServerProcess.RootToken, "tenants", "list", "--format", "json"));
-        using var one = Json(await Server.RunAsync(ServerProcess.RootToken, "tenants", "get", tenant, "--format", "json"));
+        using var tenants = Json(await Server.RunAsync(KeywardTestHost.RootToken, "tenants", "list", "--format", "json"));
+        using var one = Json(await Server.RunAsync(KeywardTestHost.RootToken, "tenants", "get", tenant, "--format", "json"));
         using var secret = Json(await Server.RunAsync(admin, "secrets", "get", "app/db", "--format", "json"));
         using var keys = Json(await Server.RunAsync(admin, "secrets", "list", "--format", "json"));
         using var metadata = Json(await Server.RunAsync(admin, "secrets", "metadata", "app/db", "--format", "json"));
         using var roles = Json(await Server.RunAsync(admin, "roles", "list", "--format", "json"));
         using var audit = Json(await Server.RunAsync(admin, "audit", "tail", "--format", "json"));
-        using var verify = Json(await Server.RunAsync(ServerProcess.RootToken, "audit", "verify", "--format", "json"));
+        using var verify = Json(await Server.RunAsync(KeywardTestHost.RootToken, "audit", "verify", "--format", "json"));
         using var status = Json(await Server.RunAsync(null, "operator", "status", "--format", "json"));
 
         Assert.Contains(tenants.RootElement.GetProperty("tenants").EnumerateArray(), t => t.GetProperty("id").GetString() == tenant);
@@ -121,9 +123,9 @@ public sealed class QuickstartTests : IClassFixture<CliServerFixture>
         var (tenant, admin) = await _fixture.TenantAsync();
         CliAssert.Ok(await Server.RunAsync(admin, "secrets", "put", "app/a", "k=1"));
         CliAssert.Ok(await Server.RunAsync(admin, "secrets", "put", "app/b", "k=1"));
-        CliAssert.Field(CliAssert.Ok(await Server.RunAsync(ServerProcess.RootToken, "tenants", "rotate-key", tenant)), "Key version", "2");
+        CliAssert.Field(CliAssert.Ok(await Server.RunAsync(KeywardTestHost.RootToken, "tenants", "rotate-key", tenant)), "Key version", "2");
 
-        var result = CliAssert.Ok(await Server.RunAsync(ServerProcess.RootToken, "operator", "rewrap", "--tenant", tenant));
+        var result = CliAssert.Ok(await Server.RunAsync(KeywardTestHost.RootToken, "operator", "rewrap", "--tenant", tenant));
 
         Assert.Matches("(?m)^rewrapped 2/2 \\(0 failed\\)$", result.Stdout);
         CliAssert.Field(result, "State", "completed");

@@ -5,7 +5,7 @@ using System.Text.Json;
 using Keyward.Tests.Common;
 using Xunit.Abstractions;
 
-namespace Keyward.Tests.Process;
+namespace Keyward.Tests.Durability;
 
 /// <summary>
 /// An acknowledged write survives kill -9: a real <c>keyward server</c> process takes concurrent writes, is killed
