@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Keyward.Tests.Common;
 
 namespace Keyward.Tests.Cli;
