@@ -165,6 +165,25 @@ public sealed class SqliteStoreTests : IDisposable
         Assert.Equal(2L, RawDatabase.Scalar(_directory.Path, "SELECT COUNT(*) FROM schema_migrations"));
     }
 
+    [Fact(Skip = "bug: SqliteStore.OpenAsync leaks the writer connection (3 open files) when Migrate throws, e.g. on a newer schema; DisposeAsync cannot close it — see report")]
+    public async Task Open_SchemaNewerThanBinary_LeavesNoFileOpen()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return;
+        }
+
+        await (await OpenAsync()).DisposeAsync();
+        RawDatabase.Execute(_directory.Path, "INSERT INTO schema_migrations (version, applied_at) VALUES (99, 0)");
+        Assert.Equal(0, OpenFilesUnder(_directory.Path));
+
+        var store = SqliteStore.InDirectory(_directory.Path);
+        await Assert.ThrowsAsync<InvalidOperationException>(() => store.OpenAsync());
+        await store.DisposeAsync();
+
+        Assert.Equal(0, OpenFilesUnder(_directory.Path));
+    }
+
     [Fact]
     public async Task ReadSession_Write_IsRefusedAndTheReaderStaysUsable()
     {
@@ -239,6 +258,20 @@ public sealed class SqliteStoreTests : IDisposable
         await Assert.ThrowsAsync<ObjectDisposedException>(() => store.ReadAsync().AsTask());
         await Assert.ThrowsAsync<ObjectDisposedException>(() => store.WriteAsync().AsTask());
     }
+
+    /// <summary>File descriptors of this process open on files in <paramref name="directory"/> (Linux /proc).</summary>
+    private static int OpenFilesUnder(string directory) =>
+        Directory.GetFiles("/proc/self/fd").Count(fd =>
+        {
+            try
+            {
+                return (new FileInfo(fd).LinkTarget ?? "").StartsWith(directory + "/", StringComparison.Ordinal);
+            }
+            catch (IOException)
+            {
+                return false; // the descriptor closed while we looked
+            }
+        });
 
     private async Task<SqliteStore> OpenAsync()
     {
