@@ -1,0 +1,93 @@
+using Keyward.Core.Audit;
+using Keyward.Core.Seal;
+using Keyward.Core.Storage;
+using Keyward.Core.Tenants;
+using Keyward.Crypto.Keys;
+using Keyward.Storage.Sqlite;
+using Keyward.Tests.Common;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Keyward.Core.Tests.Storage;
+
+/// <summary>A real SQLite store in a temp directory, an unsealed key hierarchy and a group committer over them.</summary>
+internal sealed class CommitterHarness : IAsyncDisposable
+{
+    private readonly TempDirectory _directory;
+
+    private CommitterHarness(TempDirectory directory, SqliteStore sqlite, IKeywardStore store, KeyHierarchy keys, RootKey root, TimeProvider time)
+    {
+        _directory = directory;
+        Sqlite = sqlite;
+        Store = store;
+        Keys = keys;
+        Root = root;
+        Time = time;
+        Committer = new GroupCommitter(store, keys, time, NullLogger<GroupCommitter>.Instance);
+    }
+
+    public SqliteStore Sqlite { get; }
+
+    public IKeywardStore Store { get; }
+
+    public KeyHierarchy Keys { get; }
+
+    public RootKey Root { get; }
+
+    public TimeProvider Time { get; }
+
+    public GroupCommitter Committer { get; private set; }
+
+    public static async Task<CommitterHarness> StartAsync(
+        TimeProvider? time = null, bool unsealed = true, Func<IKeywardStore, IKeywardStore>? wrap = null)
+    {
+        var directory = new TempDirectory();
+        var sqlite = SqliteStore.InDirectory(directory.Path);
+        await sqlite.OpenAsync();
+        var root = RootKey.Generate();
+        var keys = new KeyHierarchy();
+        var config = new SealConfig(1, 1, 7, root.ComputeCheck(), DateTimeOffset.UnixEpoch);
+        if (unsealed)
+        {
+            keys.Install(config, root);
+        }
+        else
+        {
+            keys.SetConfig(config);
+        }
+
+        return new CommitterHarness(directory, sqlite, wrap?.Invoke(sqlite) ?? sqlite, keys, root, time ?? TimeProvider.System);
+    }
+
+    /// <summary>Stops the committer and starts a new one on the same store (a server restart).</summary>
+    public async Task RestartCommitterAsync()
+    {
+        await Committer.DisposeAsync();
+        Committer = new GroupCommitter(Store, Keys, Time, NullLogger<GroupCommitter>.Instance);
+    }
+
+    public static Tenant NewTenant(string id) =>
+        new(Ids.NewTenantUid(), id, null, TenantState.Active, DateTimeOffset.UnixEpoch, DateTimeOffset.UnixEpoch);
+
+    public static AuditDraft Draft(string operation, string? tenant = null) =>
+        new(Ids.NewRequestId(), operation) { TenantId = tenant, Actor = new AuditActor("test") };
+
+    public async Task<IReadOnlyList<AuditEntry>> AuditLogAsync()
+    {
+        await using var session = await Store.ReadAsync();
+        return await session.Audit.QueryAsync(new AuditQuery(null, 0, int.MaxValue, null, null));
+    }
+
+    public async Task<Tenant?> TenantAsync(string id)
+    {
+        await using var session = await Store.ReadAsync();
+        return await session.Tenants.GetByIdAsync(id);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await Committer.DisposeAsync();
+        await Sqlite.DisposeAsync();
+        Root.Dispose();
+        _directory.Dispose();
+    }
+}
