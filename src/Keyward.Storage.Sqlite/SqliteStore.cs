@@ -61,8 +61,18 @@ public sealed class SqliteStore : IKeywardStore
             File.SetUnixFileMode(_databasePath, UnixFileMode.UserRead | UnixFileMode.UserWrite);
         }
 
-        var version = Migrate(writer);
-        Checkpoint(writer);
+        int version;
+        try
+        {
+            version = Migrate(writer);
+            Checkpoint(writer);
+        }
+        catch
+        {
+            writer.Dispose();
+            throw;
+        }
+
         _writer = writer;
         KeywardLog.StoreOpened(_logger, Engine, version);
         return Task.CompletedTask;

@@ -134,6 +134,24 @@ public abstract partial class StoreConformanceTests
     }
 
     [Fact]
+    public async Task Tokens_Delete_RemovesOnlyThatRecordAndFreesItsHash()
+    {
+        var store = await NewStoreAsync();
+        var kept = NewToken(TokenKind.Root, null, "kept");
+        var gone = NewToken(TokenKind.Root, null, "gone");
+        await WriteAsync(store, s => s.Tokens.InsertAsync(kept));
+        await WriteAsync(store, s => s.Tokens.InsertAsync(gone));
+
+        Assert.True(await WriteAsync(store, s => s.Tokens.DeleteAsync("gone")));
+        Assert.False(await WriteAsync(store, s => s.Tokens.DeleteAsync("gone")));
+
+        Assert.Null(await ReadAsync(store, s => s.Tokens.GetByHashAsync(gone.Hash)));
+        Assert.NotNull(await ReadAsync(store, s => s.Tokens.GetByAccessorAsync("kept")));
+        await WriteAsync(store, s => s.Tokens.InsertAsync(gone with { Accessor = "again" }));
+        Assert.Equal("again", (await ReadAsync(store, s => s.Tokens.GetByHashAsync(gone.Hash)))!.Accessor);
+    }
+
+    [Fact]
     public async Task Tokens_RevokeTenant_RevokesOnlyThatTenantsLiveTokens()
     {
         var store = await NewStoreAsync();

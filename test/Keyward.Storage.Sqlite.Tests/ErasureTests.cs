@@ -18,7 +18,7 @@ public sealed class ErasureTests : IAsyncLifetime
 
     public async Task DisposeAsync() => await _host.DisposeAsync();
 
-    [Fact(Skip = "bug: POST /v1/secrets/{path}/destroy leaves the erased ciphertext in keyward.db-wal (SecretService.DestroyAsync never calls PurgeDeletedDataAsync) — see report")]
+    [Fact]
     public async Task Destroy_Version_CiphertextBytesAreInNoFile()
     {
         // Arrange

@@ -202,10 +202,16 @@ public sealed class SecretService
         ChangeVersionsAsync(caller, path, versions, Capability.Write, audit, latestByDefault: false,
             (session, uid, list, _) => session.Secrets.SetDeletedAsync(uid, path, list, null));
 
-    /// <summary>Erases ciphertexts for good.</summary>
-    public Task DestroyAsync(Principal caller, string path, IReadOnlyList<long>? versions, AuditDraft audit) =>
-        ChangeVersionsAsync(caller, path, versions, Capability.Delete, audit, latestByDefault: false,
+    /// <summary>
+    /// Erases ciphertexts for good: the rows lose their ciphertext, and the engine then purges the freed bytes
+    /// from its free pages and log so no copy lingers on disk.
+    /// </summary>
+    public async Task DestroyAsync(Principal caller, string path, IReadOnlyList<long>? versions, AuditDraft audit)
+    {
+        await ChangeVersionsAsync(caller, path, versions, Capability.Delete, audit, latestByDefault: false,
             (session, uid, list, now) => session.Secrets.DestroyAsync(uid, path, list, now));
+        await _store.PurgeDeletedDataAsync();
+    }
 
     /// <summary>Removes the path with its metadata and every version.</summary>
     public async Task DeleteMetadataAsync(Principal caller, string path, AuditDraft audit)
@@ -220,6 +226,7 @@ public sealed class SecretService
                 throw KeywardErrors.SecretNotFound(path);
             }
         });
+        await _store.PurgeDeletedDataAsync();
     }
 
     private async Task ChangeVersionsAsync(

@@ -244,11 +244,12 @@ public sealed class GroupCommitter : IAsyncDisposable
             await session.ReleaseSavepointAsync();
             item.Audit?.Succeeded();
         }
-        catch (Exception error) when (error is not OperationCanceledException)
+        catch (Exception error)
         {
+            // Any failure of one operation, cancellation included, is that operation's alone.
             await session.RollbackToSavepointAsync();
             await session.ReleaseSavepointAsync();
-            if (error is not KeywardException)
+            if (error is not KeywardException and not OperationCanceledException)
             {
                 KeywardLog.OperationFailed(_logger, item.Audit?.Operation ?? "internal", error);
             }

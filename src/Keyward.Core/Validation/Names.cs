@@ -6,6 +6,7 @@ namespace Keyward.Core.Validation;
 /// <summary>The name grammars of API.md, checked in one place.</summary>
 public static partial class Names
 {
+    // Anchored with \A and \z: "$" would also match before a trailing newline.
     public const string TenantIdPattern = "[a-z0-9][a-z0-9-]{0,62}";
     public const string NamePattern = "[A-Za-z0-9][A-Za-z0-9._-]{0,63}";
 
@@ -20,9 +21,9 @@ public static partial class Names
     public static string RequireName(string what, string? value) =>
         IsName(value) ? value! : throw KeywardErrors.InvalidName(what, value ?? "", NamePattern);
 
-    [GeneratedRegex("^" + TenantIdPattern + "$", RegexOptions.CultureInvariant)]
+    [GeneratedRegex(@"\A" + TenantIdPattern + @"\z", RegexOptions.CultureInvariant)]
     private static partial Regex TenantIdRegex();
 
-    [GeneratedRegex("^" + NamePattern + "$", RegexOptions.CultureInvariant)]
+    [GeneratedRegex(@"\A" + NamePattern + @"\z", RegexOptions.CultureInvariant)]
     private static partial Regex NameRegex();
 }
