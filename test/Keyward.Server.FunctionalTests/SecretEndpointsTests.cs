@@ -37,4 +37,26 @@ public sealed class SecretEndpointsTests : IAsyncLifetime
         var response = await client.GetAsync("/v1/secrets/app%2Fdb");
         await Problems.AssertProblemAsync(response, HttpStatusCode.BadRequest, "invalid_path");
     }
+
+    [Theory]
+    [InlineData("DELETE", "/v1/secrets/app/db?versions=1,7")]
+    [InlineData("POST", "/v1/secrets/app/db/undelete")]
+    [InlineData("POST", "/v1/secrets/app/db/destroy")]
+    public async Task VersionChange_NamingAVersionThatDoesNotExist_Is404AndChangesNothing(string method, string target)
+    {
+        using var client = _host.Client(_admin);
+        await _host.PutSecretAsync(_admin, "app/db", new { password = "p1" });
+        using var request = new HttpRequestMessage(new HttpMethod(method), target);
+        if (method == "POST")
+        {
+            request.Content = JsonContent.Create(new { versions = new[] { 1, 7 } });
+        }
+
+        await Problems.AssertProblemAsync(await client.SendAsync(request), HttpStatusCode.NotFound, "version_not_found");
+
+        var metadata = await Problems.JsonAsync(await client.GetAsync("/v1/secret-metadata/app/db"));
+        Assert.Equal("active", metadata.GetProperty("versions")[0].GetProperty("state").GetString());
+        var read = await Problems.JsonAsync(await client.GetAsync("/v1/secrets/app/db"));
+        Assert.Equal("p1", read.GetProperty("data").GetProperty("password").GetString());
+    }
 }

@@ -262,6 +262,13 @@ public sealed class SecretService
             }
 
             IReadOnlyCollection<long> targets = versions is { Count: > 0 } ? versions.Distinct().ToArray() : [metadata.CurrentVersion];
+            var stored = (await session.Secrets.ListVersionsAsync(tenant.Uid, path)).Select(v => v.Version).ToHashSet();
+            if (targets.FirstOrDefault(v => !stored.Contains(v)) is var missing and > 0)
+            {
+                // Naming a version that does not exist (never written, or pruned) changes nothing and says so.
+                throw KeywardErrors.VersionNotFound(path, missing);
+            }
+
             if (targets.Count == 1)
             {
                 audit.Version = targets.First();
