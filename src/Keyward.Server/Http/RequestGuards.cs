@@ -49,6 +49,10 @@ public static class RequestGuards
         {
             await next(http);
         }
+        catch (OperationCanceledException) when (http.RequestAborted.IsCancellationRequested)
+        {
+            // The client went away: there is no one to answer and nothing went wrong.
+        }
         catch (Exception error) when (!http.Response.HasStarted)
         {
             KeywardException problem;
