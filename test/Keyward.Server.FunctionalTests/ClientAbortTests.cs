@@ -1,5 +1,7 @@
-using System.Net;
+using Keyward.Server.Http;
 using Keyward.Tests.Common;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
 namespace Keyward.Server.FunctionalTests;
@@ -8,68 +10,36 @@ namespace Keyward.Server.FunctionalTests;
 public sealed class ClientAbortTests
 {
     [Fact]
-    public async Task ClientDisconnectingMidBody_IsNotLoggedAsAnError()
+    public async Task RequestGuard_CancellationAfterTheClientAborted_IsNeitherLoggedNorAnswered()
     {
-        using var data = new TempDirectory();
-        var logs = new LogCapture();
-        await using var host = KeywardServerHost.Create(
-            new KeywardServerOptions { Dev = true, DevRootToken = KeywardTestHost.RootToken, DataDirectory = data.Path, Listen = $"127.0.0.1:{KeywardProcess.FreePort()}" },
-            b => b.Logging.ClearProviders().AddProvider(logs));
-        var report = await host.StartAsync();
-        using var client = new HttpClient { BaseAddress = new Uri(report.Address) };
-        client.DefaultRequestHeaders.Authorization = new("Bearer", KeywardTestHost.RootToken);
-        using var abort = new CancellationTokenSource();
-        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/tenants") { Content = new StreamContent(new NeverEndingStream(abort)) };
-        request.Content.Headers.ContentLength = 1000;
+        var (http, logs) = NewContext();
+        using var aborted = new CancellationTokenSource();
+        http.RequestAborted = aborted.Token;
+        await aborted.CancelAsync();
 
-        await Assert.ThrowsAnyAsync<Exception>(() => client.SendAsync(request, abort.Token));
-        await Task.Delay(500);
-        using var health = await client.GetAsync("/v1/sys/health");
+        await RequestGuards.RequestIdAndErrorsAsync(http, _ => throw new OperationCanceledException(aborted.Token));
 
-        Assert.Equal(HttpStatusCode.OK, health.StatusCode);
-        Assert.DoesNotContain(logs.Lines, line => line.StartsWith("Error", StringComparison.Ordinal) || line.StartsWith("Critical", StringComparison.Ordinal));
-        Assert.DoesNotContain(logs.Lines, line => line.Contains("[5001]", StringComparison.Ordinal));
+        Assert.Equal(StatusCodes.Status200OK, http.Response.StatusCode);
+        Assert.Empty(logs.Lines);
     }
 
-    /// <summary>Sends a few bytes, then cancels the request instead of finishing the body.</summary>
-    private sealed class NeverEndingStream(CancellationTokenSource abort) : Stream
+    [Fact]
+    public async Task RequestGuard_CancellationWhileTheClientIsStillThere_IsA500AndLogged()
     {
-        private int _reads;
+        var (http, logs) = NewContext();
 
-        public override bool CanRead => true;
+        await RequestGuards.RequestIdAndErrorsAsync(http, _ => throw new OperationCanceledException());
 
-        public override bool CanSeek => false;
+        Assert.Equal(StatusCodes.Status500InternalServerError, http.Response.StatusCode);
+        Assert.Contains(logs.Lines, line => line.Contains("[5001]", StringComparison.Ordinal));
+    }
 
-        public override bool CanWrite => false;
-
-        public override long Length => throw new NotSupportedException();
-
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-
-        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
-        {
-            if (_reads++ == 0)
-            {
-                "{\"id\":"u8.CopyTo(buffer.Span);
-                return 6;
-            }
-
-            await Task.Delay(200, CancellationToken.None);
-            await abort.CancelAsync();
-            await Task.Delay(Timeout.Infinite, cancellationToken);
-            return 0;
-        }
-
-        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-        public override void Flush()
-        {
-        }
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
-
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    private static (DefaultHttpContext Http, LogCapture Logs) NewContext()
+    {
+        var logs = new LogCapture();
+        var services = new ServiceCollection().AddLogging(b => b.AddProvider(logs)).BuildServiceProvider();
+        var http = new DefaultHttpContext { RequestServices = services };
+        http.Response.Body = new MemoryStream();
+        return (http, logs);
     }
 }

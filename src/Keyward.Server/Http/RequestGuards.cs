@@ -39,7 +39,7 @@ public static class RequestGuards
         return app;
     }
 
-    private static async Task RequestIdAndErrorsAsync(HttpContext http, RequestDelegate next)
+    internal static async Task RequestIdAndErrorsAsync(HttpContext http, RequestDelegate next)
     {
         var requestId = Ids.NewRequestId();
         http.Items[Audited.RequestIdItem] = requestId;
