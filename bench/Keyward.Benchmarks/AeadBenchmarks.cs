@@ -5,7 +5,7 @@ using Keyward.Crypto.Envelope;
 namespace Keyward.Benchmarks;
 
 /// <summary>
-/// Where an envelope operation's time goes: one AES-256-GCM open of 256 bytes through <see cref="Aead.Open"/>
+/// Where an envelope operation's time goes: one AES-256-GCM open of 256 bytes through <see cref="Aead.Open(System.ReadOnlySpan{byte}, System.ReadOnlySpan{byte}, System.ReadOnlySpan{byte})"/>
 /// (which builds a new <see cref="AesGcm"/>, i.e. a native cipher context and key schedule, per call) next to
 /// the same open on an <see cref="AesGcm"/> instance that is kept. Not part of the `bench/run micro` line.
 /// </summary>

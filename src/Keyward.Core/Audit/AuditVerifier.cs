@@ -55,6 +55,7 @@ public static class AuditVerifier
             bySeq[checkpoint.Seq] = checkpoint;
         }
 
+        using var chain = new AuditChain.Hasher(root.AuditChain);
         var previous = AuditHead.Genesis.Hash;
         long expected = 1;
         long records = 0;
@@ -75,7 +76,7 @@ public static class AuditVerifier
                     Bad(entry.Seq, "prev_hash does not link to the record before");
                 }
                 else if (!System.Security.Cryptography.CryptographicOperations.FixedTimeEquals(
-                    AuditChain.Hash(root.AuditChain, previous, entry.Body), entry.Hash))
+                    chain.Hash(previous, entry.Body), entry.Hash))
                 {
                     Bad(entry.Seq, "the record's hash does not verify under the audit key");
                 }

@@ -37,6 +37,9 @@ public static partial class KeywardLog
     [LoggerMessage(2003, LogLevel.Information, "Store opened: {Engine} at schema version {Version}")]
     public static partial void StoreOpened(ILogger logger, string engine, int version);
 
+    [LoggerMessage(2004, LogLevel.Warning, "Background WAL checkpoint failed with SQLite error {Code}; the next one will retry")]
+    public static partial void CheckpointFailed(ILogger logger, int code);
+
     // 3xxx: audit
     [LoggerMessage(3001, LogLevel.Information, "Audit checkpoint seq={Seq} hash={Hash} mac={Mac}")]
     public static partial void AuditCheckpoint(ILogger logger, long seq, string hash, string mac);

@@ -153,8 +153,10 @@ public sealed class GroupCommitter : IAsyncDisposable
         }
 
         IWriteSession? session = null;
+        AuditChain.Hasher? chain = null;
         try
         {
+            chain = new AuditChain.Hasher(root.AuditChain);
             session = await _store.WriteAsync();
             var head = await session.Audit.GetHeadAsync();
             if (_lastCheckpointSeq < 0)
@@ -174,7 +176,7 @@ public sealed class GroupCommitter : IAsyncDisposable
                 if (item.Audit is { } audit)
                 {
                     var body = AuditChain.Encode(head.Seq + 1, now, audit);
-                    var hash = AuditChain.Hash(root.AuditChain, head.Hash, body);
+                    var hash = chain.Hash(head.Hash, body);
                     await session.Audit.AppendAsync(new AuditEntry(
                         head.Seq + 1, audit.TenantId, now, audit.Actor.AgentId, audit.Path, body, head.Hash, hash));
                     head = new AuditHead(head.Seq + 1, hash);
@@ -224,6 +226,7 @@ public sealed class GroupCommitter : IAsyncDisposable
         }
         finally
         {
+            chain?.Dispose();
             if (session is not null)
             {
                 await session.DisposeAsync();

@@ -1,4 +1,5 @@
 using System.Security.Cryptography;
+using Keyward.Crypto.Keys;
 
 namespace Keyward.Crypto.Envelope;
 
@@ -18,7 +19,42 @@ public static class Aead
         return output;
     }
 
+    /// <summary>Seals under a one-off key (a fresh data key): the cipher context lives for this call only.</summary>
     public static void Seal(ReadOnlySpan<byte> key, ReadOnlySpan<byte> plaintext, ReadOnlySpan<byte> associatedData, Span<byte> output)
+    {
+        using var aes = new AesGcm(key, TagSize);
+        Seal(aes, plaintext, associatedData, output);
+    }
+
+    /// <summary>Seals under a long-lived key, on this thread's cached cipher context.</summary>
+    public static void Seal(SecretKey key, ReadOnlySpan<byte> plaintext, ReadOnlySpan<byte> associatedData, Span<byte> output)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        Seal(key.Cipher, plaintext, associatedData, output);
+    }
+
+    public static byte[] Seal(SecretKey key, ReadOnlySpan<byte> plaintext, ReadOnlySpan<byte> associatedData)
+    {
+        var output = new byte[Overhead + plaintext.Length];
+        Seal(key, plaintext, associatedData, output);
+        return output;
+    }
+
+    /// <summary>Decrypts and authenticates under a one-off key; throws <see cref="EnvelopeException"/> on any tampering.</summary>
+    public static byte[] Open(ReadOnlySpan<byte> key, ReadOnlySpan<byte> sealedMessage, ReadOnlySpan<byte> associatedData)
+    {
+        using var aes = new AesGcm(key, TagSize);
+        return Open(aes, sealedMessage, associatedData);
+    }
+
+    /// <summary>Decrypts and authenticates under a long-lived key, on this thread's cached cipher context.</summary>
+    public static byte[] Open(SecretKey key, ReadOnlySpan<byte> sealedMessage, ReadOnlySpan<byte> associatedData)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        return Open(key.Cipher, sealedMessage, associatedData);
+    }
+
+    private static void Seal(AesGcm aes, ReadOnlySpan<byte> plaintext, ReadOnlySpan<byte> associatedData, Span<byte> output)
     {
         if (output.Length != Overhead + plaintext.Length)
         {
@@ -27,12 +63,10 @@ public static class Aead
 
         var nonce = output[..NonceSize];
         RandomNumberGenerator.Fill(nonce);
-        using var aes = new AesGcm(key, TagSize);
         aes.Encrypt(nonce, plaintext, output.Slice(NonceSize, plaintext.Length), output[^TagSize..], associatedData);
     }
 
-    /// <summary>Decrypts and authenticates; throws <see cref="EnvelopeException"/> on any tampering.</summary>
-    public static byte[] Open(ReadOnlySpan<byte> key, ReadOnlySpan<byte> sealedMessage, ReadOnlySpan<byte> associatedData)
+    private static byte[] Open(AesGcm aes, ReadOnlySpan<byte> sealedMessage, ReadOnlySpan<byte> associatedData)
     {
         if (sealedMessage.Length < Overhead)
         {
@@ -42,7 +76,6 @@ public static class Aead
         var plaintext = new byte[sealedMessage.Length - Overhead];
         try
         {
-            using var aes = new AesGcm(key, TagSize);
             aes.Decrypt(
                 sealedMessage[..NonceSize],
                 sealedMessage.Slice(NonceSize, plaintext.Length),

@@ -11,11 +11,11 @@ namespace Keyward.Crypto.Envelope;
 public static class KeyWrapper
 {
     public static byte[] Wrap(SecretKey wrappingKey, SecretKey key, string tenantUid, int version)
-        => Aead.Seal(wrappingKey.Bytes, key.Bytes, AssociatedData(tenantUid, version));
+        => Aead.Seal(wrappingKey, key.Bytes, AssociatedData(tenantUid, version));
 
     public static SecretKey Unwrap(SecretKey wrappingKey, ReadOnlySpan<byte> wrapped, string tenantUid, int version)
     {
-        var material = Aead.Open(wrappingKey.Bytes, wrapped, AssociatedData(tenantUid, version));
+        var material = Aead.Open(wrappingKey, wrapped, AssociatedData(tenantUid, version));
         try
         {
             return SecretKey.Import(material);

@@ -37,7 +37,7 @@ public static class SecretEnvelope
         RandomNumberGenerator.Fill(dataKey);
         try
         {
-            Aead.Seal(ring.Current.Bytes, dataKey, context.Encode(DataKeyDomain, header), output.AsSpan(HeaderLength, WrappedKeyLength));
+            Aead.Seal(ring.Current, dataKey, context.Encode(DataKeyDomain, header), output.AsSpan(HeaderLength, WrappedKeyLength));
             Aead.Seal(dataKey, plaintext, context.Encode(ValueDomain, header), output.AsSpan(HeaderLength + WrappedKeyLength));
         }
         finally
@@ -58,7 +58,7 @@ public static class SecretEnvelope
         }
 
         var header = payload[..HeaderLength].ToArray();
-        var dataKey = Aead.Open(keyEncryptionKey.Bytes, payload.Slice(HeaderLength, WrappedKeyLength), context.Encode(DataKeyDomain, header));
+        var dataKey = Aead.Open(keyEncryptionKey, payload.Slice(HeaderLength, WrappedKeyLength), context.Encode(DataKeyDomain, header));
         try
         {
             return Aead.Open(dataKey, payload[(HeaderLength + WrappedKeyLength)..], context.Encode(ValueDomain, header));

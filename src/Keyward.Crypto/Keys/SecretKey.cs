@@ -12,6 +12,7 @@ public sealed class SecretKey : IDisposable
     public const int SizeInBytes = 32;
 
     private readonly byte[] _buffer;
+    private ThreadLocal<AesGcm>? _ciphers;
     private bool _disposed;
 
     private SecretKey()
@@ -62,6 +63,31 @@ public sealed class SecretKey : IDisposable
 
     public bool IsDisposed => _disposed;
 
+    /// <summary>
+    /// This thread's AES-256-GCM context for this key. Long-lived keys (tenant key versions, the wrapping key) are
+    /// used on every request; building a native cipher context and key schedule per call cost more than the
+    /// encryption itself. One context per thread, because a context is not safe to share; all are freed on dispose.
+    /// </summary>
+    internal AesGcm Cipher
+    {
+        get
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            var ciphers = Volatile.Read(ref _ciphers);
+            if (ciphers is null)
+            {
+                var created = new ThreadLocal<AesGcm>(() => new AesGcm(Bytes, Envelope.Aead.TagSize), trackAllValues: true);
+                ciphers = Interlocked.CompareExchange(ref _ciphers, created, null) ?? created;
+                if (!ReferenceEquals(ciphers, created))
+                {
+                    created.Dispose();
+                }
+            }
+
+            return ciphers.Value!;
+        }
+    }
+
     /// <summary>Constant-time comparison of two keys.</summary>
     public bool FixedTimeEquals(SecretKey other) => CryptographicOperations.FixedTimeEquals(Bytes, other.Bytes);
 
@@ -72,8 +98,18 @@ public sealed class SecretKey : IDisposable
             return;
         }
 
-        CryptographicOperations.ZeroMemory(_buffer);
         _disposed = true;
+        if (Interlocked.Exchange(ref _ciphers, null) is { } ciphers)
+        {
+            foreach (var cipher in ciphers.Values)
+            {
+                cipher.Dispose();
+            }
+
+            ciphers.Dispose();
+        }
+
+        CryptographicOperations.ZeroMemory(_buffer);
     }
 
     /// <summary>Never prints key material.</summary>
