@@ -10,16 +10,21 @@ namespace Keyward.Server.FunctionalTests.Infrastructure;
 /// </summary>
 public sealed class AuditLog
 {
-    private readonly KeywardTestHost _host;
-    private readonly string _token;
+    private readonly Func<HttpClient> _client;
     private readonly string _route;
     private readonly List<JsonElement> _records = [];
     private long _after;
 
     public AuditLog(KeywardTestHost host, string token = KeywardTestHost.RootToken, string route = "/v1/sys/audit")
+        : this(() => host.Client(token), route)
     {
-        _host = host;
-        _token = token;
+        ArgumentNullException.ThrowIfNull(host);
+    }
+
+    /// <summary>Reads through clients from <paramref name="client"/> (which carry the token), e.g. against Kestrel.</summary>
+    public AuditLog(Func<HttpClient> client, string route = "/v1/sys/audit")
+    {
+        _client = client;
         _route = route;
     }
 
@@ -28,7 +33,7 @@ public sealed class AuditLog
     /// <summary>Fetches every record newer than the last one seen, following <c>next</c> to the end.</summary>
     public async Task<IReadOnlyList<JsonElement>> RefreshAsync()
     {
-        using var client = _host.Client(_token);
+        using var client = _client();
         while (true)
         {
             var separator = _route.Contains('?', StringComparison.Ordinal) ? '&' : '?';
