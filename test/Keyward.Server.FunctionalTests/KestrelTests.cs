@@ -56,33 +56,37 @@ public sealed class KestrelTests : IClassFixture<KestrelFixture>
         _fixture = fixture;
     }
 
-    public static TheoryData<string> TrickTargets => new()
+    public static TheoryData<string, string> TrickTargets => new()
     {
-        "/v1/secrets/x/../acme-only/key",
-        "/v1/secrets/./acme-only/key",
-        "/v1/secrets/acme-only/key/..",
-        "/v1/secrets/%2e%2e/v1/secrets/acme-only/key",
-        "/v1/secrets/%2E%2E/acme-only/key",
-        "/v1/secrets/acme-only%2Fkey",
-        "/v1/secrets/acme-only%2fkey",
-        "/v1/secrets/acme-only%5Ckey",
-        "/v1/secrets/acme-only/key%00",
-        "/v1/secrets/acme-only\\key",
-        "/v1/secrets/x\\..\\acme-only/key",
-        "/v1/secrets//acme-only/key",
-        "/v1/secrets/acme-only//key",
-        "/v1/secrets/\uFF41cme-only/key",
-        "/v1/secrets/\u0430cme-only/key",
-        "/v1/secrets/%EF%BD%81cme-only/key",
-        "/v1/audit/../sys/audit?tenant=acme",
-        "http://localhost/v1/secrets/x/../acme-only/key",
-        "http://acme.localhost/v1/secrets/acme-only%2Fkey",
+        { "/v1/secrets/x/../acme-only/key", "invalid_path" },
+        { "/v1/secrets/./acme-only/key", "invalid_path" },
+        { "/v1/secrets/acme-only/key/..", "invalid_path" },
+        { "/v1/secrets/%2e%2e/v1/secrets/acme-only/key", "invalid_path" },
+        { "/v1/secrets/%2E%2E/acme-only/key", "invalid_path" },
+        { "/v1/secrets/acme-only%2Fkey", "invalid_path" },
+        { "/v1/secrets/acme-only%2fkey", "invalid_path" },
+        { "/v1/secrets/acme-only%5Ckey", "invalid_path" },
+        { "/v1/secrets/acme-only/key%00", "invalid_path" },
+        { "/v1/secrets/acme-only\\key", "invalid_path" },
+        { "/v1/secrets/x\\..\\acme-only/key", "invalid_path" },
+        { "/v1/secrets//acme-only/key", "invalid_path" },
+        { "/v1/secrets/acme-only//key", "invalid_path" },
+        { "/v1/secrets/\uFF41cme-only/key", "invalid_path" },
+        { "/v1/secrets/\u0430cme-only/key", "invalid_path" },
+        { "/v1/secrets/%EF%BD%81cme-only/key", "invalid_path" },
+        { "/v1/audit/../sys/audit?tenant=acme", "invalid_path" },
+        { "http://{authority}/v1/secrets/x/../acme-only/key", "invalid_path" },
+        { "http://{authority}/v1/secrets/acme-only%2Fkey", "invalid_path" },
+        { "http://{authority}/v1/secrets/acme-only/key?token=kwa_abcdefghijklmnopqrstuvwxyz", "token_in_query" },
     };
 
     [Theory]
     [MemberData(nameof(TrickTargets))]
-    public async Task RawTarget_TrickPathOnTheWire_400NeverDataAuditedIfAnswered(string target)
+    public async Task RawTarget_TrickPathOnTheWire_400NeverDataAuditedIfAnswered(string target, string code)
     {
+        // Arrange: absolute-form targets (as sent to a proxy) name this server, or Kestrel refuses the Host mismatch
+        target = target.Replace("{authority}", _fixture.Server.Address.Authority, StringComparison.Ordinal);
+
         // Act
         var response = await _fixture.Server.SendRawAsync("GET", target, ["Authorization: Bearer " + _fixture.GlobexAdmin]);
 
@@ -97,11 +101,11 @@ public sealed class KestrelTests : IClassFixture<KestrelFixture>
             return;
         }
 
-        Assert.True(response.ProblemCode == "invalid_path", $"{target}: {response}");
+        Assert.True(response.ProblemCode == code, $"{target}: {response}");
         var record = await _fixture.Audit().SingleAsync(response.RequestId);
         Assert.Equal("globex", record.GetProperty("tenant").GetString());
         Assert.Equal(400, record.GetProperty("status").GetInt32());
-        Assert.Equal("invalid_path", record.GetProperty("code").GetString());
+        Assert.Equal(code, record.GetProperty("code").GetString());
     }
 
     [Theory]
