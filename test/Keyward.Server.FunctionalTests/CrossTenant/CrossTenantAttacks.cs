@@ -112,18 +112,27 @@ public static class CrossTenantAttacks
 
     public static IReadOnlyDictionary<string, Attack> All => Catalogue.Value;
 
-    public static TheoryData<string> Names
-    {
-        get
-        {
-            var data = new TheoryData<string>();
-            foreach (var name in All.Keys)
-            {
-                data.Add(name);
-            }
+    /// <summary>Every attack but the known bugs.</summary>
+    public static TheoryData<string> Names => Data(All.Keys.Where(n => !IsKnownBug(n)));
 
-            return data;
+    /// <summary>
+    /// Attacks the server currently gets wrong: <c>GET /v1/tenants/{id}/rewrap/{jobId}</c> sets the audit record's
+    /// tenant from the URL before the root check, so another tenant's token is recorded against the named tenant.
+    /// </summary>
+    public static TheoryData<string> KnownBugNames => Data(All.Keys.Where(IsKnownBug));
+
+    private static bool IsKnownBug(string name) =>
+        name.EndsWith("/tenant.rewrap.read", StringComparison.Ordinal) && All[name].Who is Who.Admin or Who.Orchestrator;
+
+    private static TheoryData<string> Data(IEnumerable<string> names)
+    {
+        var data = new TheoryData<string>();
+        foreach (var name in names)
+        {
+            data.Add(name);
         }
+
+        return data;
     }
 
     /// <summary>Paths every tenant's state is tracked on.</summary>
@@ -266,6 +275,10 @@ public static class CrossTenantAttacks
             {
                 Admin = new Expect("200") { AuditPage = true }, Orchestrator = adminOnly,
             },
+            new("audit.read.path-param", "GET", $"/v1/audit?path={v}-only/key&after=0", "audit.read")
+            {
+                Admin = new Expect("200") { AuditPage = true }, Orchestrator = adminOnly,
+            },
             new("tenant.list", "GET", "/v1/tenants", "tenant.list") { Admin = rootOnly, Orchestrator = rootOnly, TenantScoped = false },
             new("tenant.read", "GET", $"/v1/tenants/{v}", "tenant.read") { Admin = rootOnly, Orchestrator = rootOnly, TenantScoped = false },
             new("tenant.token", "POST", $"/v1/tenants/{v}/tokens", "tenant.token.create")
@@ -277,6 +290,10 @@ public static class CrossTenantAttacks
                 Admin = rootOnly, Orchestrator = rootOnly, TenantScoped = false, StatePath = $"{v}-only/key",
             },
             new("tenant.rewrap", "POST", $"/v1/tenants/{v}/rewrap", "tenant.rewrap") { Admin = rootOnly, Orchestrator = rootOnly, TenantScoped = false },
+            new("tenant.rewrap.read", "GET", $"/v1/tenants/{v}/rewrap/job-1", "tenant.rewrap.read")
+            {
+                Admin = rootOnly, Orchestrator = rootOnly, TenantScoped = false,
+            },
             new("tenant.delete", "DELETE", $"/v1/tenants/{v}", "tenant.delete")
             {
                 Admin = rootOnly, Orchestrator = rootOnly, TenantScoped = false, StatePath = $"{v}-only/key",
@@ -413,6 +430,16 @@ public static class CrossTenantAttacks
             {
                 Add(FromRoute($"header-{id}/{route.Id}", Globex, Acme, Who.Admin, route, route.Admin!, Globex) with { Headers = [new(name, value)] });
             }
+        }
+
+        foreach (var method in new[] { "DELETE", "PUT" })
+        {
+            var route = Routes(Globex, Acme).Single(r => r.Id == "secret.read.other");
+            Add(FromRoute($"header-method-override-{method.ToLowerInvariant()}/{route.Id}", Globex, Acme, Who.Admin, route, route.Admin!, Globex) with
+            {
+                Headers = [new("X-HTTP-Method-Override", method), new("X-Method-Override", method)],
+                StatePath = $"{Acme}-only/key",
+            });
         }
 
         (string Id, string Method, string Target, string Body, string Operation, string? StatePath, bool Roles)[] bodies =
