@@ -148,6 +148,22 @@ public sealed class BadInputTests : IClassFixture<BadInputFixture>
         Assert.DoesNotContain(list.GetProperty("keys").EnumerateArray(), k => k.GetString()!.Contains(path["bad/".Length..], StringComparison.Ordinal));
     }
 
+    [Theory(Skip = "bug: unknown_field and invalid_field echo the field name unbounded (a 10,000-character name comes back whole); KeywardErrors bounds every other echoed identifier to 80 characters")]
+    [InlineData("/v1/secrets/bad/long-name", "unknown_field", "{\"data\":{\"k\":\"v\"},\"NAME\":1}")]
+    [InlineData("/v1/secret-metadata/bad/long-name", "invalid_field", "{\"custom_metadata\":{\"NAME\":1}}")]
+    public async Task PutSecretOrMetadata_TenThousandCharacterFieldName_400DetailBounded(string target, string code, string template)
+    {
+        // Arrange
+        var name = new string('z', 10_000);
+
+        // Act
+        var response = await SendAsync(HttpMethod.Put, target, template.Replace("NAME", name, StringComparison.Ordinal));
+
+        // Assert: the error names the field, but never carries a large fragment of the request back
+        var problem = await Problems.AssertProblemAsync(response, HttpStatusCode.BadRequest, code);
+        Assert.True(problem.GetProperty("detail").GetString()!.Length <= 200, "detail length " + problem.GetProperty("detail").GetString()!.Length);
+    }
+
     [Fact]
     public async Task PutSecret_CasZeroOnNewPath_WritesVersionOne()
     {
