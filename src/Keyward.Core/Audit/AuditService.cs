@@ -26,7 +26,7 @@ public sealed class AuditService
 
     /// <summary>The caller's own tenant (tenant admin token).</summary>
     public Task<(IReadOnlyList<AuditEntry> Records, long? Next)> QueryTenantAsync(
-        Principal caller, long? after, int? limit, string? agentId, string? path, CancellationToken cancellationToken = default)
+        Principal caller, long? after, long? limit, string? agentId, string? path, CancellationToken cancellationToken = default)
     {
         var tenant = caller.RequireAdmin();
         return QueryAsync(tenant.Id, after, limit, agentId, path, cancellationToken);
@@ -34,7 +34,7 @@ public sealed class AuditService
 
     /// <summary>Any tenant's records, or the system's (tenant null), for the root token.</summary>
     public Task<(IReadOnlyList<AuditEntry> Records, long? Next)> QueryAnyAsync(
-        Principal caller, string? tenantId, long? after, int? limit, string? agentId, string? path, CancellationToken cancellationToken = default)
+        Principal caller, string? tenantId, long? after, long? limit, string? agentId, string? path, CancellationToken cancellationToken = default)
     {
         caller.RequireRoot();
         return QueryAsync(tenantId, after, limit, agentId, path, cancellationToken);
@@ -53,14 +53,14 @@ public sealed class AuditService
     }
 
     private async Task<(IReadOnlyList<AuditEntry> Records, long? Next)> QueryAsync(
-        string? tenantId, long? after, int? limit, string? agentId, string? path, CancellationToken cancellationToken)
+        string? tenantId, long? after, long? limit, string? agentId, string? path, CancellationToken cancellationToken)
     {
         if (after is < 0)
         {
             throw KeywardErrors.InvalidField("after", "must be 0 or a sequence number");
         }
 
-        var size = Math.Clamp(limit ?? DefaultLimit, 1, MaxLimit);
+        var size = (int)Math.Clamp(limit ?? DefaultLimit, 1, MaxLimit);
         await using var session = await _store.ReadAsync(cancellationToken);
         var records = await session.Audit.QueryAsync(new AuditQuery(tenantId, after ?? 0, size + 1, agentId, path), cancellationToken);
         if (records.Count > size)

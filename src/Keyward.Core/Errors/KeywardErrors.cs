@@ -15,13 +15,13 @@ public static class KeywardErrors
     public static KeywardException MalformedJson(string detail) => Bad("malformed_json", "Malformed JSON", detail);
 
     public static KeywardException UnknownField(string field) =>
-        Bad("unknown_field", "Unknown field", $"The body has a field this route does not know: '{field}'.");
+        Bad("unknown_field", "Unknown field", $"The body has a field this route does not know: '{Truncate(field)}'.");
 
     public static KeywardException InvalidField(string field, string detail) =>
-        Bad("invalid_field", "Invalid field", $"'{field}': {detail}");
+        Bad("invalid_field", "Invalid field", $"'{Truncate(field)}': {detail}");
 
     public static KeywardException MissingField(string field) =>
-        Bad("missing_field", "Missing field", $"The body needs the field '{field}'.");
+        Bad("missing_field", "Missing field", $"The body needs the field '{Truncate(field)}'.");
 
     public static KeywardException InvalidName(string what, string value, string pattern) =>
         Bad("invalid_name", "Invalid name", $"{what} '{Truncate(value)}' must match {pattern}.");
@@ -29,7 +29,7 @@ public static class KeywardErrors
     public static KeywardException InvalidRequest(string detail) => Bad("invalid_request", "Invalid request", detail);
 
     public static KeywardException InvalidDuration(string field) =>
-        Bad("invalid_duration", "Invalid duration", $"'{field}' must be a positive duration such as 90s, 10m, 1h, 7d or integer seconds.");
+        Bad("invalid_duration", "Invalid duration", $"'{Truncate(field)}' must be a positive duration such as 90s, 10m, 1h, 7d or integer seconds.");
 
     public static KeywardException TtlExceedsLimit(string detail) => Bad("ttl_exceeds_limit", "TTL exceeds limit", detail);
 

@@ -227,9 +227,10 @@ public sealed class TenantService
         return job;
     }
 
-    public RewrapJob GetRewrapJob(Principal caller, string id, string jobId)
+    public RewrapJob GetRewrapJob(Principal caller, string id, string jobId, AuditDraft audit)
     {
         caller.RequireRoot();
+        audit.TenantId = id;
         return _rewrap.Get(jobId) is { } job && job.TenantId == id ? job : throw KeywardErrors.JobNotFound(jobId);
     }
 

@@ -17,7 +17,7 @@ public sealed class Principal
         Token = token;
         Tenant = tenant;
         Rules = rules;
-        Actor = new AuditActor(TokenKinds.Name(token.Kind), token.AgentId, token.RunId, token.Role, token.Accessor);
+        Actor = token.ToActor();
     }
 
     public TokenRecord Token { get; }
@@ -67,4 +67,11 @@ public sealed class Principal
 
         return tenant;
     }
+}
+
+public static class TokenRecordAuditExtensions
+{
+    /// <summary>How audit records name the holder of a token: by kind, agent, run, role and accessor, never the token.</summary>
+    public static AuditActor ToActor(this TokenRecord token) =>
+        new(TokenKinds.Name(token.Kind), token.AgentId, token.RunId, token.Role, token.Accessor);
 }

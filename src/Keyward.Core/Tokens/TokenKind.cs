@@ -61,17 +61,33 @@ public static class TokenKinds
         return false;
     }
 
-    /// <summary>Whether a text carries anything shaped like a Keyward token (for query-string and header refusal).</summary>
-    public static bool ContainsTokenPrefix(ReadOnlySpan<char> text)
+    /// <summary>Shortest run of token characters after a kind prefix that counts as a token (real ones carry 32+).</summary>
+    public const int MinimumTokenBody = 16;
+
+    /// <summary>
+    /// Whether a text carries something shaped like a Keyward token: a kind prefix (any case) followed by at least
+    /// <see cref="MinimumTokenBody"/> token characters. A name such as <c>kwa_backup</c> is not one.
+    /// </summary>
+    public static bool ContainsToken(ReadOnlySpan<char> text)
     {
         foreach (var k in All)
         {
-            if (text.Contains(k.Prefix, StringComparison.OrdinalIgnoreCase))
+            var rest = text;
+            int at;
+            while ((at = rest.IndexOf(k.Prefix, StringComparison.OrdinalIgnoreCase)) >= 0)
             {
-                return true;
+                rest = rest[(at + k.Prefix.Length)..];
+                var body = rest.IndexOfAnyExcept(TokenCharacters);
+                if ((body < 0 ? rest.Length : body) >= MinimumTokenBody)
+                {
+                    return true;
+                }
             }
         }
 
         return false;
     }
+
+    private static readonly System.Buffers.SearchValues<char> TokenCharacters =
+        System.Buffers.SearchValues.Create("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.");
 }

@@ -81,33 +81,7 @@ public sealed class TokenService
         }
 
         var hash = TokenHasher.Hash(token);
-        var key = HashKey.From(hash);
-        var generation = Volatile.Read(ref _generation);
-        TokenRecord? record;
-        if (_cache.TryGetValue(key, out var cached) && cached.Generation == generation)
-        {
-            record = cached.Record;
-        }
-        else
-        {
-            await using (var session = await _store.ReadAsync(cancellationToken))
-            {
-                record = await session.Tokens.GetByHashAsync(hash, cancellationToken);
-            }
-
-            if (record is null)
-            {
-                throw KeywardErrors.InvalidToken();
-            }
-
-            if (_cache.Count >= MaxCachedTokens)
-            {
-                _cache.Clear();
-            }
-
-            _cache[key] = new CacheEntry(record, generation);
-        }
-
+        var record = await FindAsync(hash, cancellationToken) ?? throw KeywardErrors.InvalidToken();
         if (!TokenHasher.FixedTimeEquals(record.Hash, hash))
         {
             throw KeywardErrors.InvalidToken();
@@ -138,6 +112,41 @@ public sealed class TokenService
 
         var rules = record.Rules is null ? RuleSet.Empty : RuleSet.FromSpecs(record.Rules);
         return new Principal(record, tenant, rules);
+    }
+
+    /// <summary>
+    /// The stored record of a presented token, valid or not (expired and revoked tokens still name their tenant
+    /// and accessor, so refusals can be attributed). Null for a token Keyward never issued.
+    /// </summary>
+    public async ValueTask<TokenRecord?> FindAsync(string token, CancellationToken cancellationToken = default) =>
+        TokenHasher.IsWellFormed(token, out _) ? await FindAsync(TokenHasher.Hash(token), cancellationToken) : null;
+
+    private async ValueTask<TokenRecord?> FindAsync(byte[] hash, CancellationToken cancellationToken)
+    {
+        var key = HashKey.From(hash);
+        var generation = Volatile.Read(ref _generation);
+        if (_cache.TryGetValue(key, out var cached) && cached.Generation == generation)
+        {
+            return cached.Record;
+        }
+
+        TokenRecord? record;
+        await using (var session = await _store.ReadAsync(cancellationToken))
+        {
+            record = await session.Tokens.GetByHashAsync(hash, cancellationToken);
+        }
+
+        if (record is not null)
+        {
+            if (_cache.Count >= MaxCachedTokens)
+            {
+                _cache.Clear();
+            }
+
+            _cache[key] = new CacheEntry(record, generation);
+        }
+
+        return record;
     }
 
     /// <summary>Call before and after committing a revocation: cached authentications are re-checked.</summary>

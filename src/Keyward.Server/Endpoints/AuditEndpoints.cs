@@ -14,7 +14,7 @@ public static class AuditEndpoints
             audited.RunAsync(http, "audit.read", async ctx =>
             {
                 var (records, next) = await audit.QueryTenantAsync(
-                    ctx.Caller, Query.Long(ctx.Request, "after"), (int?)Query.Long(ctx.Request, "limit"),
+                    ctx.Caller, Query.Long(ctx.Request, "after"), Query.Long(ctx.Request, "limit"),
                     Query.String(ctx.Request, "agent_id"), Query.String(ctx.Request, "path"), http.RequestAborted);
                 return Page(records, next);
             }))

@@ -120,7 +120,7 @@ public static class SecretEndpoints
             };
             if (operation is null || slash < 0)
             {
-                return Task.FromResult<IResult>(new ProblemResult(KeywardErrors.MethodNotAllowed("POST", http.Request.Path.Value ?? "")));
+                return audited.RejectAsync(http, KeywardErrors.MethodNotAllowed("POST", http.Request.Path.Value ?? ""));
             }
 
             return audited.RunAsync(http, operation, async ctx =>

@@ -124,7 +124,7 @@ public static class SysEndpoints
             audited.RunAsync(http, "sys.audit.read", async ctx =>
             {
                 var (records, next) = await audit.QueryAnyAsync(
-                    ctx.Caller, Query.String(ctx.Request, "tenant"), Query.Long(ctx.Request, "after"), (int?)Query.Long(ctx.Request, "limit"),
+                    ctx.Caller, Query.String(ctx.Request, "tenant"), Query.Long(ctx.Request, "after"), Query.Long(ctx.Request, "limit"),
                     Query.String(ctx.Request, "agent_id"), Query.String(ctx.Request, "path"), http.RequestAborted);
                 return AuditEndpoints.Page(records, next);
             }))

@@ -107,10 +107,7 @@ public static class TenantEndpoints
 
         tenants.MapGet("/{id}/rewrap/{jobId}", (string id, string jobId, HttpContext http, Audited audited, TenantService service) =>
             audited.RunAsync(http, "tenant.rewrap.read", ctx =>
-            {
-                ctx.Audit.TenantId = id;
-                return Task.FromResult<IResult>(TypedResults.Ok(RewrapJobResponse.From(service.GetRewrapJob(ctx.Caller, id, jobId))));
-            }))
+                Task.FromResult<IResult>(TypedResults.Ok(RewrapJobResponse.From(service.GetRewrapJob(ctx.Caller, id, jobId, ctx.Audit))))))
             .WithSummary("Progress of a rewrap job (root token).")
             .Produces<RewrapJobResponse>().ProducesProblem(404);
 

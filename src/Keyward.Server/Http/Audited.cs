@@ -3,6 +3,7 @@ using Keyward.Core.Diagnostics;
 using Keyward.Core.Errors;
 using Keyward.Core.Seal;
 using Keyward.Core.Storage;
+using Keyward.Core.Tenants;
 using Keyward.Core.Tokens;
 
 namespace Keyward.Server.Http;
@@ -18,13 +19,15 @@ public sealed class Audited
     public const string RequestIdItem = "keyward.request_id";
 
     private readonly TokenService _tokens;
+    private readonly TenantDirectory _tenants;
     private readonly GroupCommitter _committer;
     private readonly KeyHierarchy _keys;
     private readonly ILogger _logger;
 
-    public Audited(TokenService tokens, GroupCommitter committer, KeyHierarchy keys, ILogger<Audited> logger)
+    public Audited(TokenService tokens, TenantDirectory tenants, GroupCommitter committer, KeyHierarchy keys, ILogger<Audited> logger)
     {
         _tokens = tokens;
+        _tenants = tenants;
         _committer = committer;
         _keys = keys;
         _logger = logger;
@@ -109,8 +112,17 @@ public sealed class Audited
         {
             if (token is not null && _keys.State == SealState.Unsealed)
             {
-                // Never the token itself: a keyed hash lets attempts with one token be correlated.
-                audit.Actor = new AuditActor("unknown", TokenHmac: AuditChain.IdentifierHmac(_keys.Require().AuditIdentifiers, token));
+                if (await _tokens.FindAsync(token, http.RequestAborted) is { } known)
+                {
+                    // An expired or revoked token of a tenant: the attempt belongs in that tenant's audit log.
+                    audit.Actor = known.ToActor();
+                    audit.TenantId = known.TenantUid is { } uid ? (await _tenants.GetByUidAsync(uid, http.RequestAborted))?.Id : null;
+                }
+                else
+                {
+                    // Never the token itself: a keyed hash lets attempts with one token be correlated.
+                    audit.Actor = new AuditActor("unknown", TokenHmac: AuditChain.IdentifierHmac(_keys.Require().AuditIdentifiers, token));
+                }
             }
 
             throw;

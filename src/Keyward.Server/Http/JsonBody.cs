@@ -75,6 +75,11 @@ public static class JsonBody
             return KeywardErrors.UnknownField(field);
         }
 
+        if (error.Message.StartsWith(KeywardJson.DurationRefusal, StringComparison.Ordinal))
+        {
+            return KeywardErrors.InvalidDuration(field);
+        }
+
         // Our converters explain themselves; the serializer's own messages name .NET types, so they are not echoed.
         var detail = error.Message.StartsWith("must be", StringComparison.Ordinal) ? error.Message : "has the wrong type or value";
         return KeywardErrors.InvalidField(field, detail);

@@ -14,6 +14,9 @@ public static class KeywardJson
 {
     public static readonly JsonSerializerOptions Options = Configure(new JsonSerializerOptions());
 
+    /// <summary>The duration converter's refusal; <see cref="JsonBody"/> answers it with <c>invalid_duration</c>.</summary>
+    internal const string DurationRefusal = "must be a positive duration such as 90s, 10m, 1h, 7d or integer seconds";
+
     public static JsonSerializerOptions Configure(JsonSerializerOptions options)
     {
         options.PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower;
@@ -54,7 +57,7 @@ public static class KeywardJson
                 return new Duration(fromText);
             }
 
-            throw new JsonException("must be a positive duration such as 90s, 10m, 1h, 7d or integer seconds");
+            throw new JsonException(DurationRefusal);
         }
 
         public override void Write(Utf8JsonWriter writer, Duration value, JsonSerializerOptions options) =>

@@ -40,6 +40,12 @@ public static class Query
         }
 
         var parts = text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        if (parts.Length == 0)
+        {
+            // Given but empty must never fall back to "the latest version".
+            throw KeywardErrors.InvalidField(name, "must be a comma-separated list of positive integers");
+        }
+
         var values = new List<long>(parts.Length);
         foreach (var part in parts)
         {

@@ -34,7 +34,12 @@ public static class RequestGuards
                 StatusCodes.Status404NotFound => KeywardErrors.RouteNotFound(http.Request.Method, http.Request.Path.Value ?? "/"),
                 _ => new KeywardException(http.Response.StatusCode, "http_" + http.Response.StatusCode, "Request refused", "The request was refused."),
             };
-            await ProblemResult.WriteAsync(http.Response, error);
+
+            // An API request that matched no route or method is an attempt like any other: audited, attributed if possible.
+            var result = http.Request.Path.StartsWithSegments("/v1", StringComparison.OrdinalIgnoreCase)
+                ? await http.RequestServices.GetRequiredService<Audited>().RejectAsync(http, error)
+                : new ProblemResult(error);
+            await result.ExecuteAsync(http);
         });
         return app;
     }
@@ -177,7 +182,7 @@ public static class RequestGuards
             var name = Uri.UnescapeDataString((equals < 0 ? pair : pair[..equals]).Replace('+', ' '));
             var value = equals < 0 ? "" : Uri.UnescapeDataString(pair[(equals + 1)..].Replace('+', ' '));
             if (Array.Exists(CredentialParameterNames, n => string.Equals(n, name, StringComparison.OrdinalIgnoreCase))
-                || TokenKinds.ContainsTokenPrefix(name) || TokenKinds.ContainsTokenPrefix(value))
+                || TokenKinds.ContainsToken(name) || TokenKinds.ContainsToken(value))
             {
                 return true;
             }

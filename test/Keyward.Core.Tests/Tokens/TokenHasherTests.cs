@@ -187,20 +187,23 @@ public sealed class TokenKindsTests
     }
 
     [Theory]
-    [InlineData("Bearer kwa_abc", true)]
-    [InlineData("x=kws_123", true)]
-    [InlineData("KWR_ABC", true)]
-    [InlineData("prefix-KwB_", true)]
-    [InlineData("kww_", true)]
-    [InlineData("kwd_", true)]
-    [InlineData("kwo_", true)]
-    [InlineData("kw_abc", false)]
-    [InlineData("kwa-abc", false)]
-    [InlineData("kwz_abc", false)]
+    [InlineData("Bearer kwa_abcdefghijklmnopqrstuvwxyz", true)]
+    [InlineData("x=kws_0123456789abcdef", true)]
+    [InlineData("KWR_ABCDEFGHIJKLMNOP", true)]
+    [InlineData("prefix-KwB_abcdefghijklmnop-_.", true)]
+    [InlineData("team/kwa_backup/kww_0123456789ABCDEF", true)]
+    [InlineData("kwd_a.b.c.d.e.f.g.h.i", true)]
+    [InlineData("kwo_abcdefghijklmno", false)]
+    [InlineData("team/kwa_backup", false)]
+    [InlineData("kww_", false)]
+    [InlineData("kwa_short kws_also-short", false)]
+    [InlineData("kw_abcdefghijklmnopqrstuvwxyz", false)]
+    [InlineData("kwa-abcdefghijklmnopqrstuvwxyz", false)]
+    [InlineData("kwz_abcdefghijklmnopqrstuvwxyz", false)]
     [InlineData("", false)]
     [InlineData("token=abc", false)]
-    public void ContainsTokenPrefix_Table(string text, bool expected)
+    public void ContainsToken_Table(string text, bool expected)
     {
-        Assert.Equal(expected, TokenKinds.ContainsTokenPrefix(text));
+        Assert.Equal(expected, TokenKinds.ContainsToken(text));
     }
 }

@@ -213,11 +213,11 @@ public static class CrossTenantAttacks
                 Admin = notFound, Orchestrator = denied, StatePath = $"{v}-only/key",
             },
 
-            // The attacker holds the same path with fewer versions: the call is a no-op in its own tenant and must not
-            // touch the victim's version of that number.
+            // The attacker holds the same path with fewer versions: in its own tenant that version does not exist
+            // (404 version_not_found, nothing changed), and the victim's version of that number is never touched.
             new("secret.delete.same.versions", "DELETE", $"/v1/secrets/shared/{v}-more?versions=2", "secret.delete")
             {
-                Admin = new Expect("204"), Orchestrator = denied, StatePath = $"shared/{v}-more",
+                Admin = new Expect("404 version_not_found"), Orchestrator = denied, StatePath = $"shared/{v}-more",
             },
             new("secret.undelete.other", "POST", $"/v1/secrets/{v}-only/key/undelete", "secret.undelete")
             {
@@ -233,7 +233,7 @@ public static class CrossTenantAttacks
             },
             new("secret.destroy.same", "POST", $"/v1/secrets/shared/{v}-more/destroy", "secret.destroy")
             {
-                Body = """{"versions":[3]}""", Admin = new Expect("204"), Orchestrator = denied, StatePath = $"shared/{v}-more",
+                Body = """{"versions":[3]}""", Admin = new Expect("404 version_not_found"), Orchestrator = denied, StatePath = $"shared/{v}-more",
             },
             new("metadata.read.other", "GET", $"/v1/secret-metadata/{v}-only/key", "secret.metadata.read") { Admin = notFound, Orchestrator = denied },
             new("metadata.read.same", "GET", "/v1/secret-metadata/shared/db", "secret.metadata.read")
@@ -336,8 +336,9 @@ public static class CrossTenantAttacks
             }
 
             Add(FromRoute($"no-token/{route.Id}", Globex, Acme, Who.None, route, new Expect("401 missing_token"), null));
-            Add(FromRoute($"expired-admin/{route.Id}", Globex, Acme, Who.ExpiredVictimAdmin, route, new Expect("401 token_expired"), null));
-            Add(FromRoute($"expired-orchestrator/{route.Id}", Globex, Acme, Who.ExpiredVictimOrchestrator, route, new Expect("401 token_expired"), null));
+            // An expired token is still known: the attempt is audited under the tenant that token belonged to.
+            Add(FromRoute($"expired-admin/{route.Id}", Globex, Acme, Who.ExpiredVictimAdmin, route, new Expect("401 token_expired"), Acme));
+            Add(FromRoute($"expired-orchestrator/{route.Id}", Globex, Acme, Who.ExpiredVictimOrchestrator, route, new Expect("401 token_expired"), Acme));
             foreach (var who in Forged)
             {
                 Add(FromRoute($"{Kebab(who)}/{route.Id}", Globex, Acme, who, route, new Expect("401 invalid_token"), null));

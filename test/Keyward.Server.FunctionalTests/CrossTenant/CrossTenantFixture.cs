@@ -32,6 +32,9 @@ public sealed class CrossTenantFixture : IAsyncLifetime
 
     public Dictionary<string, string> ExpiredAdmin { get; } = new(StringComparer.Ordinal);
 
+    /// <summary>Accessors of the expired tokens, which audit records of attempts made with them name.</summary>
+    public Dictionary<string, string> ExpiredAccessors { get; } = new(StringComparer.Ordinal);
+
     public Dictionary<string, string> ExpiredOrchestrator { get; } = new(StringComparer.Ordinal);
 
     /// <summary>Never-minted but well-formed tokens.</summary>
@@ -74,8 +77,12 @@ public sealed class CrossTenantFixture : IAsyncLifetime
 
         foreach (var tenant in Tenants)
         {
-            ExpiredAdmin[tenant] = (await Operator.MintAsync(Host, tenant, "admin", "1m")).Token;
-            ExpiredOrchestrator[tenant] = (await Operator.MintAsync(Host, tenant, "orchestrator", "1m")).Token;
+            var expiredAdmin = await Operator.MintAsync(Host, tenant, "admin", "1m");
+            var expiredOrchestrator = await Operator.MintAsync(Host, tenant, "orchestrator", "1m");
+            ExpiredAdmin[tenant] = expiredAdmin.Token;
+            ExpiredOrchestrator[tenant] = expiredOrchestrator.Token;
+            ExpiredAccessors[expiredAdmin.Token] = expiredAdmin.Accessor;
+            ExpiredAccessors[expiredOrchestrator.Token] = expiredOrchestrator.Accessor;
 
             // Both work before they expire, so the 401 the attacks get is the expiry and nothing else.
             using var admin = Host.Client(ExpiredAdmin[tenant]);
