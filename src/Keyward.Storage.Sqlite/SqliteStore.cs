@@ -18,11 +18,14 @@ public sealed class SqliteStore : IKeywardStore
 {
     public const string FileName = "keyward.db";
 
-    /// <summary>Reads through a memory map: no read syscall per page, and pages survive other connections' commits.</summary>
-    private const long MemoryMapBytes = 256L * 1024 * 1024;
-
     /// <summary>How often the background checkpointer copies committed WAL frames into the database file.</summary>
-    private static readonly TimeSpan CheckpointInterval = TimeSpan.FromMilliseconds(500);
+    private static readonly TimeSpan CheckpointInterval = TimeSpan.FromMilliseconds(200);
+
+    /// <summary>
+    /// How long a checkpoint may wait for readers to move to the newest snapshot. While it waits, commits wait too,
+    /// so it gives up quickly and tries again on the next tick.
+    /// </summary>
+    private const int CheckpointBusyMilliseconds = 50;
 
     private readonly string _databasePath;
     private readonly ILogger _logger;
@@ -163,7 +166,6 @@ public sealed class SqliteStore : IKeywardStore
         connection.Open();
         var lease = new SqliteConnectionLease(connection);
         lease.Execute("PRAGMA busy_timeout = 10000");
-        lease.Scalar($"PRAGMA mmap_size = {MemoryMapBytes}");
         if (writer)
         {
             lease.Scalar("PRAGMA journal_mode = WAL");
@@ -214,12 +216,16 @@ public sealed class SqliteStore : IKeywardStore
     }
 
     /// <summary>
-    /// Copies committed WAL frames into the database file from a connection of its own, concurrently with the
-    /// writer, so the WAL stays small and no commit pays for a checkpoint.
+    /// Copies committed WAL frames into the database file from a connection of its own, so no commit pays for a
+    /// checkpoint. RESTART, not PASSIVE: a passive checkpoint copies frames but, with readers always holding a
+    /// snapshot under load, the log never rewinds and grows without bound (hundreds of MB in seconds, and every
+    /// read searches it). RESTART waits briefly for readers to reach the newest snapshot so the next commit
+    /// starts the log over.
     /// </summary>
     private async Task CheckpointLoopAsync()
     {
         using var lease = Open(writer: false, checkpointer: true);
+        lease.Execute($"PRAGMA busy_timeout = {CheckpointBusyMilliseconds}");
         using var timer = new PeriodicTimer(CheckpointInterval);
         try
         {
@@ -227,7 +233,7 @@ public sealed class SqliteStore : IKeywardStore
             {
                 try
                 {
-                    lease.Scalar("PRAGMA wal_checkpoint(PASSIVE)");
+                    lease.Scalar("PRAGMA wal_checkpoint(RESTART)");
                 }
                 catch (SqliteException error)
                 {

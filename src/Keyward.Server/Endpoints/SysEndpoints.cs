@@ -164,6 +164,7 @@ public static class SysEndpoints
         Line("keyward_sealed", "1 while sealed or uninitialized.", "gauge", keys.State == SealState.Unsealed ? 0 : 1);
         Line("keyward_store_commits_total", "Group commits (each one fsync).", "counter", stats.Commits);
         Line("keyward_store_commit_seconds_total", "Time spent in commit (including the sync).", "counter", stats.CommitTime.TotalSeconds);
+        Line("keyward_store_batch_seconds_total", "Time spent in group-commit transactions, BEGIN to the end of COMMIT.", "counter", stats.BatchTime.TotalSeconds);
         Line("keyward_store_operations_total", "Operations committed.", "counter", stats.Operations);
         Line("keyward_audit_records_total", "Audit records committed.", "counter", stats.AuditRecords);
         return text.ToString();
