@@ -11,7 +11,22 @@ public static class Ids
     /// <summary>A token accessor: a non-secret handle for revocation and audit.</summary>
     public static string NewAccessor() => Hex(16);
 
-    public static string NewRequestId() => Hex(8);
+    /// <summary>
+    /// Unique, not secret: a random per-process prefix and a counter (no CSPRNG call on every request). Sixteen hex
+    /// characters, like the random ids.
+    /// </summary>
+    public static string NewRequestId()
+    {
+        var n = Interlocked.Increment(ref _requestCounter);
+        return string.Create(16, n, static (span, value) =>
+        {
+            RequestPrefix.AsSpan().CopyTo(span);
+            ((ulong)value & 0xFF_FFFF_FFFF).TryFormat(span[6..], out _, "x10", System.Globalization.CultureInfo.InvariantCulture);
+        });
+    }
+
+    private static readonly string RequestPrefix = Hex(3);
+    private static long _requestCounter;
 
     public static string NewJobId() => "job_" + Hex(8);
 

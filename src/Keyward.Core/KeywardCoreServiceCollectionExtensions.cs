@@ -21,6 +21,7 @@ public static class KeywardCoreServiceCollectionExtensions
         services.AddSingleton<TenantDirectory>();
         services.AddSingleton<TokenService>();
         services.AddSingleton<TenantKeyRings>();
+        services.AddSingleton<SecretRowCache>();
         services.AddSingleton<RewrapJobs>();
         services.AddSingleton<TenantService>();
         services.AddSingleton<SecretService>();

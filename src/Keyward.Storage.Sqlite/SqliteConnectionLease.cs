@@ -1,4 +1,5 @@
 using Microsoft.Data.Sqlite;
+using SQLitePCL;
 
 namespace Keyward.Storage.Sqlite;
 
@@ -9,6 +10,7 @@ namespace Keyward.Storage.Sqlite;
 internal sealed class SqliteConnectionLease : IDisposable
 {
     private readonly Dictionary<string, SqliteCommand> _commands = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, sqlite3_stmt> _statements = new(StringComparer.Ordinal);
 
     public SqliteConnectionLease(SqliteConnection connection)
     {
@@ -29,6 +31,33 @@ internal sealed class SqliteConnectionLease : IDisposable
 
         command.Parameters.Clear();
         return command;
+    }
+
+    /// <summary>
+    /// A statement prepared once on this connection for positional binding through SQLitePCLRaw, for the few
+    /// statements hot enough that Microsoft.Data.Sqlite's per-execution parameter objects and by-name lookups show
+    /// (the audit insert). Reset and cleared before it is handed out.
+    /// </summary>
+    public sqlite3_stmt Statement(string sql)
+    {
+        if (!_statements.TryGetValue(sql, out var statement))
+        {
+            Check(raw.sqlite3_prepare_v3(Connection.Handle, sql, raw.SQLITE_PREPARE_PERSISTENT, out statement, out _));
+            _statements[sql] = statement;
+        }
+
+        raw.sqlite3_reset(statement);
+        raw.sqlite3_clear_bindings(statement);
+        return statement;
+    }
+
+    /// <summary>Turns a SQLite result code into the same exception Microsoft.Data.Sqlite would throw.</summary>
+    public void Check(int resultCode)
+    {
+        if (resultCode is not (raw.SQLITE_OK or raw.SQLITE_DONE or raw.SQLITE_ROW))
+        {
+            SqliteException.ThrowExceptionForRC(resultCode, Connection.Handle);
+        }
     }
 
     public int Execute(string sql, params (string Name, object? Value)[] parameters)
@@ -65,6 +94,11 @@ internal sealed class SqliteConnectionLease : IDisposable
         foreach (var command in _commands.Values)
         {
             command.Dispose();
+        }
+
+        foreach (var statement in _statements.Values)
+        {
+            statement.Dispose();
         }
 
         Connection.Dispose();

@@ -44,13 +44,42 @@ public abstract partial class StoreConformanceTests
         Assert.Equal(Enumerable.Repeat((byte)6, 32), head.Hash);
     }
 
+    [Theory]
+    [InlineData(1)]
+    [InlineData(15)]
+    [InlineData(16)]
+    [InlineData(37)]
+    public async Task Audit_AppendBatch_StoresEveryRecordInOrderWithEveryField(int count)
+    {
+        var store = await NewStoreAsync();
+        var entries = Enumerable.Range(1, count)
+            .Select(i => Entry(i, i % 3 == 0 ? null : "t" + (i % 4), i % 2 == 0 ? "agent-" + i : null, i % 5 == 0 ? null : "p/" + i))
+            .ToArray();
+
+        await WriteAsync(store, s => s.Audit.AppendAsync(entries));
+
+        var stored = await ReadAsync(store, s => s.Audit.QueryAsync(new AuditQuery(null, 0, 1000, null, null)));
+        Assert.Equal(count, stored.Count);
+        for (var i = 0; i < count; i++)
+        {
+            Assert.Equal(entries[i].Seq, stored[i].Seq);
+            Assert.Equal(entries[i].TenantId, stored[i].TenantId);
+            Assert.Equal(entries[i].AgentId, stored[i].AgentId);
+            Assert.Equal(entries[i].Path, stored[i].Path);
+            Assert.Equal(entries[i].Time, stored[i].Time);
+            Assert.Equal(entries[i].Body, stored[i].Body);
+            Assert.Equal(entries[i].PrevHash, stored[i].PrevHash);
+            Assert.Equal(entries[i].Hash, stored[i].Hash);
+        }
+    }
+
     [Fact]
     public async Task Audit_Append_RoundTripsEveryField()
     {
         var store = await NewStoreAsync();
         var entry = Entry(1, "acme", "agent-1", "app/db");
 
-        await WriteAsync(store, s => s.Audit.AppendAsync(entry));
+        await WriteAsync(store, s => s.Audit.AppendAsync([entry]));
 
         var stored = Assert.Single(await ReadAsync(store, s => s.Audit.QueryAsync(new AuditQuery(null, 0, 10, null, null))));
         Assert.Equal((1L, "acme", T0.AddSeconds(1), "agent-1", "app/db"), (stored.Seq, stored.TenantId, stored.Time, stored.AgentId, stored.Path));
@@ -63,9 +92,9 @@ public abstract partial class StoreConformanceTests
     public async Task Audit_AppendExistingSeq_IsRefused()
     {
         var store = await NewStoreAsync();
-        await WriteAsync(store, s => s.Audit.AppendAsync(Entry(1)));
+        await WriteAsync(store, s => s.Audit.AppendAsync([Entry(1)]));
 
-        Assert.True(await IsRefusedAsync(store, s => s.Audit.AppendAsync(Entry(1, "other"))), "two records with one seq");
+        Assert.True(await IsRefusedAsync(store, s => s.Audit.AppendAsync([Entry(1, "other")])), "two records with one seq");
         Assert.Equal("acme", Assert.Single(await ReadAsync(store, s => s.Audit.QueryAsync(new AuditQuery(null, 0, 10, null, null)))).TenantId);
     }
 
@@ -87,7 +116,7 @@ public abstract partial class StoreConformanceTests
         {
             foreach (var e in entries)
             {
-                await s.Audit.AppendAsync(e);
+                await s.Audit.AppendAsync([e]);
             }
         });
 
@@ -139,7 +168,7 @@ public abstract partial class StoreConformanceTests
 
         await using (var session = await store.WriteAsync())
         {
-            await session.Audit.AppendAsync(Entry(1));
+            await session.Audit.AppendAsync([Entry(1)]);
             await session.Audit.SetHeadAsync(new AuditHead(1, Entry(1).Hash));
             await session.Audit.AppendCheckpointAsync(new AuditCheckpoint(1, new byte[32], T0, new byte[32]));
         }

@@ -14,10 +14,21 @@ namespace Keyward.Core.Audit;
 public static class AuditChain
 {
     /// <summary>Canonical JSON: fixed field order, no whitespace. Any change to it is a new format.</summary>
+    [ThreadStatic]
+    private static System.Buffers.ArrayBufferWriter<byte>? t_buffer;
+
+    [ThreadStatic]
+    private static Utf8JsonWriter? t_writer;
+
     public static byte[] Encode(long seq, DateTimeOffset time, AuditDraft draft)
     {
-        var buffer = new System.Buffers.ArrayBufferWriter<byte>(512);
-        using (var w = new Utf8JsonWriter(buffer))
+        ArgumentNullException.ThrowIfNull(draft);
+
+        // One buffer and writer per thread: encoding runs on the group committer's serial path.
+        var buffer = t_buffer ??= new System.Buffers.ArrayBufferWriter<byte>(1024);
+        buffer.ResetWrittenCount();
+        var w = t_writer ??= new Utf8JsonWriter(buffer);
+        w.Reset(buffer);
         {
             w.WriteStartObject();
             w.WriteNumber("seq", seq);
@@ -65,9 +76,12 @@ public static class AuditChain
             if (draft.Details is { Count: > 0 } details)
             {
                 w.WriteStartObject("details");
-                foreach (var (key, value) in details.OrderBy(d => d.Key, StringComparer.Ordinal))
+                var keys = new string[details.Count];
+                details.Keys.CopyTo(keys, 0);
+                Array.Sort(keys, StringComparer.Ordinal);
+                foreach (var key in keys)
                 {
-                    w.WriteString(key, value);
+                    w.WriteString(key, details[key]);
                 }
 
                 w.WriteEndObject();
@@ -78,6 +92,7 @@ public static class AuditChain
             }
 
             w.WriteEndObject();
+            w.Flush();
         }
 
         return buffer.WrittenSpan.ToArray();

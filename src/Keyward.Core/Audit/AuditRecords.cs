@@ -38,7 +38,8 @@ public interface IAuditStore
 
     Task SetHeadAsync(AuditHead head, CancellationToken cancellationToken = default);
 
-    Task AppendAsync(AuditEntry entry, CancellationToken cancellationToken = default);
+    /// <summary>Appends records in the order given (a group commit hands over its whole batch at once).</summary>
+    Task AppendAsync(IReadOnlyList<AuditEntry> entries, CancellationToken cancellationToken = default);
 
     /// <summary>Records in ascending seq after <see cref="AuditQuery.After"/>, filtered.</summary>
     Task<IReadOnlyList<AuditEntry>> QueryAsync(AuditQuery query, CancellationToken cancellationToken = default);

@@ -17,47 +17,20 @@ public enum SealState
 public sealed class KeyHierarchy
 {
     private readonly Lock _gate = new();
-    private RootKey? _root;
-    private SealConfig? _config;
+    private volatile RootKey? _root;
+    private volatile SealConfig? _config;
     private int _inFlight;
 
-    public SealState State
-    {
-        get
-        {
-            lock (_gate)
-            {
-                return _config is null ? SealState.Uninitialized : _root is null ? SealState.Sealed : SealState.Unsealed;
-            }
-        }
-    }
+    /// <summary>Read on every request, so lock-free: the fields are volatile and only ever swapped whole.</summary>
+    public SealState State => _config is null ? SealState.Uninitialized : _root is null ? SealState.Sealed : SealState.Unsealed;
 
-    public SealConfig? Config
-    {
-        get
-        {
-            lock (_gate)
-            {
-                return _config;
-            }
-        }
-    }
+    public SealConfig? Config => _config;
 
     /// <summary>Raised after the keys are wiped, so that caches of derived material (tenant key rings) drop theirs.</summary>
     public event Action? Sealed;
 
-    public RootKey Require()
-    {
-        lock (_gate)
-        {
-            if (_root is { } root)
-            {
-                return root;
-            }
-
-            throw _config is null ? KeywardErrors.NotInitialized() : KeywardErrors.Sealed();
-        }
-    }
+    public RootKey Require() =>
+        _root ?? throw (_config is null ? KeywardErrors.NotInitialized() : KeywardErrors.Sealed());
 
     internal void SetConfig(SealConfig? config)
     {
@@ -71,25 +44,25 @@ public sealed class KeyHierarchy
     {
         lock (_gate)
         {
-            _root?.Dispose();
+            var previous = _root;
             _config = config;
             _root = root;
+            previous?.Dispose();
         }
     }
 
     /// <summary>Tracks requests running against unsealed keys so that sealing can let them finish first.</summary>
     public InFlightScope? TryEnter()
     {
-        lock (_gate)
+        // Count first, then look: a seal that nulls the key after this increment waits for us; one before it is seen.
+        Interlocked.Increment(ref _inFlight);
+        if (_root is null)
         {
-            if (_root is null)
-            {
-                return null;
-            }
-
-            _inFlight++;
-            return new InFlightScope(this);
+            Interlocked.Decrement(ref _inFlight);
+            return null;
         }
+
+        return new InFlightScope(this);
     }
 
     /// <summary>
@@ -104,6 +77,8 @@ public sealed class KeyHierarchy
             root = _root;
             _root = null;
         }
+
+        // _root is null from here on: new requests back out of TryEnter; the ones counted before are waited for.
 
         if (root is null)
         {

@@ -33,13 +33,15 @@ public sealed class SecretService
     private readonly IKeywardStore _store;
     private readonly GroupCommitter _committer;
     private readonly TenantKeyRings _rings;
+    private readonly SecretRowCache _rows;
     private readonly TimeProvider _time;
 
-    public SecretService(IKeywardStore store, GroupCommitter committer, TenantKeyRings rings, TimeProvider time)
+    public SecretService(IKeywardStore store, GroupCommitter committer, TenantKeyRings rings, SecretRowCache rows, TimeProvider time)
     {
         _store = store;
         _committer = committer;
         _rings = rings;
+        _rows = rows;
         _time = time;
     }
 
@@ -60,7 +62,7 @@ public sealed class SecretService
         }
 
         var ring = await _rings.GetAsync(tenant.Uid);
-        return await _committer.ExecuteAsync(audit, async session =>
+        return await _rows.MutateAsync(() => _committer.ExecuteAsync(audit, async session =>
         {
             var now = _time.GetUtcNow();
             var metadata = await session.Secrets.GetMetadataAsync(tenant.Uid, path);
@@ -80,7 +82,7 @@ public sealed class SecretService
             await session.Secrets.InsertVersionAsync(new SecretVersion(tenant.Uid, path, version, ring.CurrentVersion, ciphertext, now, null, null));
             await PruneAsync(session, metadata);
             return (version, now);
-        });
+        }));
     }
 
     public async Task<SecretRead> GetAsync(Principal caller, string path, long? version, AuditDraft audit, CancellationToken cancellationToken = default)
@@ -94,9 +96,24 @@ public sealed class SecretService
         }
 
         (SecretMetadata Metadata, SecretVersion? Version)? found;
-        await using (var session = await _store.ReadAsync(cancellationToken))
+        SecretRowCache.Entry? cached = null;
+        if (_rows.TryGet(tenant.Uid, path, version, out var entry))
         {
-            found = await session.Secrets.ReadAsync(tenant.Uid, path, version, cancellationToken);
+            cached = entry;
+            found = entry.Row;
+        }
+        else
+        {
+            var generation = _rows.Generation;
+            await using (var session = await _store.ReadAsync(cancellationToken))
+            {
+                found = await session.Secrets.ReadAsync(tenant.Uid, path, version, cancellationToken);
+            }
+
+            if (found is { } fresh)
+            {
+                _rows.Add(tenant.Uid, path, version, fresh, generation);
+            }
         }
 
         if (found is not { } row || row.Metadata.CurrentVersion == 0)
@@ -118,13 +135,20 @@ public sealed class SecretService
         }
 
         var ring = await _rings.GetAsync(tenant.Uid, cancellationToken);
+        var context = EnvelopeContext.ForSecret(tenant.Uid, path, wanted);
         try
         {
-            var data = SecretEnvelope.Decrypt(ring, EnvelopeContext.ForSecret(tenant.Uid, path, wanted), stored.Ciphertext);
+            // A cached row keeps its opened data key; a fresh one is decrypted in full (and opened on its next read).
+            if (cached is null || !cached.Opened(ring, context, stored.Ciphertext).TryDecrypt(context, stored.Ciphertext, out var data))
+            {
+                data = SecretEnvelope.Decrypt(ring, context, stored.Ciphertext);
+            }
+
             return new SecretRead(path, wanted, stored.CreatedAt, data);
         }
         catch (EnvelopeException)
         {
+            _rows.Remove(tenant.Uid, path, version);
             throw KeywardErrors.Undecryptable(path, wanted);
         }
     }
@@ -177,7 +201,7 @@ public sealed class SecretService
             ValidateCustomMetadata(customMetadata);
         }
 
-        await _committer.ExecuteAsync(audit, async session =>
+        await _rows.MutateAsync(() => _committer.ExecuteAsync(audit, async session =>
         {
             var now = _time.GetUtcNow();
             var metadata = await session.Secrets.GetMetadataAsync(tenant.Uid, path)
@@ -190,7 +214,7 @@ public sealed class SecretService
             };
             await session.Secrets.UpsertMetadataAsync(metadata);
             await PruneAsync(session, metadata);
-        });
+        }));
     }
 
     /// <summary>Soft delete: the latest version when none are named.</summary>
@@ -219,13 +243,13 @@ public sealed class SecretService
         audit.Path = path;
         SecretPath.Require(path);
         var tenant = caller.Require(path, Capability.Delete);
-        await _committer.ExecuteAsync(audit, async session =>
+        await _rows.MutateAsync(() => _committer.ExecuteAsync(audit, async session =>
         {
             if (!await session.Secrets.DeleteAllAsync(tenant.Uid, path))
             {
                 throw KeywardErrors.SecretNotFound(path);
             }
-        });
+        }));
         await _store.PurgeDeletedDataAsync();
     }
 
@@ -253,7 +277,7 @@ public sealed class SecretService
             throw KeywardErrors.InvalidField("versions", $"must be 1 to {MaxVersionsPerCall} positive version numbers");
         }
 
-        await _committer.ExecuteAsync(audit, async session =>
+        await _rows.MutateAsync(() => _committer.ExecuteAsync(audit, async session =>
         {
             var metadata = await session.Secrets.GetMetadataAsync(tenant.Uid, path);
             if (metadata is null || metadata.CurrentVersion == 0)
@@ -276,7 +300,7 @@ public sealed class SecretService
 
             audit.AddDetail("versions", string.Join(',', targets));
             await change(session, tenant.Uid, targets, _time.GetUtcNow());
-        });
+        }));
     }
 
     private static async Task PruneAsync(IWriteSession session, SecretMetadata metadata)

@@ -20,9 +20,6 @@ public sealed class GroupCommitter : IAsyncDisposable
     /// <summary>Bounds a transaction's size; beyond this the next batch starts right away.</summary>
     public const int MaxBatch = 512;
 
-    /// <summary>How many times the writer yields its thread to gather more operations before cutting a batch.</summary>
-    private const int LingerYields = 2;
-
     /// <summary>A checkpoint at least every this many records…</summary>
     public const int CheckpointEveryRecords = 1000;
 
@@ -35,7 +32,7 @@ public sealed class GroupCommitter : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly Channel<WorkItem> _queue = Channel.CreateUnbounded<WorkItem>(new UnboundedChannelOptions { SingleReader = true });
     private readonly CancellationTokenSource _stopping = new();
-    private readonly Task _writer;
+    private readonly Thread _writer;
     private readonly Task _checkpointTimer;
     private long _lastCheckpointSeq = -1;
     private long _headSeq;
@@ -53,7 +50,8 @@ public sealed class GroupCommitter : IAsyncDisposable
         _time = time;
         _logger = logger;
         _lastCheckpointTicks = time.GetTimestamp();
-        _writer = Task.Run(WriteLoopAsync);
+        _writer = new Thread(WriteLoop) { IsBackground = true, Name = "Keyward group committer" };
+        _writer.Start();
         _checkpointTimer = Task.Run(CheckpointLoopAsync);
     }
 
@@ -109,25 +107,29 @@ public sealed class GroupCommitter : IAsyncDisposable
         }
     }
 
-    private async Task WriteLoopAsync()
+    /// <summary>
+    /// The writer, on a thread of its own: blocked while idle; under load it never queues behind request work on
+    /// the thread pool. Store calls complete synchronously on SQLite; on an engine with real asynchronous I/O this
+    /// one thread waits for them, which is what a single writer does anyway.
+    /// </summary>
+    private void WriteLoop()
     {
         var batch = new List<WorkItem>(MaxBatch);
         var reader = _queue.Reader;
-        while (await reader.WaitToReadAsync(CancellationToken.None))
+        while (WaitForWork(reader))
         {
+            // Everything queued while the previous batch was committing goes into this one: under load the batches
+            // grow by themselves, idle a single operation commits at once.
             batch.Clear();
             Drain(reader, batch);
-
-            // Under load, let the requests already running on other threads add their records before the batch is
-            // cut: a commit's fixed cost (the sync) is then shared by more of them. Idle, this costs two yields.
-            for (var i = 0; i < LingerYields && batch.Count < MaxBatch; i++)
-            {
-                await Task.Yield();
-                Drain(reader, batch);
-            }
-
-            await CommitBatchAsync(batch);
+            CommitBatchAsync(batch).GetAwaiter().GetResult();
         }
+    }
+
+    private static bool WaitForWork(ChannelReader<WorkItem> reader)
+    {
+        var wait = reader.WaitToReadAsync(CancellationToken.None);
+        return wait.IsCompletedSuccessfully ? wait.Result : wait.AsTask().GetAwaiter().GetResult();
     }
 
     private static void Drain(ChannelReader<WorkItem> reader, List<WorkItem> batch)
@@ -185,6 +187,7 @@ public sealed class GroupCommitter : IAsyncDisposable
             }
 
             var now = _time.GetUtcNow();
+            var records = new List<AuditEntry>(batch.Count);
             foreach (var item in batch)
             {
                 if (item.HasWork)
@@ -196,10 +199,14 @@ public sealed class GroupCommitter : IAsyncDisposable
                 {
                     var body = AuditChain.Encode(head.Seq + 1, now, audit);
                     var hash = chain.Hash(head.Hash, body);
-                    await session.Audit.AppendAsync(new AuditEntry(
-                        head.Seq + 1, audit.TenantId, now, audit.Actor.AgentId, audit.Path, body, head.Hash, hash));
+                    records.Add(new AuditEntry(head.Seq + 1, audit.TenantId, now, audit.Actor.AgentId, audit.Path, body, head.Hash, hash));
                     head = new AuditHead(head.Seq + 1, hash);
                 }
+            }
+
+            if (records.Count > 0)
+            {
+                await session.Audit.AppendAsync(records);
             }
 
             AuditCheckpoint? checkpoint = null;
@@ -304,7 +311,7 @@ public sealed class GroupCommitter : IAsyncDisposable
     {
         await _stopping.CancelAsync();
         _queue.Writer.TryComplete();
-        await _writer;
+        await Task.Run(() => _writer.Join());
         await _checkpointTimer;
         _stopping.Dispose();
     }

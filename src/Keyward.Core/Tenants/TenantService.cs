@@ -22,6 +22,7 @@ public sealed class TenantService
     private readonly TenantKeyRings _rings;
     private readonly TenantDirectory _directory;
     private readonly TokenService _tokens;
+    private readonly Secrets.SecretRowCache _rows;
     private readonly RewrapJobs _rewrap;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
@@ -32,6 +33,7 @@ public sealed class TenantService
         TenantKeyRings rings,
         TenantDirectory directory,
         TokenService tokens,
+        Secrets.SecretRowCache rows,
         RewrapJobs rewrap,
         TimeProvider time,
         ILogger<TenantService> logger)
@@ -41,6 +43,7 @@ public sealed class TenantService
         _rings = rings;
         _directory = directory;
         _tokens = tokens;
+        _rows = rows;
         _rewrap = rewrap;
         _time = time;
         _logger = logger;
@@ -104,7 +107,7 @@ public sealed class TenantService
         caller.RequireRoot();
         audit.TenantId = id;
         string? uid = null;
-        var (revoked, destroyed) = await _tokens.RevokeAsync(async () =>
+        var (revoked, destroyed) = await _rows.MutateAsync(() => _tokens.RevokeAsync(async () =>
         {
             _directory.Invalidate();
             try
@@ -132,11 +135,12 @@ public sealed class TenantService
             {
                 _directory.Invalidate();
             }
-        });
+        }));
 
         if (uid is not null)
         {
             _rings.Remove(uid);
+            _rows.RemoveTenant(uid);
         }
 
         await _store.PurgeDeletedDataAsync();

@@ -66,7 +66,7 @@ public static class Aead
         aes.Encrypt(nonce, plaintext, output.Slice(NonceSize, plaintext.Length), output[^TagSize..], associatedData);
     }
 
-    private static byte[] Open(AesGcm aes, ReadOnlySpan<byte> sealedMessage, ReadOnlySpan<byte> associatedData)
+    internal static byte[] Open(AesGcm aes, ReadOnlySpan<byte> sealedMessage, ReadOnlySpan<byte> associatedData)
     {
         if (sealedMessage.Length < Overhead)
         {

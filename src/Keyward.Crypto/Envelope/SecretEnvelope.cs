@@ -50,6 +50,21 @@ public static class SecretEnvelope
 
     public static byte[] Decrypt(KeyRing ring, EnvelopeContext context, ReadOnlySpan<byte> payload)
     {
+        var dataKey = UnwrapDataKey(ring, context, payload);
+        try
+        {
+            using var cipher = new AesGcm(dataKey, Aead.TagSize);
+            return DecryptValue(cipher, context, payload);
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(dataKey);
+        }
+    }
+
+    /// <summary>The payload's data key, unwrapped with the ring version its header names. The caller zeroes it.</summary>
+    internal static byte[] UnwrapDataKey(KeyRing ring, EnvelopeContext context, ReadOnlySpan<byte> payload)
+    {
         ArgumentNullException.ThrowIfNull(ring);
         var version = ReadKeyVersion(payload);
         if (!ring.TryGet(version, out var keyEncryptionKey))
@@ -57,16 +72,13 @@ public static class SecretEnvelope
             throw new EnvelopeException($"The ciphertext names key version {version}, which this key ring does not hold.");
         }
 
-        var header = payload[..HeaderLength].ToArray();
-        var dataKey = Aead.Open(keyEncryptionKey, payload.Slice(HeaderLength, WrappedKeyLength), context.Encode(DataKeyDomain, header));
-        try
-        {
-            return Aead.Open(dataKey, payload[(HeaderLength + WrappedKeyLength)..], context.Encode(ValueDomain, header));
-        }
-        finally
-        {
-            CryptographicOperations.ZeroMemory(dataKey);
-        }
+        return Aead.Open(keyEncryptionKey, payload.Slice(HeaderLength, WrappedKeyLength), context.Encode(DataKeyDomain, payload[..HeaderLength]));
+    }
+
+    internal static byte[] DecryptValue(AesGcm dataKey, EnvelopeContext context, ReadOnlySpan<byte> payload)
+    {
+        ReadKeyVersion(payload);
+        return Aead.Open(dataKey, payload[(HeaderLength + WrappedKeyLength)..], context.Encode(ValueDomain, payload[..HeaderLength]));
     }
 
     /// <summary>The key-encryption-key version a payload was sealed under (for rewrap progress).</summary>

@@ -1,5 +1,6 @@
 using System.Text;
 using Keyward.Core.Audit;
+using SQLitePCL;
 
 namespace Keyward.Storage.Sqlite.Stores;
 
@@ -19,13 +20,41 @@ internal sealed class SqliteAuditStore(SqliteConnectionLease db) : IAuditStore
         return Task.CompletedTask;
     }
 
-    public Task AppendAsync(AuditEntry e, CancellationToken cancellationToken = default)
+    private const string Insert =
+        "INSERT INTO audit_log (seq, tenant, time, agent_id, path, body, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+
+    /// <summary>The hottest statement of the broker (one row per request): bound positionally, prepared once.</summary>
+    public Task AppendAsync(IReadOnlyList<AuditEntry> entries, CancellationToken cancellationToken = default)
     {
-        db.Execute(
-            "INSERT INTO audit_log (seq, tenant, time, agent_id, path, body, prev_hash, hash) VALUES ($seq, $tenant, $time, $agent, $path, $body, $prev, $hash)",
-            ("$seq", e.Seq), ("$tenant", e.TenantId), ("$time", SqliteValues.Ticks(e.Time)), ("$agent", e.AgentId), ("$path", e.Path),
-            ("$body", e.Body), ("$prev", e.PrevHash), ("$hash", e.Hash));
+        ArgumentNullException.ThrowIfNull(entries);
+        foreach (var e in entries)
+        {
+            var statement = db.Statement(Insert);
+            raw.sqlite3_bind_int64(statement, 1, e.Seq);
+            BindText(statement, 2, e.TenantId);
+            raw.sqlite3_bind_int64(statement, 3, SqliteValues.Ticks(e.Time));
+            BindText(statement, 4, e.AgentId);
+            BindText(statement, 5, e.Path);
+            raw.sqlite3_bind_blob(statement, 6, e.Body);
+            raw.sqlite3_bind_blob(statement, 7, e.PrevHash);
+            raw.sqlite3_bind_blob(statement, 8, e.Hash);
+            db.Check(raw.sqlite3_step(statement));
+            raw.sqlite3_reset(statement);
+        }
+
         return Task.CompletedTask;
+    }
+
+    private static void BindText(sqlite3_stmt statement, int index, string? value)
+    {
+        if (value is null)
+        {
+            raw.sqlite3_bind_null(statement, index);
+        }
+        else
+        {
+            raw.sqlite3_bind_text(statement, index, value);
+        }
     }
 
     public Task<IReadOnlyList<AuditEntry>> QueryAsync(AuditQuery query, CancellationToken cancellationToken = default)

@@ -1,0 +1,168 @@
+using System.Security.Cryptography;
+using Keyward.Core.Seal;
+using Keyward.Core.Secrets;
+using Keyward.Crypto.Envelope;
+using Keyward.Crypto.Keys;
+
+namespace Keyward.Core.Tests.Secrets;
+
+public sealed class SecretRowCacheTests
+{
+    private static readonly DateTimeOffset T0 = new(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
+
+    private static (SecretMetadata, SecretVersion?) Row(long version, int bytes = 64) => (
+        new SecretMetadata("uid", "app/db", version, 10, new Dictionary<string, string>(), T0, T0),
+        new SecretVersion("uid", "app/db", version, 1, new byte[bytes], T0, null, null));
+
+    [Fact]
+    public void TryGet_AfterAddUnderCurrentGeneration_ReturnsTheRow()
+    {
+        var cache = new SecretRowCache();
+        cache.Add("uid", "app/db", null, Row(1), cache.Generation);
+
+        Assert.True(cache.TryGet("uid", "app/db", null, out var entry));
+        Assert.Equal(1, entry.Row.Metadata.CurrentVersion);
+        Assert.False(cache.TryGet("uid", "app/db", 1, out _));
+        Assert.False(cache.TryGet("other", "app/db", null, out _));
+    }
+
+    [Fact]
+    public async Task TryGet_AfterAMutation_MissesSoTheStoreIsReadAgain()
+    {
+        var cache = new SecretRowCache();
+        cache.Add("uid", "app/db", null, Row(1), cache.Generation);
+
+        await cache.MutateAsync(() => Task.CompletedTask);
+
+        Assert.False(cache.TryGet("uid", "app/db", null, out _));
+    }
+
+    [Fact]
+    public async Task Add_OfARowReadBeforeAConcurrentMutationCommitted_IsNeverServed()
+    {
+        // A reader takes the generation, reads the old row; meanwhile a write commits; the reader then caches it.
+        var cache = new SecretRowCache();
+        var generationBeforeRead = cache.Generation;
+        var release = new TaskCompletionSource();
+        var write = cache.MutateAsync(() => release.Task);
+
+        cache.Add("uid", "app/db", null, Row(1), generationBeforeRead);
+        Assert.False(cache.TryGet("uid", "app/db", null, out _));
+        var generationDuringWrite = cache.Generation;
+        cache.Add("uid", "app/db", null, Row(1), generationDuringWrite);
+        release.SetResult();
+        await write;
+
+        Assert.False(cache.TryGet("uid", "app/db", null, out _));
+    }
+
+    [Fact]
+    public async Task MutateAsync_WhenTheMutationFails_StillInvalidates()
+    {
+        var cache = new SecretRowCache();
+        cache.Add("uid", "app/db", null, Row(1), cache.Generation);
+
+        await Assert.ThrowsAsync<InvalidOperationException>(() => cache.MutateAsync(() => throw new InvalidOperationException()));
+
+        Assert.False(cache.TryGet("uid", "app/db", null, out _));
+    }
+
+    [Fact]
+    public void Add_LargerThanTheValueBound_IsNotCached()
+    {
+        var cache = new SecretRowCache();
+
+        cache.Add("uid", "app/db", null, Row(1, SecretRowCache.MaxCachedValueBytes + 1), cache.Generation);
+
+        Assert.False(cache.TryGet("uid", "app/db", null, out _));
+    }
+
+    [Fact]
+    public void Add_BeyondTheEntryBound_StartsOverInsteadOfGrowing()
+    {
+        var cache = new SecretRowCache();
+        for (var i = 0; i < SecretRowCache.MaxEntries; i++)
+        {
+            cache.Add("uid", "p" + i, null, Row(1), cache.Generation);
+        }
+
+        cache.Add("uid", "last", null, Row(1), cache.Generation);
+
+        Assert.True(cache.TryGet("uid", "last", null, out _));
+        Assert.False(cache.TryGet("uid", "p0", null, out _));
+    }
+
+    [Fact]
+    public void Remove_DropsOnlyThatEntry()
+    {
+        var cache = new SecretRowCache();
+        cache.Add("uid", "app/db", null, Row(1), cache.Generation);
+        cache.Add("uid", "app/db", 1, Row(1), cache.Generation);
+
+        cache.Remove("uid", "app/db", null);
+
+        Assert.False(cache.TryGet("uid", "app/db", null, out _));
+        Assert.True(cache.TryGet("uid", "app/db", 1, out _));
+    }
+
+    private static (KeyRing Ring, EnvelopeContext Context, (SecretMetadata, SecretVersion?) Row) SealedRow(string tenantUid = "uid")
+    {
+        var ring = new KeyRing(new Dictionary<int, SecretKey> { [1] = SecretKey.Generate() });
+        var context = EnvelopeContext.ForSecret(tenantUid, "app/db", 1);
+        var payload = SecretEnvelope.Encrypt(ring, context, RandomNumberGenerator.GetBytes(64));
+        return (ring, context, (
+            new SecretMetadata(tenantUid, "app/db", 1, 10, new Dictionary<string, string>(), T0, T0),
+            new SecretVersion(tenantUid, "app/db", 1, 1, payload, T0, null, null)));
+    }
+
+    [Fact]
+    public void RemoveTenant_DisposesTheOpenedKeysOfThatTenantOnly()
+    {
+        var cache = new SecretRowCache();
+        var (ring, context, row) = SealedRow("uid");
+        var (otherRing, otherContext, otherRow) = SealedRow("other");
+        cache.Add("uid", "app/db", null, row, cache.Generation);
+        cache.Add("other", "app/db", null, otherRow, cache.Generation);
+        Assert.True(cache.TryGet("uid", "app/db", null, out var entry));
+        Assert.True(cache.TryGet("other", "app/db", null, out var otherEntry));
+        var opened = entry.Opened(ring, context, row.Item2!.Ciphertext);
+        var otherOpened = otherEntry.Opened(otherRing, otherContext, otherRow.Item2!.Ciphertext);
+
+        cache.RemoveTenant("uid");
+
+        Assert.False(opened.TryDecrypt(context, row.Item2.Ciphertext, out _));
+        Assert.False(cache.TryGet("uid", "app/db", null, out _));
+        Assert.True(otherOpened.TryDecrypt(otherContext, otherRow.Item2.Ciphertext, out _));
+    }
+
+    [Fact]
+    public async Task Seal_DropsEveryEntryAndDisposesOpenedKeys()
+    {
+        var keys = new KeyHierarchy();
+        keys.Install(new SealConfig(1, 1, 1, new byte[32], T0), RootKey.Generate());
+        var cache = new SecretRowCache(keys);
+        var (ring, context, row) = SealedRow();
+        cache.Add("uid", "app/db", null, row, cache.Generation);
+        Assert.True(cache.TryGet("uid", "app/db", null, out var entry));
+        var opened = entry.Opened(ring, context, row.Item2!.Ciphertext);
+
+        await keys.SealAsync(0, TimeSpan.Zero, TimeProvider.System);
+
+        Assert.False(cache.TryGet("uid", "app/db", null, out _));
+        Assert.False(opened.TryDecrypt(context, row.Item2.Ciphertext, out _));
+    }
+
+    [Fact]
+    public void Add_ReplacingAnEntry_DisposesTheOldOpenedKey()
+    {
+        var cache = new SecretRowCache();
+        var (ring, context, row) = SealedRow();
+        cache.Add("uid", "app/db", null, row, cache.Generation);
+        Assert.True(cache.TryGet("uid", "app/db", null, out var entry));
+        var opened = entry.Opened(ring, context, row.Item2!.Ciphertext);
+
+        cache.Add("uid", "app/db", null, row, cache.Generation);
+
+        Assert.False(opened.TryDecrypt(context, row.Item2.Ciphertext, out _));
+    }
+}
