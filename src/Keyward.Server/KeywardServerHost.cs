@@ -47,7 +47,8 @@ public sealed class KeywardServerHost : IAsyncDisposable
         var dataDirectory = options.DataDirectory;
         if (dataDirectory is null)
         {
-            temporary = Path.Combine(Path.GetTempPath(), "keyward-dev-" + Ids.NewRequestId());
+            // Random name, created owner-only: nobody can pre-create or predict it in a shared temp folder.
+            temporary = Directory.CreateTempSubdirectory("keyward-dev-").FullName;
             dataDirectory = temporary;
         }
 

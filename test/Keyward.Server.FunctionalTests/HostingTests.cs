@@ -105,6 +105,7 @@ public sealed class HostingTests
         var report = await host.StartAsync();
         Assert.True(Directory.Exists(report.DataDirectory));
         Assert.StartsWith(Path.GetTempPath(), report.DataDirectory, StringComparison.Ordinal);
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(report.DataDirectory));
 
         await host.DisposeAsync();
 
