@@ -38,6 +38,12 @@ public sealed record TokenRecord(
     /// <summary>Why it was revoked (<see cref="RevocationReasons"/>), for anomaly detection and audit.</summary>
     public string? RevokedReason { get; init; }
 
+    /// <summary>
+    /// <see cref="Rules"/> parsed once per record (a cached record is authenticated many times). Never change
+    /// <see cref="Rules"/> with a <c>with</c> expression: the parsed set would be copied along.
+    /// </summary>
+    public RuleSet EffectiveRules => field ??= Rules is null ? RuleSet.Empty : RuleSet.FromSpecs(Rules);
+
     /// <summary>Bootstrap tokens: kept (for replay detection) until the session they produced can no longer live.</summary>
     public DateTimeOffset? RetainUntil { get; init; }
 }

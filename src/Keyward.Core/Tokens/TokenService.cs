@@ -87,16 +87,6 @@ public sealed class TokenService
             throw KeywardErrors.InvalidToken();
         }
 
-        if (record.RevokedAt is not null)
-        {
-            throw KeywardErrors.TokenRevoked();
-        }
-
-        if (record.ExpiresAt is { } expires && expires <= _time.GetUtcNow())
-        {
-            throw KeywardErrors.TokenExpired();
-        }
-
         if (record.Kind == TokenKind.Bootstrap)
         {
             // Good for nothing but POST /v1/auth/exchange, where it is presented in the body.
@@ -121,8 +111,18 @@ public sealed class TokenService
             }
         }
 
-        var rules = record.Rules is null ? RuleSet.Empty : RuleSet.FromSpecs(record.Rules);
-        return new Principal(record, tenant, rules, lockedDown);
+        // After the tenant check: a locked-down tenant answers 423 to every token of it, revoked or not.
+        if (record.RevokedAt is not null)
+        {
+            throw KeywardErrors.TokenRevoked();
+        }
+
+        if (record.ExpiresAt is { } expires && expires <= _time.GetUtcNow())
+        {
+            throw KeywardErrors.TokenExpired();
+        }
+
+        return new Principal(record, tenant, record.EffectiveRules, lockedDown);
     }
 
     /// <summary>
