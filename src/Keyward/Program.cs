@@ -10,6 +10,10 @@ root.Subcommands.Add(TenantsCommand.Create());
 root.Subcommands.Add(RolesCommand.Create());
 root.Subcommands.Add(SecretsCommand.Create());
 root.Subcommands.Add(AuditCommand.Create());
+root.Subcommands.Add(AgentsCommand.Create());
+root.Subcommands.Add(TokensCommand.Create());
+root.Subcommands.Add(RunsCommand.Create());
+root.Subcommands.Add(LeasesCommand.Create());
 
 var parse = root.Parse(args);
 if (parse.Action is ParseErrorAction)
