@@ -97,7 +97,14 @@ public sealed class TokenService
             throw KeywardErrors.TokenExpired();
         }
 
+        if (record.Kind == TokenKind.Bootstrap)
+        {
+            // Good for nothing but POST /v1/auth/exchange, where it is presented in the body.
+            throw KeywardErrors.InvalidToken();
+        }
+
         Tenant? tenant = null;
+        var lockedDown = false;
         if (record.TenantUid is { } uid)
         {
             tenant = await _tenants.GetByUidAsync(uid, cancellationToken);
@@ -106,12 +113,16 @@ public sealed class TokenService
                 case null or TenantState.Deleting or TenantState.Retired:
                     throw KeywardErrors.TokenRevoked();
                 case TenantState.Locked:
-                    throw KeywardErrors.TenantLocked(tenant.Id);
+                    // Admin tokens minted after the lockdown may read the audit log, and nothing else.
+                    lockedDown = record.Kind == TokenKind.Admin && record.CreatedAt > tenant.UpdatedAt
+                        ? true
+                        : throw KeywardErrors.TenantLocked(tenant.Id);
+                    break;
             }
         }
 
         var rules = record.Rules is null ? RuleSet.Empty : RuleSet.FromSpecs(record.Rules);
-        return new Principal(record, tenant, rules);
+        return new Principal(record, tenant, rules, lockedDown);
     }
 
     /// <summary>
