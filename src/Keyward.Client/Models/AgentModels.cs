@@ -25,9 +25,13 @@ public sealed record AgentSessionToken(
             $"AgentSessionToken {{ Token = (redacted), Accessor = {Accessor}, Tenant = {Tenant}, AgentId = {AgentId}, RunId = {RunId}, Role = {Role}, ExpiresAt = {ExpiresAt:O}, Renewable = {Renewable} }}");
 }
 
-/// <summary>What <c>GET /v1/auth/self</c> says about the calling token (never the token itself).</summary>
+/// <summary>
+/// What <c>GET /v1/auth/self</c> says about the calling token (never the token itself). <see cref="Rules"/> is null
+/// for an admin token (it may do anything in the tenant); <see cref="Chain"/> names the delegation chain of a derived
+/// token; <see cref="Renewable"/> is null when the server does not say.
+/// </summary>
 public sealed record TokenSelf(
-    string Tenant,
+    string? Tenant,
     string Kind,
     string Accessor,
     string? ParentAccessor,
@@ -36,7 +40,8 @@ public sealed record TokenSelf(
     string? Role,
     IReadOnlyList<RoleRule>? Rules,
     DateTimeOffset? ExpiresAt,
-    bool Renewable);
+    bool? Renewable = null,
+    IReadOnlyList<string>? Chain = null);
 
 /// <summary>The answer to <c>POST /v1/auth/renew</c>: the session's new expiry.</summary>
 public sealed record TokenRenewal(string Accessor, DateTimeOffset ExpiresAt, bool Renewable);

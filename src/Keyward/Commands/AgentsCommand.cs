@@ -184,7 +184,8 @@ internal static class AgentsCommand
                 ("Run", self.RunId),
                 ("Role", self.Role),
                 ("Expires at", Output.Instant(self.ExpiresAt)),
-                ("Renewable", self.Renewable ? "yes" : "no"));
+                ("Renewable", self.Renewable switch { true => "yes", false => "no", null => null }),
+                ("Chain", self.Chain is { Count: > 0 } chain ? string.Join(" > ", chain) : null));
             if (self.Rules is { Count: > 0 } effective)
             {
                 Output.Line();
