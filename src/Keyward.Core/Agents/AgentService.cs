@@ -325,7 +325,27 @@ public sealed class AgentService
         audit.Path = "runs/" + runId;
         var scope = caller.TreeScope();
         await using var session = await _store.ReadAsync(cancellationToken);
-        return await session.Tokens.ListRunAsync(tenant.Uid, runId, scope, MaxRunTokens, cancellationToken);
+        return ParentsFirst(await session.Tokens.ListRunAsync(tenant.Uid, runId, scope, MaxRunTokens, cancellationToken));
+    }
+
+    /// <summary>Orders a set of tokens so that every parent in the set comes before its children (then by creation).</summary>
+    private static IReadOnlyList<TokenRecord> ParentsFirst(IReadOnlyList<TokenRecord> tokens)
+    {
+        var present = tokens.Select(t => t.Accessor).ToHashSet(StringComparer.Ordinal);
+        var children = tokens.Where(t => t.ParentAccessor is not null && present.Contains(t.ParentAccessor))
+            .ToLookup(t => t.ParentAccessor!, StringComparer.Ordinal);
+        var ordered = new List<TokenRecord>(tokens.Count);
+        var queue = new Queue<TokenRecord>(tokens.Where(t => t.ParentAccessor is null || !present.Contains(t.ParentAccessor)));
+        while (queue.TryDequeue(out var token))
+        {
+            ordered.Add(token);
+            foreach (var child in children[token.Accessor])
+            {
+                queue.Enqueue(child);
+            }
+        }
+
+        return ordered;
     }
 
     private static RuleSet NarrowRules(IReadOnlyList<RuleSpec>? requested, RuleSet roleRules, string what)

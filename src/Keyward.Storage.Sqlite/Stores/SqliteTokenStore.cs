@@ -20,6 +20,12 @@ internal sealed class SqliteTokenStore(SqliteConnectionLease db) : ITokenStore
         "sub(a) AS (SELECT accessor FROM tokens WHERE tenant_uid = $uid AND run_id = $run AND ($scope IS NULL OR accessor IN scope) " +
         "UNION SELECT t.accessor FROM tokens t JOIN sub ON t.parent_accessor = sub.a) ";
 
+    /// <summary>
+    /// Exchanged bootstrap tokens are spent: they can never be used again (a second exchange is a replay whatever their
+    /// state), so revocations leave them alone and count only tokens that could still act.
+    /// </summary>
+    private const string NotSpent = "NOT (kind = 'bootstrap' AND used_at IS NOT NULL)";
+
     public Task<TokenRecord?> GetByHashAsync(byte[] hash, CancellationToken cancellationToken = default) =>
         Task.FromResult(ReadOne($"SELECT {Columns} FROM tokens WHERE hash = $v", hash));
 
@@ -45,7 +51,7 @@ internal sealed class SqliteTokenStore(SqliteConnectionLease db) : ITokenStore
             ("$at", SqliteValues.Ticks(at)), ("$accessor", accessor)) == 1);
 
     public Task<int> RevokeTenantAsync(string tenantUid, DateTimeOffset at, string reason, CancellationToken cancellationToken = default) =>
-        Task.FromResult(db.Execute("UPDATE tokens SET revoked_at = $at, revoked_reason = $reason WHERE tenant_uid = $uid AND revoked_at IS NULL",
+        Task.FromResult(db.Execute("UPDATE tokens SET revoked_at = $at, revoked_reason = $reason WHERE tenant_uid = $uid AND revoked_at IS NULL AND " + NotSpent,
             ("$at", SqliteValues.Ticks(at)), ("$uid", tenantUid), ("$reason", reason)));
 
     public Task<bool> TryMarkUsedAsync(string bootstrapAccessor, string sessionAccessor, DateTimeOffset at, DateTimeOffset retainUntil, CancellationToken cancellationToken = default) =>
@@ -56,12 +62,12 @@ internal sealed class SqliteTokenStore(SqliteConnectionLease db) : ITokenStore
 
     public Task<int> RevokeSubtreeAsync(string accessor, DateTimeOffset at, string reason, CancellationToken cancellationToken = default) =>
         Task.FromResult(db.Execute(
-            SubtreeCte + "UPDATE tokens SET revoked_at = $at, revoked_reason = $reason WHERE accessor IN (SELECT a FROM sub) AND revoked_at IS NULL",
+            SubtreeCte + "UPDATE tokens SET revoked_at = $at, revoked_reason = $reason WHERE accessor IN (SELECT a FROM sub) AND revoked_at IS NULL AND " + NotSpent,
             ("$root", accessor), ("$at", SqliteValues.Ticks(at)), ("$reason", reason)));
 
     public Task<int> RevokeRunAsync(string tenantUid, string runId, string? scopeAccessor, DateTimeOffset at, string reason, CancellationToken cancellationToken = default) =>
         Task.FromResult(db.Execute(
-            RunCte + "UPDATE tokens SET revoked_at = $at, revoked_reason = $reason WHERE accessor IN (SELECT a FROM sub) AND revoked_at IS NULL",
+            RunCte + "UPDATE tokens SET revoked_at = $at, revoked_reason = $reason WHERE accessor IN (SELECT a FROM sub) AND revoked_at IS NULL AND " + NotSpent,
             ("$scope", scopeAccessor), ("$uid", tenantUid), ("$run", runId), ("$at", SqliteValues.Ticks(at)), ("$reason", reason)));
 
     public Task<IReadOnlyList<TokenRecord>> ListRunAsync(string tenantUid, string runId, string? scopeAccessor, int limit, CancellationToken cancellationToken = default)
