@@ -43,7 +43,9 @@ public sealed partial class OpenApiTests
     {
         // Arrange
         await using var host = await KeywardTestHost.StartAsync();
-        var admin = await host.CreateTenantAsync("acme");
+        var world = await Agents.AgentWorld.CreateAsync(host, "acme");
+        var admin = world.Admin;
+        var agent = (await world.StartAgentAsync("probe", "run-1")).Token;
         var document = await DocumentAsync(host);
         var writes = MappedRoutes(host, out _).Where(r => r.Method is "PUT" or "POST")
             .OrderBy(r => r.Pattern is "/v1/sys/seal" ? 1 : r.Pattern is "/v1/sys/root-token/revoke" ? 2 : 0).ToList();
@@ -54,7 +56,7 @@ public sealed partial class OpenApiTests
         {
             var response = await host.SendAsync(new RawRequest(route.Method, Fill(route))
             {
-                Authorization = TokenFor(route, admin),
+                Authorization = route.Pattern == "/v1/auth/revoke-self" ? [RawRequest.Bearer(agent)] : TokenFor(route, admin),
                 Body = $$"""{"{{ProbeField}}":1}""",
             });
             Assert.True(response.Status < 500 && response.Status is not (401 or 403), $"{route.Method} {route.Pattern}: {response}");
@@ -161,6 +163,7 @@ public sealed partial class OpenApiTests
             .Replace("{id}", "acme", StringComparison.Ordinal)
             .Replace("{name}", "reader", StringComparison.Ordinal)
             .Replace("{jobId}", "job", StringComparison.Ordinal)
+            .Replace("{runId}", "run-1", StringComparison.Ordinal)
             .Replace("{**path}", route.Method == "POST" ? "app/probe/undelete" : "app/probe", StringComparison.Ordinal);
         Assert.DoesNotContain("{", target, StringComparison.Ordinal);
         return target;
