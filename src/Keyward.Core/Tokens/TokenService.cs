@@ -87,22 +87,8 @@ public sealed class TokenService
             throw KeywardErrors.InvalidToken();
         }
 
-        if (record.RevokedAt is not null)
-        {
-            throw KeywardErrors.TokenRevoked();
-        }
-
-        if (record.ExpiresAt is { } expires && expires <= _time.GetUtcNow())
-        {
-            throw KeywardErrors.TokenExpired();
-        }
-
-        if (record.Kind == TokenKind.Bootstrap)
-        {
-            // Good for nothing but POST /v1/auth/exchange, where it is presented in the body.
-            throw KeywardErrors.InvalidToken();
-        }
-
+        // The tenant's state first: while it is locked down every one of its tokens answers 423 — the lockdown revoked
+        // them, and a 401 would tell their holders nothing of the incident (after unlock they answer 401 token_revoked).
         Tenant? tenant = null;
         var lockedDown = false;
         if (record.TenantUid is { } uid)
@@ -119,6 +105,22 @@ public sealed class TokenService
                         : throw KeywardErrors.TenantLocked(tenant.Id);
                     break;
             }
+        }
+
+        if (record.RevokedAt is not null)
+        {
+            throw KeywardErrors.TokenRevoked();
+        }
+
+        if (record.ExpiresAt is { } expires && expires <= _time.GetUtcNow())
+        {
+            throw KeywardErrors.TokenExpired();
+        }
+
+        if (record.Kind == TokenKind.Bootstrap)
+        {
+            // Good for nothing but POST /v1/auth/exchange, where it is presented in the body.
+            throw KeywardErrors.InvalidToken();
         }
 
         var rules = record.Rules is null ? RuleSet.Empty : RuleSet.FromSpecs(record.Rules);
