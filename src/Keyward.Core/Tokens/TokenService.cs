@@ -93,6 +93,8 @@ public sealed class TokenService
             throw KeywardErrors.InvalidToken();
         }
 
+        // The tenant's state first: while it is locked down every one of its tokens answers 423 — the lockdown revoked
+        // them, and a 401 would tell their holders nothing of the incident (after unlock they answer 401 token_revoked).
         Tenant? tenant = null;
         var lockedDown = false;
         if (record.TenantUid is { } uid)
@@ -111,7 +113,6 @@ public sealed class TokenService
             }
         }
 
-        // After the tenant check: a locked-down tenant answers 423 to every token of it, revoked or not.
         if (record.RevokedAt is not null)
         {
             throw KeywardErrors.TokenRevoked();

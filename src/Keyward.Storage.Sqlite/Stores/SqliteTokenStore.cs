@@ -26,6 +26,12 @@ internal sealed class SqliteTokenStore(SqliteConnectionLease db) : ITokenStore
     /// </summary>
     private const string NotSpent = "NOT (kind = 'bootstrap' AND used_at IS NOT NULL)";
 
+    /// <summary>Like <see cref="RunCte"/>, with each token's depth below the run's tokens (<c>tree(a, d)</c>).</summary>
+    private const string RunTreeCte =
+        "WITH RECURSIVE scope(a) AS (SELECT $scope UNION SELECT t.accessor FROM tokens t JOIN scope ON t.parent_accessor = scope.a), " +
+        "tree(a, d) AS (SELECT accessor, 0 FROM tokens WHERE tenant_uid = $uid AND run_id = $run AND ($scope IS NULL OR accessor IN scope) " +
+        "UNION SELECT t.accessor, tree.d + 1 FROM tokens t JOIN tree ON t.parent_accessor = tree.a) ";
+
     public Task<TokenRecord?> GetByHashAsync(byte[] hash, CancellationToken cancellationToken = default) =>
         Task.FromResult(ReadOne($"SELECT {Columns} FROM tokens WHERE hash = $v", hash));
 
@@ -72,8 +78,11 @@ internal sealed class SqliteTokenStore(SqliteConnectionLease db) : ITokenStore
 
     public Task<IReadOnlyList<TokenRecord>> ListRunAsync(string tenantUid, string runId, string? scopeAccessor, int limit, CancellationToken cancellationToken = default)
     {
+        // Ordered by depth below the run's topmost tokens (the longest path, as a run token may lie below another), so
+        // that a parent always precedes its children — creation instants can tie (a frozen clock) or skew (two nodes).
         using var reader = db.Query(
-            RunCte + $"SELECT {Columns} FROM tokens WHERE accessor IN (SELECT a FROM sub) ORDER BY created_at, accessor LIMIT $limit",
+            RunTreeCte + $"SELECT {Columns} FROM tokens JOIN (SELECT a, max(d) AS depth FROM tree GROUP BY a) AS listed ON tokens.accessor = listed.a " +
+            "ORDER BY listed.depth, created_at, accessor LIMIT $limit",
             ("$scope", scopeAccessor), ("$uid", tenantUid), ("$run", runId), ("$limit", limit));
         var list = new List<TokenRecord>();
         while (reader.Read())
