@@ -1,4 +1,5 @@
 using Keyward.Core.Audit;
+using Keyward.Core.Auth.Jwt;
 using Keyward.Core.Policies;
 using Keyward.Core.Seal;
 using Keyward.Core.Secrets;
@@ -28,6 +29,9 @@ public static class KeywardCoreServiceCollectionExtensions
         services.AddSingleton<RoleService>();
         services.AddSingleton<AuditService>();
         services.AddSingleton<SealService>();
+        services.AddSingleton<JwtValidator>();
+        services.AddSingleton<JwtIssuerService>();
+        services.AddSingleton<JwtLoginService>();
         return services;
     }
 }

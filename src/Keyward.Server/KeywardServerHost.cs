@@ -102,6 +102,7 @@ public sealed class KeywardServerHost : IAsyncDisposable
         app.MapRoleEndpoints();
         app.MapSecretEndpoints();
         app.MapAuditEndpoints();
+        app.MapJwtAuthEndpoints();
         app.MapOpenApi();
         return new KeywardServerHost(options, app, dataDirectory, temporary);
     }

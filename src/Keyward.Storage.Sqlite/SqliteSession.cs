@@ -1,4 +1,5 @@
 using Keyward.Core.Audit;
+using Keyward.Core.Auth.Jwt;
 using Keyward.Core.Policies;
 using Keyward.Core.Seal;
 using Keyward.Core.Secrets;
@@ -45,6 +46,8 @@ internal sealed class SqliteSession : IWriteSession
     public ISecretStore Secrets => field ??= new SqliteSecretStore(_db);
 
     public IAuditStore Audit => field ??= new SqliteAuditStore(_db);
+
+    public IJwtIssuerStore JwtIssuers => field ??= new SqliteJwtIssuerStore(_db);
 
     public Task SavepointAsync(CancellationToken cancellationToken = default)
     {

@@ -1,4 +1,5 @@
 using Keyward.Core.Audit;
+using Keyward.Core.Auth.Jwt;
 using Keyward.Core.Policies;
 using Keyward.Core.Seal;
 using Keyward.Core.Secrets;
@@ -48,6 +49,8 @@ public interface IStoreSession : IAsyncDisposable
     ISecretStore Secrets { get; }
 
     IAuditStore Audit { get; }
+
+    IJwtIssuerStore JwtIssuers { get; }
 }
 
 public interface IWriteSession : IStoreSession

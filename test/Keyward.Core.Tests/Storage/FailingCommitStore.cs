@@ -1,4 +1,5 @@
 using Keyward.Core.Audit;
+using Keyward.Core.Auth.Jwt;
 using Keyward.Core.Policies;
 using Keyward.Core.Seal;
 using Keyward.Core.Secrets;
@@ -43,6 +44,8 @@ internal sealed class FailingCommitStore(IKeywardStore inner) : IKeywardStore
         public ISecretStore Secrets => inner.Secrets;
 
         public IAuditStore Audit => inner.Audit;
+
+        public IJwtIssuerStore JwtIssuers => inner.JwtIssuers;
 
         public Task SavepointAsync(CancellationToken cancellationToken = default) => inner.SavepointAsync(cancellationToken);
 
