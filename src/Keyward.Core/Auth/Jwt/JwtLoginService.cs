@@ -55,22 +55,25 @@ public sealed class JwtLoginService
             throw KeywardErrors.MissingField("jwt");
         }
 
-        // Shape first, before any lookup: the answer to a malformed token is the same for every tenant id.
-        var unverified = Refuse(audit, () => UnverifiedJwt.Parse(jwt));
-
+        // The attempt belongs in the named tenant's audit log (if it exists), whatever the answer.
         Tenant? tenant = null;
-        JwtIssuer? issuer = null;
-        Policies.Role? stored = null;
         if (Names.IsTenantId(tenantId))
         {
             await using var session = await _store.ReadAsync(cancellationToken);
             tenant = await session.Tenants.GetByIdAsync(tenantId, cancellationToken);
-            if (tenant?.State is TenantState.Active or TenantState.Locked)
-            {
-                audit.TenantId = tenant.Id;
-                issuer = unverified.Issuer is null ? null : await session.JwtIssuers.GetByIssuerAsync(tenant.Uid, unverified.Issuer, cancellationToken);
-                stored = await session.Roles.GetAsync(tenant.Uid, role, cancellationToken);
-            }
+            tenant = tenant?.State is TenantState.Active or TenantState.Locked ? tenant : null;
+            audit.TenantId = tenant?.Id;
+        }
+
+        // Shape before the issuer lookup: the answer to a malformed token is the same for every tenant id.
+        var unverified = Refuse(audit, () => UnverifiedJwt.Parse(jwt));
+        JwtIssuer? issuer = null;
+        Policies.Role? stored = null;
+        if (tenant is not null && unverified.Issuer is not null)
+        {
+            await using var session = await _store.ReadAsync(cancellationToken);
+            issuer = await session.JwtIssuers.GetByIssuerAsync(tenant.Uid, unverified.Issuer, cancellationToken);
+            stored = await session.Roles.GetAsync(tenant.Uid, role, cancellationToken);
         }
 
         if (tenant is null || issuer is null)
