@@ -10,6 +10,7 @@ root.Subcommands.Add(TenantsCommand.Create());
 root.Subcommands.Add(RolesCommand.Create());
 root.Subcommands.Add(SecretsCommand.Create());
 root.Subcommands.Add(AuditCommand.Create());
+root.Subcommands.Add(AuthJwtCommand.CreateAuth());
 
 var parse = root.Parse(args);
 if (parse.Action is ParseErrorAction)
