@@ -1,6 +1,7 @@
 using Keyward.Core.Agents;
 using Keyward.Core.Audit;
 using Keyward.Core.Leases;
+using Keyward.Core.Auth.Jwt;
 using Keyward.Core.Policies;
 using Keyward.Core.Seal;
 using Keyward.Core.Secrets;
@@ -36,6 +37,9 @@ public static class KeywardCoreServiceCollectionExtensions
         services.AddSingleton<LeaseService>();
         services.AddSingleton<Anomalies>();
         services.AddSingleton<Sweeper>();
+        services.AddSingleton<JwtValidator>();
+        services.AddSingleton<JwtIssuerService>();
+        services.AddSingleton<JwtLoginService>();
         return services;
     }
 }

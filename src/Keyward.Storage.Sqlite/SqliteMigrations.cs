@@ -164,6 +164,25 @@ internal static class SqliteMigrations
                 updated_at  INTEGER NOT NULL
             );
             """),
+
+        // JWT issuer registrations (workload identity from outside). Keys, audiences and bindings are JSON; keys are
+        // public and normalized to JWK parameters. node_id is the registration's node in the token tree.
+        (3, """
+            CREATE TABLE jwt_issuers (
+                tenant_uid          TEXT    NOT NULL REFERENCES tenants (uid),
+                name                TEXT    NOT NULL,
+                node_id             TEXT    NOT NULL UNIQUE,
+                issuer              TEXT    NOT NULL,
+                keys                TEXT    NOT NULL,
+                audiences           TEXT    NOT NULL,
+                bindings            TEXT    NOT NULL,
+                clock_skew_seconds  INTEGER NOT NULL,
+                created_at          INTEGER NOT NULL,
+                updated_at          INTEGER NOT NULL,
+                PRIMARY KEY (tenant_uid, name)
+            );
+            CREATE UNIQUE INDEX jwt_issuers_by_issuer ON jwt_issuers (tenant_uid, issuer);
+            """),
     ];
 
     public static int Latest => All[^1].Version;

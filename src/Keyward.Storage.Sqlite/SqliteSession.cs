@@ -1,6 +1,7 @@
 using Keyward.Core.Audit;
 using Keyward.Core.Events;
 using Keyward.Core.Leases;
+using Keyward.Core.Auth.Jwt;
 using Keyward.Core.Policies;
 using Keyward.Core.Seal;
 using Keyward.Core.Secrets;
@@ -53,6 +54,7 @@ internal sealed class SqliteSession : IWriteSession
     public IEventStore Events => field ??= new SqliteEventStore(_db);
 
     public ITenantSettingsStore TenantSettings => field ??= new SqliteTenantSettingsStore(_db);
+    public IJwtIssuerStore JwtIssuers => field ??= new SqliteJwtIssuerStore(_db);
 
     public Task SavepointAsync(CancellationToken cancellationToken = default)
     {

@@ -247,7 +247,13 @@ public sealed class AgentService
     {
         var now = _time.GetUtcNow();
         var token = await RequireLiveAsync(session, accessor, now);
-        var parent = await RequireLiveAsync(session, token.ParentAccessor ?? "", now);
+        if (token.ParentAccessor is null || Auth.Jwt.JwtIssuerService.IsIssuerNode(token.ParentAccessor))
+        {
+            // A JWT login's session never outlives its JWT: the caller logs in again with a fresh one.
+            throw KeywardErrors.NotRenewable();
+        }
+
+        var parent = await RequireLiveAsync(session, token.ParentAccessor, now);
         var ceiling = Min(token.MaxExpiresAt ?? token.ExpiresAt!.Value, parent.ExpiresAt);
         var step = increment ?? token.SessionTtl ?? (token.ExpiresAt!.Value - token.CreatedAt);
         var current = token.ExpiresAt!.Value;

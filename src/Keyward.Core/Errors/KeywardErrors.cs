@@ -41,6 +41,7 @@ public static class KeywardErrors
         Bad("run_mismatch", "Run mismatch", $"A spawned agent belongs to its parent's run '{Truncate(parentRun)}'; omit run_id or pass that one.");
 
     public static KeywardException InvalidPrefix(string detail) => Bad("invalid_prefix", "Invalid prefix", detail);
+    public static KeywardException InvalidJwtKey(string detail) => Bad("invalid_jwt_key", "Invalid JWT key", detail);
 
     // 401
     public static KeywardException MissingToken() =>
@@ -54,6 +55,10 @@ public static class KeywardErrors
 
     public static KeywardException TokenRevoked() =>
         new(401, "token_revoked", "Token revoked", "The token has been revoked.");
+
+    /// <summary>A JWT login refused; <paramref name="reason"/> is a short fixed phrase, never anything from the JWT.</summary>
+    public static KeywardException InvalidJwt(string reason) =>
+        new(401, "invalid_jwt", "Invalid JWT", $"The JWT was refused: {reason}.");
 
     // 403
     public static KeywardException PermissionDenied(string capability, string? path) =>
@@ -88,6 +93,9 @@ public static class KeywardErrors
     public static KeywardException AdminTokenRequired() =>
         new(403, "admin_token_required", "Tenant admin token required", "This route needs a tenant admin token.");
 
+    public static KeywardException JwtBindingDenied(string role) =>
+        new(403, "jwt_binding_denied", "JWT binding denied", $"No binding of the issuer grants the role '{Truncate(role)}' to this JWT's subject and claims.");
+
     // 404
     public static KeywardException RouteNotFound(string method, string path) =>
         new(404, "route_not_found", "Not found", $"No route {method} {Truncate(path)}.");
@@ -118,6 +126,9 @@ public static class KeywardErrors
 
     public static KeywardException JobNotFound(string id) =>
         new(404, "job_not_found", "Job not found", $"No job '{Truncate(id)}'.");
+
+    public static KeywardException JwtIssuerNotFound(string name) =>
+        new(404, "jwt_issuer_not_found", "JWT issuer not found", $"No JWT issuer registration '{Truncate(name)}'.");
 
     // 405
     public static KeywardException MethodNotAllowed(string method, string path) =>

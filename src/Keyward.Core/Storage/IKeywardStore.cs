@@ -1,6 +1,7 @@
 using Keyward.Core.Audit;
 using Keyward.Core.Events;
 using Keyward.Core.Leases;
+using Keyward.Core.Auth.Jwt;
 using Keyward.Core.Policies;
 using Keyward.Core.Seal;
 using Keyward.Core.Secrets;
@@ -56,6 +57,7 @@ public interface IStoreSession : IAsyncDisposable
     IEventStore Events { get; }
 
     ITenantSettingsStore TenantSettings { get; }
+    IJwtIssuerStore JwtIssuers { get; }
 }
 
 public interface IWriteSession : IStoreSession

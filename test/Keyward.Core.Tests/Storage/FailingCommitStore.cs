@@ -1,4 +1,5 @@
 using Keyward.Core.Audit;
+using Keyward.Core.Auth.Jwt;
 using Keyward.Core.Policies;
 using Keyward.Core.Seal;
 using Keyward.Core.Secrets;
@@ -49,6 +50,7 @@ internal sealed class FailingCommitStore(IKeywardStore inner) : IKeywardStore
         public Keyward.Core.Events.IEventStore Events => inner.Events;
 
         public Keyward.Core.Tenants.ITenantSettingsStore TenantSettings => inner.TenantSettings;
+        public IJwtIssuerStore JwtIssuers => inner.JwtIssuers;
 
         public Task SavepointAsync(CancellationToken cancellationToken = default) => inner.SavepointAsync(cancellationToken);
 

@@ -11,6 +11,7 @@ public sealed class HelpTests
         "roles", "roles put", "roles get", "roles list", "roles delete",
         "secrets", "secrets put", "secrets get", "secrets list", "secrets metadata", "secrets delete", "secrets undelete", "secrets destroy",
         "audit", "audit tail", "audit verify",
+        "auth", "auth jwt", "auth jwt issuers", "auth jwt issuers put", "auth jwt issuers get", "auth jwt issuers list", "auth jwt issuers delete", "auth jwt login",
         "server",
     };
 
