@@ -39,6 +39,9 @@ public sealed class KeywardException : Exception
 
     public string Title { get; }
 
+    /// <summary>A non-secret fact for the audit record only, never sent to the caller (e.g. why a derived token failed).</summary>
+    public string? AuditDetail { get; init; }
+
     /// <summary>Denials (authentication, authorization, lockdown) are audited as <c>denied</c>, the rest as <c>error</c>.</summary>
     public bool IsDenial => Status is 401 or 403 or 423;
 }
