@@ -1,5 +1,13 @@
 using BenchmarkDotNet.Running;
+using Keyward.Benchmarks.Agents;
 
 // `bench/run micro` runs every benchmark here and reads the means from the JSON export;
 // `dotnet run -c Release -- --filter '*Envelope*'` runs a subset (BenchmarkDotNet's own command line).
+// `bench/run agents` runs the HTTP agent-identity driver: `... agents --addr URL [--agents N] [--cold-starts N]`.
+if (args.Length > 0 && args[0] == "agents")
+{
+    return await AgentsCommand.RunAsync(args[1..]);
+}
+
 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+return 0;

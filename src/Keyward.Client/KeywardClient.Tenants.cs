@@ -64,6 +64,21 @@ public partial class KeywardClient
         SendAsync<RewrapJob>(
             HttpMethod.Get, TenantUrl(id) + "/rewrap/" + ClientValidation.Segment(jobId, nameof(jobId), "job id"), null, authenticate: true, cancellationToken);
 
+    /// <summary>
+    /// <c>POST /v1/tenants/{id}/lockdown</c> (root token): the kill switch. Revokes every token and lease of the
+    /// tenant and refuses its requests with 423 <c>tenant_locked</c> until <see cref="UnlockTenantAsync"/>; returns
+    /// once everything is marked revoked in the store.
+    /// </summary>
+    public virtual Task<TenantLockdown> LockdownTenantAsync(string id, string reason, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(reason);
+        return SendAsync<TenantLockdown>(HttpMethod.Post, TenantUrl(id) + "/lockdown", new LockdownBody(reason), authenticate: true, cancellationToken);
+    }
+
+    /// <summary><c>POST /v1/tenants/{id}/unlock</c> (root token): lifts a lockdown. Tokens it revoked stay revoked.</summary>
+    public virtual Task UnlockTenantAsync(string id, CancellationToken cancellationToken = default) =>
+        SendNoContentAsync(HttpMethod.Post, TenantUrl(id) + "/unlock", null, cancellationToken);
+
     private static string TenantUrl(string id) => "v1/tenants/" + ClientValidation.Segment(id, nameof(id), "tenant id");
 
     private sealed record CreateTenantBody(string Id, string? Name);
@@ -71,6 +86,8 @@ public partial class KeywardClient
     private sealed record CreateTokenBody(string Kind, TimeSpan? Ttl, string? DisplayName);
 
     private sealed record KeyVersionBody(int KeyVersion);
+
+    private sealed record LockdownBody(string Reason);
 
     private sealed record TenantList(IReadOnlyList<KeywardTenant> Tenants);
 }

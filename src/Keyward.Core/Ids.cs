@@ -30,6 +30,11 @@ public static class Ids
 
     public static string NewJobId() => "job_" + Hex(8);
 
+    /// <summary>The last segment of a lease id: 128 random bits.</summary>
+    public static string NewLeaseSuffix() => Hex(16);
+
+    public static string NewIncidentId() => "inc_" + Hex(8);
+
     private static string Hex(int bytes)
     {
         Span<byte> buffer = stackalloc byte[bytes];

@@ -1,4 +1,6 @@
+using Keyward.Core.Agents;
 using Keyward.Core.Audit;
+using Keyward.Core.Leases;
 using Keyward.Core.Policies;
 using Keyward.Core.Seal;
 using Keyward.Core.Secrets;
@@ -28,6 +30,12 @@ public static class KeywardCoreServiceCollectionExtensions
         services.AddSingleton<RoleService>();
         services.AddSingleton<AuditService>();
         services.AddSingleton<SealService>();
+        services.AddSingleton<LeaseEngines>();
+        services.AddSingleton<TokenTree>();
+        services.AddSingleton<AgentService>();
+        services.AddSingleton<LeaseService>();
+        services.AddSingleton<Anomalies>();
+        services.AddSingleton<Sweeper>();
         return services;
     }
 }

@@ -102,6 +102,9 @@ public sealed class KeywardServerHost : IAsyncDisposable
         app.MapRoleEndpoints();
         app.MapSecretEndpoints();
         app.MapAuditEndpoints();
+        app.MapAgentEndpoints();
+        app.MapLeaseEndpoints(app.Services.GetRequiredService<TimeProvider>());
+        app.MapSettingsEndpoints();
         app.MapOpenApi();
         return new KeywardServerHost(options, app, dataDirectory, temporary);
     }
@@ -129,6 +132,7 @@ public sealed class KeywardServerHost : IAsyncDisposable
             KeywardLog.UnsealedFromFile(logger, keyFile);
         }
 
+        services.GetRequiredService<Keyward.Core.Leases.Sweeper>().Start(_options.SweepInterval);
         await App.StartAsync(cancellationToken);
         var address = App.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses.FirstOrDefault() ?? _options.Listen;
         KeywardLog.Listening(logger, address);

@@ -26,4 +26,7 @@ public sealed record KeywardServerOptions
 
     /// <summary>Allow a non-loopback listener without TLS (only behind something that terminates TLS).</summary>
     public bool InsecureNoTls { get; init; }
+
+    /// <summary>How often the background sweeper expires leases, deletes dead tokens and runs pending clean-ups.</summary>
+    public TimeSpan SweepInterval { get; init; } = TimeSpan.FromSeconds(1);
 }

@@ -115,6 +115,55 @@ internal static class SqliteMigrations
                 mac   BLOB    NOT NULL
             );
             """),
+        (2, """
+            ALTER TABLE tokens ADD COLUMN session_ttl_seconds INTEGER;
+            ALTER TABLE tokens ADD COLUMN used_at INTEGER;
+            ALTER TABLE tokens ADD COLUMN used_by TEXT;
+            ALTER TABLE tokens ADD COLUMN max_expires_at INTEGER;
+            ALTER TABLE tokens ADD COLUMN revoked_reason TEXT;
+            ALTER TABLE tokens ADD COLUMN retain_until INTEGER;
+            CREATE INDEX tokens_by_run ON tokens (tenant_uid, run_id) WHERE run_id IS NOT NULL;
+            CREATE INDEX tokens_by_expiry ON tokens (expires_at);
+
+            CREATE TABLE leases (
+                lease_id          TEXT    PRIMARY KEY,
+                tenant_uid        TEXT    NOT NULL REFERENCES tenants (uid),
+                owner_accessor    TEXT    NOT NULL,
+                path              TEXT    NOT NULL,
+                engine            TEXT    NOT NULL,
+                external          TEXT,
+                issued_at         INTEGER NOT NULL,
+                expires_at        INTEGER NOT NULL,
+                max_expires_at    INTEGER NOT NULL,
+                revoked_at        INTEGER,
+                cleanup_state     TEXT    NOT NULL DEFAULT 'none',
+                cleanup_attempts  INTEGER NOT NULL DEFAULT 0,
+                cleanup_next_at   INTEGER,
+                cleanup_error     TEXT
+            );
+            CREATE INDEX leases_by_owner ON leases (owner_accessor);
+            CREATE INDEX leases_live_by_tenant ON leases (tenant_uid) WHERE revoked_at IS NULL;
+            CREATE INDEX leases_by_expiry ON leases (expires_at);
+            CREATE INDEX leases_cleanup_due ON leases (cleanup_next_at) WHERE cleanup_state = 'pending';
+
+            CREATE TABLE events (
+                id                INTEGER PRIMARY KEY AUTOINCREMENT,
+                tenant_uid        TEXT    NOT NULL,
+                type              TEXT    NOT NULL,
+                path              TEXT,
+                subject_accessor  TEXT,
+                data              TEXT    NOT NULL,
+                time              INTEGER NOT NULL
+            );
+            CREATE INDEX events_by_tenant ON events (tenant_uid, id);
+            CREATE INDEX events_by_time ON events (time);
+
+            CREATE TABLE tenant_settings (
+                tenant_uid  TEXT    PRIMARY KEY REFERENCES tenants (uid),
+                anomaly     TEXT    NOT NULL,
+                updated_at  INTEGER NOT NULL
+            );
+            """),
     ];
 
     public static int Latest => All[^1].Version;

@@ -1,4 +1,6 @@
 using Keyward.Core.Audit;
+using Keyward.Core.Events;
+using Keyward.Core.Leases;
 using Keyward.Core.Policies;
 using Keyward.Core.Seal;
 using Keyward.Core.Secrets;
@@ -45,6 +47,12 @@ internal sealed class SqliteSession : IWriteSession
     public ISecretStore Secrets => field ??= new SqliteSecretStore(_db);
 
     public IAuditStore Audit => field ??= new SqliteAuditStore(_db);
+
+    public ILeaseStore Leases => field ??= new SqliteLeaseStore(_db);
+
+    public IEventStore Events => field ??= new SqliteEventStore(_db);
+
+    public ITenantSettingsStore TenantSettings => field ??= new SqliteTenantSettingsStore(_db);
 
     public Task SavepointAsync(CancellationToken cancellationToken = default)
     {

@@ -10,6 +10,10 @@ root.Subcommands.Add(TenantsCommand.Create());
 root.Subcommands.Add(RolesCommand.Create());
 root.Subcommands.Add(SecretsCommand.Create());
 root.Subcommands.Add(AuditCommand.Create());
+root.Subcommands.Add(AgentsCommand.Create());
+root.Subcommands.Add(TokensCommand.Create());
+root.Subcommands.Add(RunsCommand.Create());
+root.Subcommands.Add(LeasesCommand.Create());
 
 var parse = root.Parse(args);
 if (parse.Action is ParseErrorAction)
@@ -17,7 +21,8 @@ if (parse.Action is ParseErrorAction)
     // A bad command line is exit code 2 (System.CommandLine's own answer is 1, which means "refused" here).
     foreach (var error in parse.Errors)
     {
-        await Console.Error.WriteLineAsync("Error: " + error.Message);
+        // A token pasted as an argument ('agents exchange kwb_...') must not be echoed back in the error.
+        await Console.Error.WriteLineAsync("Error: " + System.Text.RegularExpressions.Regex.Replace(error.Message, "kw[a-z]_[A-Za-z0-9_-]+", "(redacted)"));
     }
 
     await Console.Error.WriteLineAsync($"Run '{string.Join(' ', CommandPath(parse.CommandResult.Command))} --help' for usage.");

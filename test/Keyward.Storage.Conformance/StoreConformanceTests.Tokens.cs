@@ -166,8 +166,8 @@ public abstract partial class StoreConformanceTests
             await s.Tokens.InsertAsync(NewToken(TokenKind.Root, null, "root"));
         });
 
-        Assert.Equal(2, await WriteAsync(store, s => s.Tokens.RevokeTenantAsync(a.Uid, T0.AddHours(1))));
-        Assert.Equal(0, await WriteAsync(store, s => s.Tokens.RevokeTenantAsync(a.Uid, T0.AddHours(2))));
+        Assert.Equal(2, await WriteAsync(store, s => s.Tokens.RevokeTenantAsync(a.Uid, T0.AddHours(1), "lockdown")));
+        Assert.Equal(0, await WriteAsync(store, s => s.Tokens.RevokeTenantAsync(a.Uid, T0.AddHours(2), "lockdown")));
 
         async Task<DateTimeOffset?> RevokedAtAsync(string accessor) => (await ReadAsync(store, s => s.Tokens.GetByAccessorAsync(accessor)))!.RevokedAt;
         Assert.Equal(T0.AddHours(1), await RevokedAtAsync("a1"));

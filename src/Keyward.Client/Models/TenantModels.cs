@@ -48,3 +48,9 @@ public sealed record RewrapJob(
     [JsonIgnore]
     public bool Succeeded => IsFinished && Failed == 0 && string.Equals(State, "completed", StringComparison.Ordinal);
 }
+
+/// <summary>
+/// What <c>POST /v1/tenants/{id}/lockdown</c> did: every token and lease of the tenant is revoked in the store;
+/// <see cref="PendingExternal"/> revocations outside Keyward continue in the background.
+/// </summary>
+public sealed record TenantLockdown(string IncidentId, long RevokedTokens, long RevokedLeases, long PendingExternal, double TookMs);

@@ -50,6 +50,11 @@ public sealed class AuditDraft
 
     public string? Anomaly { get; set; }
 
+    /// <summary>Events committed in the same transaction as this record, whatever the outcome (anomalies, refusals that revoke).</summary>
+    public List<Events.EventRecord>? Events { get; private set; }
+
+    public void AddEvent(Events.EventRecord record) => (Events ??= []).Add(record);
+
     /// <summary>Extra non-secret facts (counts, key versions, incident ids).</summary>
     public Dictionary<string, string>? Details { get; set; }
 

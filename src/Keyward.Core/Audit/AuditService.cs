@@ -28,7 +28,7 @@ public sealed class AuditService
     public Task<(IReadOnlyList<AuditEntry> Records, long? Next)> QueryTenantAsync(
         Principal caller, long? after, long? limit, string? agentId, string? path, CancellationToken cancellationToken = default)
     {
-        var tenant = caller.RequireAdmin();
+        var tenant = caller.RequireAdminForAudit();
         return QueryAsync(tenant.Id, after, limit, agentId, path, cancellationToken);
     }
 

@@ -63,6 +63,15 @@ public static partial class KeywardLog
     [LoggerMessage(4005, LogLevel.Error, "Rewrap {JobId} of tenant {TenantId} stopped")]
     public static partial void RewrapFailed(ILogger logger, string jobId, string tenantId, Exception exception);
 
+    [LoggerMessage(4006, LogLevel.Warning, "Tenant {TenantId} locked down (incident {IncidentId}): {Tokens} tokens and {Leases} leases revoked in {Milliseconds} ms")]
+    public static partial void TenantLockedDown(ILogger logger, string tenantId, string incidentId, int tokens, int leases, double milliseconds);
+
+    [LoggerMessage(4007, LogLevel.Warning, "Lease {LeaseId} clean-up outside Keyward failed (attempt {Attempt}, {ErrorType}); retrying at {NextAt}")]
+    public static partial void LeaseCleanupFailed(ILogger logger, string leaseId, int attempt, string errorType, DateTimeOffset nextAt);
+
+    [LoggerMessage(4008, LogLevel.Error, "Background sweep failed ({ErrorType}); retrying on the next tick")]
+    public static partial void SweepFailed(ILogger logger, string errorType);
+
     // 5xxx: requests and hosting
     [LoggerMessage(5001, LogLevel.Error, "Unhandled error on {Method} {Route} (request {RequestId})")]
     public static partial void UnhandledError(ILogger logger, string method, string route, string requestId, Exception exception);

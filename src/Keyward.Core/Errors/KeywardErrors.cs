@@ -37,6 +37,11 @@ public static class KeywardErrors
 
     public static KeywardException InvalidRule(string detail) => Bad("invalid_rule", "Invalid rule", detail);
 
+    public static KeywardException RunMismatch(string parentRun) =>
+        Bad("run_mismatch", "Run mismatch", $"A spawned agent belongs to its parent's run '{Truncate(parentRun)}'; omit run_id or pass that one.");
+
+    public static KeywardException InvalidPrefix(string detail) => Bad("invalid_prefix", "Invalid prefix", detail);
+
     // 401
     public static KeywardException MissingToken() =>
         new(401, "missing_token", "Missing token", "This route needs 'Authorization: Bearer <token>'.");
@@ -69,6 +74,24 @@ public static class KeywardErrors
         new(403, "tenant_token_required", "Tenant token required",
             "This route needs a tenant token; the root token cannot read or change tenant data (mint an audited tenant admin token first).");
 
+    public static KeywardException ScopeExceedsParent(string detail) =>
+        new(403, "scope_exceeds_parent", "Scope exceeds parent", detail);
+
+    public static KeywardException SpawnNotAllowed(string parentRole, string childRole) =>
+        new(403, "spawn_not_allowed", "Spawn not allowed", $"Role '{Truncate(parentRole)}' may not spawn role '{Truncate(childRole)}' (see its may_spawn).");
+
+    public static KeywardException AgentTokenRequired() =>
+        new(403, "agent_token_required", "Agent token required", "This route needs an agent session token (kws_); derived tokens cannot use it.");
+
+    public static KeywardException OrchestratorTokenRequired() =>
+        new(403, "orchestrator_token_required", "Orchestrator token required", "This route needs an orchestrator token (kwo_).");
+
+    public static KeywardException OrchestratorOrAdminRequired() =>
+        new(403, "orchestrator_or_admin_required", "Orchestrator or admin token required", "This route needs a tenant admin or orchestrator token.");
+
+    public static KeywardException NotRenewable() =>
+        new(403, "not_renewable", "Not renewable", "The session has reached its role's max_ttl or its parent's expiry; it cannot be extended.");
+
     public static KeywardException AdminTokenRequired() =>
         new(403, "admin_token_required", "Tenant admin token required", "This route needs a tenant admin token.");
 
@@ -94,6 +117,12 @@ public static class KeywardErrors
     public static KeywardException VersionDestroyed(string path, long version) =>
         new(404, "version_destroyed", "Version destroyed", $"Version {version} of '{path}' was destroyed.");
 
+    public static KeywardException TokenNotFound(string accessor) =>
+        new(404, "token_not_found", "Token not found", $"No token with accessor '{Truncate(accessor)}' in your reach.");
+
+    public static KeywardException LeaseNotFound(string leaseId) =>
+        new(404, "lease_not_found", "Lease not found", $"No live lease '{Truncate(leaseId)}' in your reach.");
+
     public static KeywardException JobNotFound(string id) =>
         new(404, "job_not_found", "Job not found", $"No job '{Truncate(id)}'.");
 
@@ -115,6 +144,13 @@ public static class KeywardErrors
         new(409, "cas_mismatch", "Check-and-set mismatch", $"cas {expected} does not match the current version {current} of '{path}'.");
 
     public static KeywardException Conflict(string code, string detail) => new(409, code, "Conflict", detail);
+
+    public static KeywardException BootstrapReplayed() =>
+        new(409, "bootstrap_replayed", "Bootstrap token replayed",
+            "This bootstrap token was already exchanged. A replay means it leaked: the session the first exchange produced has been revoked with its subtree.");
+
+    public static KeywardException TenantNotLocked(string id) =>
+        new(409, "tenant_not_locked", "Tenant not locked", $"Tenant '{Truncate(id)}' is not locked down.");
 
     // 413
     public static KeywardException BodyTooLarge(long limit) =>

@@ -42,6 +42,18 @@ public sealed class KeywardException : Exception
     /// <summary>A non-secret fact for the audit record only, never sent to the caller (e.g. why a derived token failed).</summary>
     public string? AuditDetail { get; init; }
 
+    /// <summary>
+    /// A refusal whose operation's changes must still commit (a bootstrap replay revokes the leaked session and then
+    /// answers 409): the group committer keeps its savepoint instead of rolling it back.
+    /// </summary>
+    public bool KeepsChanges { get; private set; }
+
+    public KeywardException KeepingChanges()
+    {
+        KeepsChanges = true;
+        return this;
+    }
+
     /// <summary>Denials (authentication, authorization, lockdown) are audited as <c>denied</c>, the rest as <c>error</c>.</summary>
     public bool IsDenial => Status is 401 or 403 or 423;
 }

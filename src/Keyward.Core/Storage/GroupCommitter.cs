@@ -197,6 +197,14 @@ public sealed class GroupCommitter : IAsyncDisposable
 
                 if (item.Audit is { } audit)
                 {
+                    if (audit.Events is { } events)
+                    {
+                        foreach (var record in events)
+                        {
+                            await session.Events.AppendAsync(record);
+                        }
+                    }
+
                     var body = AuditChain.Encode(head.Seq + 1, now, audit);
                     var hash = chain.Hash(head.Hash, body);
                     records.Add(new AuditEntry(head.Seq + 1, audit.TenantId, now, audit.Actor.AgentId, audit.Path, body, head.Hash, hash));
@@ -277,8 +285,13 @@ public sealed class GroupCommitter : IAsyncDisposable
         }
         catch (Exception error)
         {
-            // Any failure of one operation, cancellation included, is that operation's alone.
-            await session.RollbackToSavepointAsync();
+            // Any failure of one operation, cancellation included, is that operation's alone — unless it is a
+            // refusal that asks for its changes to stand (a replay's revocation).
+            if (error is not KeywardException { KeepsChanges: true })
+            {
+                await session.RollbackToSavepointAsync();
+            }
+
             await session.ReleaseSavepointAsync();
             if (error is not KeywardException and not OperationCanceledException)
             {

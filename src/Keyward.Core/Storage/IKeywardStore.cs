@@ -1,4 +1,6 @@
 using Keyward.Core.Audit;
+using Keyward.Core.Events;
+using Keyward.Core.Leases;
 using Keyward.Core.Policies;
 using Keyward.Core.Seal;
 using Keyward.Core.Secrets;
@@ -48,6 +50,12 @@ public interface IStoreSession : IAsyncDisposable
     ISecretStore Secrets { get; }
 
     IAuditStore Audit { get; }
+
+    ILeaseStore Leases { get; }
+
+    IEventStore Events { get; }
+
+    ITenantSettingsStore TenantSettings { get; }
 }
 
 public interface IWriteSession : IStoreSession

@@ -48,3 +48,6 @@ public interface ITenantKeyStore
     /// <summary>Destroys every key version of the tenant; its ciphertexts become unreadable for good.</summary>
     Task<int> DeleteAllAsync(string tenantUid, CancellationToken cancellationToken = default);
 }
+
+/// <summary>What a lockdown did: the incident id (in the audit log), how much it revoked and how long that took.</summary>
+public sealed record LockdownIncident(string IncidentId, int RevokedTokens, int RevokedLeases, int PendingExternal, TimeSpan Took);

@@ -1,6 +1,8 @@
 using Keyward.Core.Audit;
 using Keyward.Core.Diagnostics;
 using Keyward.Core.Errors;
+using Keyward.Core.Events;
+using Keyward.Core.Leases;
 using Keyward.Core.Storage;
 using Keyward.Core.Tokens;
 using Keyward.Core.Validation;
@@ -24,6 +26,7 @@ public sealed class TenantService
     private readonly TokenService _tokens;
     private readonly Secrets.SecretRowCache _rows;
     private readonly RewrapJobs _rewrap;
+    private readonly LeaseEngines _engines;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
 
@@ -35,6 +38,7 @@ public sealed class TenantService
         TokenService tokens,
         Secrets.SecretRowCache rows,
         RewrapJobs rewrap,
+        LeaseEngines engines,
         TimeProvider time,
         ILogger<TenantService> logger)
     {
@@ -45,6 +49,7 @@ public sealed class TenantService
         _tokens = tokens;
         _rows = rows;
         _rewrap = rewrap;
+        _engines = engines;
         _time = time;
         _logger = logger;
     }
@@ -123,7 +128,9 @@ public sealed class TenantService
                     uid = tenant.Uid;
                     var now = _time.GetUtcNow();
                     await session.Tenants.UpdateStateAsync(tenant.Uid, TenantState.Locked, now);
-                    var tokens = await session.Tokens.RevokeTenantAsync(tenant.Uid, now);
+                    var tokens = await session.Tokens.RevokeTenantAsync(tenant.Uid, now, RevocationReasons.TenantDeleted);
+                    var leases = await session.Leases.RevokeTenantAsync(tenant.Uid, now, _engines.External);
+                    audit.AddDetail("revoked_leases", leases.ToString(System.Globalization.CultureInfo.InvariantCulture));
                     var keys = await session.TenantKeys.DeleteAllAsync(tenant.Uid);
                     await session.Tenants.UpdateStateAsync(tenant.Uid, TenantState.Retired, now);
                     audit.AddDetail("revoked_tokens", tokens.ToString(System.Globalization.CultureInfo.InvariantCulture));
@@ -168,14 +175,15 @@ public sealed class TenantService
             throw KeywardErrors.InvalidField("display_name", "at most 128 characters");
         }
 
-        var tenant = await RequireActiveAsync(id);
+        // While locked down, root may still mint admin tokens: they can read the audit log and nothing else.
+        var tenant = await RequireActiveAsync(id, allowLocked: tokenKind == TokenKind.Admin);
         var minted = _tokens.Mint(tokenKind, tenant.Uid, lifetime, caller.Token.Accessor, displayName);
         audit.AddDetail("minted_accessor", minted.Record.Accessor);
         audit.AddDetail("minted_kind", TokenKinds.Name(tokenKind));
         await _committer.ExecuteAsync(audit, async session =>
         {
             var current = await session.Tenants.GetByUidAsync(tenant.Uid);
-            if (current?.State != TenantState.Active)
+            if (current?.State is not (TenantState.Active or TenantState.Locked) || (current.State == TenantState.Locked && tokenKind != TokenKind.Admin))
             {
                 throw KeywardErrors.TenantNotFound(id);
             }
@@ -238,14 +246,110 @@ public sealed class TenantService
         return _rewrap.Get(jobId) is { } job && job.TenantId == id ? job : throw KeywardErrors.JobNotFound(jobId);
     }
 
-    private async Task<Tenant> RequireActiveAsync(string id)
+    /// <summary>
+    /// The kill switch: in one transaction the tenant is locked and every token and lease of it is marked revoked
+    /// (clean-ups outside Keyward continue in the background, counted as <c>pending_external</c>); an incident is
+    /// recorded in the audit log and a <c>tenant.lockdown</c> event published. From the commit on, every request of
+    /// the tenant answers 423 — caches are invalidated before and after it.
+    /// </summary>
+    public async Task<LockdownIncident> LockdownAsync(Principal caller, string id, string? reason, AuditDraft audit)
+    {
+        caller.RequireRoot();
+        audit.TenantId = id;
+        if (string.IsNullOrWhiteSpace(reason))
+        {
+            throw KeywardErrors.MissingField("reason");
+        }
+
+        if (reason.Length > 512)
+        {
+            throw KeywardErrors.InvalidField("reason", "at most 512 characters");
+        }
+
+        var started = _time.GetTimestamp();
+        var incidentId = Ids.NewIncidentId();
+        var incident = await _tokens.RevokeAsync(async () =>
+        {
+            _directory.Invalidate();
+            try
+            {
+                return await _committer.ExecuteAsync(audit, async session =>
+                {
+                    var tenant = await session.Tenants.GetByIdAsync(id);
+                    if (tenant is null || tenant.State is TenantState.Retired or TenantState.Deleting)
+                    {
+                        throw KeywardErrors.TenantNotFound(id);
+                    }
+
+                    var now = _time.GetUtcNow();
+                    await session.Tenants.UpdateStateAsync(tenant.Uid, TenantState.Locked, now);
+                    var tokens = await session.Tokens.RevokeTenantAsync(tenant.Uid, now, RevocationReasons.Lockdown);
+                    var leases = await session.Leases.RevokeTenantAsync(tenant.Uid, now, _engines.External);
+                    var pending = await session.Leases.CountPendingCleanupsAsync(tenant.Uid);
+                    var took = _time.GetElapsedTime(started);
+                    var result = new LockdownIncident(incidentId, tokens, leases, pending, took);
+                    await EventLog.AppendAsync(session, tenant.Uid, EventTypes.TenantLockdown, now,
+                        new { incident_id = incidentId, reason, revoked_tokens = tokens, revoked_leases = leases, pending_external = pending });
+                    audit.AddDetail("incident_id", incidentId);
+                    audit.AddDetail("reason", reason);
+                    audit.AddDetail("revoked_tokens", tokens.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                    audit.AddDetail("revoked_leases", leases.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                    audit.AddDetail("pending_external", pending.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                    audit.AddDetail("revoke_ms", took.TotalMilliseconds.ToString("F1", System.Globalization.CultureInfo.InvariantCulture));
+                    return result;
+                });
+            }
+            finally
+            {
+                _directory.Invalidate();
+            }
+        });
+
+        incident = incident with { Took = _time.GetElapsedTime(started) };
+        KeywardLog.TenantLockedDown(_logger, id, incidentId, incident.RevokedTokens, incident.RevokedLeases, incident.Took.TotalMilliseconds);
+        return incident;
+    }
+
+    /// <summary>Lifts a lockdown. Tokens and leases it revoked stay revoked: agents start over with new bootstraps.</summary>
+    public async Task UnlockAsync(Principal caller, string id, AuditDraft audit)
+    {
+        caller.RequireRoot();
+        audit.TenantId = id;
+        _directory.Invalidate();
+        try
+        {
+            await _committer.ExecuteAsync(audit, async session =>
+            {
+                var tenant = await session.Tenants.GetByIdAsync(id);
+                if (tenant is null || tenant.State is TenantState.Retired or TenantState.Deleting)
+                {
+                    throw KeywardErrors.TenantNotFound(id);
+                }
+
+                if (tenant.State != TenantState.Locked)
+                {
+                    throw KeywardErrors.TenantNotLocked(id);
+                }
+
+                var now = _time.GetUtcNow();
+                await session.Tenants.UpdateStateAsync(tenant.Uid, TenantState.Active, now);
+                await EventLog.AppendAsync(session, tenant.Uid, EventTypes.TenantUnlocked, now, new { tenant = id });
+            });
+        }
+        finally
+        {
+            _directory.Invalidate();
+        }
+    }
+
+    private async Task<Tenant> RequireActiveAsync(string id, bool allowLocked = false)
     {
         await using var session = await _store.ReadAsync();
         var tenant = await session.Tenants.GetByIdAsync(id);
         return tenant switch
         {
             null or { State: TenantState.Retired or TenantState.Deleting } => throw KeywardErrors.TenantNotFound(id),
-            { State: TenantState.Locked } => throw KeywardErrors.TenantLocked(id),
+            { State: TenantState.Locked } when !allowLocked => throw KeywardErrors.TenantLocked(id),
             _ => tenant,
         };
     }

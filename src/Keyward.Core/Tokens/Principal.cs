@@ -14,14 +14,21 @@ namespace Keyward.Core.Tokens;
 /// </summary>
 public sealed class Principal
 {
-    public Principal(TokenRecord token, Tenant? tenant, RuleSet rules, Attenuation? attenuation = null)
+    public Principal(TokenRecord token, Tenant? tenant, RuleSet rules, bool tenantLockedDown = false, Attenuation? attenuation = null)
     {
         Token = token;
         Tenant = tenant;
         Rules = rules;
+        TenantLockedDown = tenantLockedDown;
         Attenuation = attenuation;
         Actor = attenuation is null ? token.ToActor() : token.ToActor(attenuation);
     }
+
+    /// <summary>
+    /// An admin token minted after its tenant's lockdown: it authenticates, but only to read the audit log
+    /// (<see cref="RequireAdminForAudit"/>); everything else answers 423.
+    /// </summary>
+    public bool TenantLockedDown { get; }
 
     /// <summary>The stored token; for a derived token, its session's (so revocation follows the session).</summary>
     public TokenRecord Token { get; }
@@ -53,7 +60,11 @@ public sealed class Principal
         }
     }
 
-    public Tenant RequireTenant() => Tenant ?? throw KeywardErrors.TenantTokenRequired();
+    public Tenant RequireTenant()
+    {
+        var tenant = Tenant ?? throw KeywardErrors.TenantTokenRequired();
+        return TenantLockedDown ? throw KeywardErrors.TenantLocked(tenant.Id) : tenant;
+    }
 
     public Tenant RequireAdmin()
     {
@@ -66,8 +77,34 @@ public sealed class Principal
         return tenant;
     }
 
+    /// <summary>Tenant admin, also while the tenant is locked down (audit reads only).</summary>
+    public Tenant RequireAdminForAudit()
+    {
+        var tenant = Tenant ?? throw KeywardErrors.TenantTokenRequired();
+        return Kind == TokenKind.Admin ? tenant : throw KeywardErrors.AdminTokenRequired();
+    }
+
+    /// <summary>An agent session itself (not a token derived from one): spawning, renewing, revoking itself.</summary>
+    public Tenant RequireAgent()
+    {
+        var tenant = RequireTenant();
+        return Kind == TokenKind.Agent ? tenant : throw KeywardErrors.AgentTokenRequired();
+    }
+
+    /// <summary>
+    /// The subtree a caller acts in: null for a tenant admin (the whole tenant), the caller's own accessor for
+    /// orchestrators and agents. Other kinds act on no tree.
+    /// </summary>
+    public string? TreeScope() => Kind switch
+    {
+        TokenKind.Admin => null,
+        TokenKind.Orchestrator or TokenKind.Agent => Token.Accessor,
+        _ => throw KeywardErrors.OrchestratorOrAdminRequired(),
+    };
+
     public bool Can(string path, Capability capability) =>
         Tenant is not null
+        && !TenantLockedDown
         && (Kind == TokenKind.Admin || Rules.Allows(path, capability))
         && (Attenuation is null || Attenuation.Allows(path, capability));
 

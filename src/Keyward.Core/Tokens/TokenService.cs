@@ -110,9 +110,14 @@ public sealed class TokenService
             throw KeywardErrors.InvalidToken();
         }
 
-        var tenant = await RequireLiveAsync(record, cancellationToken);
-        var rules = record.Rules is null ? RuleSet.Empty : RuleSet.FromSpecs(record.Rules);
-        return new Principal(record, tenant, rules);
+        if (record.Kind == TokenKind.Bootstrap)
+        {
+            // Good for nothing but POST /v1/auth/exchange, where it is presented in the body.
+            throw KeywardErrors.InvalidToken();
+        }
+
+        var (tenant, lockedDown) = await RequireLiveAsync(record, cancellationToken);
+        return new Principal(record, tenant, record.EffectiveRules, lockedDown);
     }
 
     /// <summary>
@@ -124,14 +129,13 @@ public sealed class TokenService
     private async ValueTask<Principal> AuthenticateDerivedAsync(string token, CancellationToken cancellationToken)
     {
         var (derived, session) = await VerifyDerivedAsync(token, cancellationToken);
-        var tenant = await RequireLiveAsync(session, cancellationToken);
+        var (tenant, _) = await RequireLiveAsync(session, cancellationToken);
         if (derived.Attenuation.ExpiresAt <= _time.GetUtcNow())
         {
             throw KeywardErrors.TokenExpired();
         }
 
-        var rules = session.Rules is null ? RuleSet.Empty : RuleSet.FromSpecs(session.Rules);
-        return new Principal(session, tenant, rules, derived.Attenuation);
+        return new Principal(session, tenant, session.EffectiveRules, attenuation: derived.Attenuation);
     }
 
     private async ValueTask<(DerivedToken Token, TokenRecord Session)> VerifyDerivedAsync(string token, CancellationToken cancellationToken)
@@ -155,9 +159,31 @@ public sealed class TokenService
         return (derived, session);
     }
 
-    /// <summary>Refuses a revoked or expired token, or one whose tenant is gone (401) or locked down (423).</summary>
-    private async ValueTask<Tenant?> RequireLiveAsync(TokenRecord record, CancellationToken cancellationToken)
+    /// <summary>
+    /// Refuses a token whose tenant is gone (401) or locked down (423; admin tokens minted after the lockdown pass,
+    /// flagged), then a revoked or expired one (401).
+    /// </summary>
+    private async ValueTask<(Tenant? Tenant, bool LockedDown)> RequireLiveAsync(TokenRecord record, CancellationToken cancellationToken)
     {
+        Tenant? tenant = null;
+        var lockedDown = false;
+        if (record.TenantUid is { } uid)
+        {
+            tenant = await _tenants.GetByUidAsync(uid, cancellationToken);
+            switch (tenant?.State)
+            {
+                case null or TenantState.Deleting or TenantState.Retired:
+                    throw KeywardErrors.TokenRevoked();
+                case TenantState.Locked:
+                    // Admin tokens minted after the lockdown may read the audit log, and nothing else.
+                    lockedDown = record.Kind == TokenKind.Admin && record.CreatedAt > tenant.UpdatedAt
+                        ? true
+                        : throw KeywardErrors.TenantLocked(tenant.Id);
+                    break;
+            }
+        }
+
+        // After the tenant check: a locked-down tenant answers 423 to every token of it, revoked or not.
         if (record.RevokedAt is not null)
         {
             throw KeywardErrors.TokenRevoked();
@@ -168,20 +194,7 @@ public sealed class TokenService
             throw KeywardErrors.TokenExpired();
         }
 
-        Tenant? tenant = null;
-        if (record.TenantUid is { } uid)
-        {
-            tenant = await _tenants.GetByUidAsync(uid, cancellationToken);
-            switch (tenant?.State)
-            {
-                case null or TenantState.Deleting or TenantState.Retired:
-                    throw KeywardErrors.TokenRevoked();
-                case TenantState.Locked:
-                    throw KeywardErrors.TenantLocked(tenant.Id);
-            }
-        }
-
-        return tenant;
+        return (tenant, lockedDown);
     }
 
     /// <summary>

@@ -38,6 +38,13 @@ public sealed record RewrapJobResponse(
         new(j.Id, j.TenantId, j.KeyVersion, j.State, j.Total, j.Done, j.Failed, j.StartedAt, j.FinishedAt);
 }
 
+public sealed class LockdownRequest
+{
+    public string? Reason { get; init; }
+}
+
+public sealed record LockdownResponse(string IncidentId, int RevokedTokens, int RevokedLeases, int PendingExternal, long TookMs);
+
 public static class TenantEndpoints
 {
     public static IEndpointRouteBuilder MapTenantEndpoints(this IEndpointRouteBuilder routes)
@@ -110,6 +117,27 @@ public static class TenantEndpoints
                 Task.FromResult<IResult>(TypedResults.Ok(RewrapJobResponse.From(service.GetRewrapJob(ctx.Caller, id, jobId, ctx.Audit))))))
             .WithSummary("Progress of a rewrap job (root token).")
             .Produces<RewrapJobResponse>().ProducesProblem(404);
+
+        tenants.MapPost("/{id}/lockdown", (string id, HttpContext http, Audited audited, TenantService service) =>
+            audited.RunAsync(http, "tenant.lockdown", async ctx =>
+            {
+                var body = await ctx.BodyAsync<LockdownRequest>();
+                var incident = await service.LockdownAsync(ctx.Caller, id, body.Reason, ctx.Audit);
+                return TypedResults.Ok(new LockdownResponse(
+                    incident.IncidentId, incident.RevokedTokens, incident.RevokedLeases, incident.PendingExternal, (long)incident.Took.TotalMilliseconds));
+            }))
+            .WithSummary("Kill switch (root token): revoke every token and lease of the tenant and answer 423 to it until unlock; records an incident.")
+            .WithJsonBody<LockdownRequest>().Produces<LockdownResponse>().ProducesProblem(404);
+
+        tenants.MapPost("/{id}/unlock", (string id, HttpContext http, Audited audited, TenantService service) =>
+            audited.RunAsync(http, "tenant.unlock", async ctx =>
+            {
+                ctx.Audit.SuccessStatus = StatusCodes.Status204NoContent;
+                await service.UnlockAsync(ctx.Caller, id, ctx.Audit);
+                return TypedResults.NoContent();
+            }))
+            .WithSummary("Lift a lockdown (root token); tokens and leases it revoked stay revoked.")
+            .Produces(204).ProducesProblem(409);
 
         return routes;
     }

@@ -1,3 +1,4 @@
+using Keyward.Core.Agents;
 using Keyward.Core.Audit;
 using Keyward.Core.Diagnostics;
 using Keyward.Core.Errors;
@@ -22,14 +23,16 @@ public sealed class Audited
     private readonly TenantDirectory _tenants;
     private readonly GroupCommitter _committer;
     private readonly KeyHierarchy _keys;
+    private readonly Anomalies _anomalies;
     private readonly ILogger _logger;
 
-    public Audited(TokenService tokens, TenantDirectory tenants, GroupCommitter committer, KeyHierarchy keys, ILogger<Audited> logger)
+    public Audited(TokenService tokens, TenantDirectory tenants, GroupCommitter committer, KeyHierarchy keys, Anomalies anomalies, ILogger<Audited> logger)
     {
         _tokens = tokens;
         _tenants = tenants;
         _committer = committer;
         _keys = keys;
+        _anomalies = anomalies;
         _logger = logger;
     }
 
@@ -55,9 +58,9 @@ public sealed class Audited
     private async Task<IResult> RunAsync(HttpContext http, string operation, bool authenticate, Func<RequestContext, Task<IResult>> handler)
     {
         var audit = new AuditDraft(RequestId(http), operation);
+        Principal? caller = null;
         try
         {
-            Principal? caller = null;
             if (authenticate)
             {
                 caller = await AuthenticateAsync(http, audit);
@@ -76,6 +79,12 @@ public sealed class Audited
         catch (Exception error) when (error is not OperationCanceledException || !http.RequestAborted.IsCancellationRequested)
         {
             var refusal = error as KeywardException ?? Unexpected(http, error);
+            if (caller is not null && refusal.Status == StatusCodes.Status403Forbidden && !audit.Committed && _keys.State == SealState.Unsealed)
+            {
+                // Outside the token's rules: an anomaly, counted per agent (and possibly an automatic subtree lockdown).
+                await _anomalies.OnDeniedAsync(caller, audit, refusal);
+            }
+
             if (!audit.Committed && _keys.State == SealState.Unsealed)
             {
                 audit.Failed(refusal);
@@ -117,6 +126,7 @@ public sealed class Audited
                     // An expired or revoked token of a tenant: the attempt belongs in that tenant's audit log.
                     audit.Actor = known.ToActor();
                     audit.TenantId = known.TenantUid is { } uid ? (await _tenants.GetByUidAsync(uid, http.RequestAborted))?.Id : null;
+                    _anomalies.OnRefusedToken(audit, known);
                 }
                 else
                 {

@@ -10,7 +10,7 @@ internal static class TenantsCommand
     public static Command Create()
     {
         var connection = new ConnectionOptions();
-        var command = new Command("tenants", "Manage tenants (root token): create, list, get, delete, mint tokens, rotate keys.");
+        var command = new Command("tenants", "Manage tenants (root token): create, list, get, delete, mint tokens, rotate keys, lockdown and unlock.");
         connection.AddTo(command);
         command.Subcommands.Add(CreateTenant(connection));
         command.Subcommands.Add(List(connection));
@@ -18,6 +18,8 @@ internal static class TenantsCommand
         command.Subcommands.Add(Delete(connection));
         command.Subcommands.Add(Token(connection));
         command.Subcommands.Add(RotateKey(connection));
+        command.Subcommands.Add(Lockdown(connection));
+        command.Subcommands.Add(Unlock(connection));
         return command;
     }
 
@@ -133,6 +135,67 @@ internal static class TenantsCommand
             else
             {
                 Output.Fields(("Key version", version.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+            }
+
+            return ExitCodes.Ok;
+        });
+        return command;
+    }
+
+    private static Command Lockdown(ConnectionOptions connection)
+    {
+        var id = Id("The tenant's id.");
+        var reason = new Option<string>("--reason") { Description = "Why (recorded in the incident and the audit log).", HelpName = "TEXT", Required = true };
+        var command = new Command(
+            "lockdown",
+            "The kill switch: revoke every token and lease of the tenant and refuse its requests (423) until 'tenants unlock'. Returns once everything is revoked in the store.")
+        {
+            id, reason,
+        };
+        ClientAction.Set(command, connection, async run =>
+        {
+            var text = run.Get(reason)!;
+            if (string.IsNullOrWhiteSpace(text))
+            {
+                throw new UsageException("--reason must not be blank.");
+            }
+
+            var incident = await run.Client.LockdownTenantAsync(run.Get(id)!, text, run.CancellationToken);
+            if (run.Output.IsJson)
+            {
+                Output.Json(incident);
+            }
+            else
+            {
+                Output.Fields(
+                    ("Tenant", run.Get(id)),
+                    ("Incident", incident.IncidentId),
+                    ("Revoked tokens", Output.Number(incident.RevokedTokens)),
+                    ("Revoked leases", Output.Number(incident.RevokedLeases)),
+                    ("Pending external", Output.Number(incident.PendingExternal)),
+                    ("Took", incident.TookMs.ToString("0.###", System.Globalization.CultureInfo.InvariantCulture) + " ms"));
+            }
+
+            return ExitCodes.Ok;
+        });
+        return command;
+    }
+
+    private static Command Unlock(ConnectionOptions connection)
+    {
+        var id = Id("The tenant's id.");
+        var command = new Command("unlock", "Lift a lockdown. Tokens and leases it revoked stay revoked: mint new ones.") { id };
+        ClientAction.Set(command, connection, async run =>
+        {
+            var tenant = run.Get(id)!;
+            await run.Client.UnlockTenantAsync(tenant, run.CancellationToken);
+            if (run.Output.IsJson)
+            {
+                Output.Json(new { id = tenant, locked = false });
+            }
+            else
+            {
+                Output.Line($"Tenant {tenant} is unlocked.");
             }
 
             return ExitCodes.Ok;

@@ -44,6 +44,12 @@ internal sealed class FailingCommitStore(IKeywardStore inner) : IKeywardStore
 
         public IAuditStore Audit => inner.Audit;
 
+        public Keyward.Core.Leases.ILeaseStore Leases => inner.Leases;
+
+        public Keyward.Core.Events.IEventStore Events => inner.Events;
+
+        public Keyward.Core.Tenants.ITenantSettingsStore TenantSettings => inner.TenantSettings;
+
         public Task SavepointAsync(CancellationToken cancellationToken = default) => inner.SavepointAsync(cancellationToken);
 
         public Task RollbackToSavepointAsync(CancellationToken cancellationToken = default) => inner.RollbackToSavepointAsync(cancellationToken);

@@ -1,0 +1,63 @@
+using System.Globalization;
+
+namespace Keyward.Benchmarks.Agents;
+
+/// <summary>
+/// <c>Keyward.Benchmarks agents --addr URL [--agents N] [--cold-starts N] [--connections N]</c>, root token in
+/// <c>KEYWARD_BENCH_ROOT_TOKEN</c> (never on the command line). Prints the key=value line last on stdout.
+/// </summary>
+internal static class AgentsCommand
+{
+    public static async Task<int> RunAsync(string[] args)
+    {
+        var options = Parse(args);
+        var rootToken = Environment.GetEnvironmentVariable("KEYWARD_BENCH_ROOT_TOKEN")
+            ?? throw new InvalidOperationException("KEYWARD_BENCH_ROOT_TOKEN is not set");
+        using var bench = new AgentsBenchmark(new Uri(options["--addr"]), rootToken, Int(options, "--connections"));
+
+        var cold = await bench.ColdStartsAsync(warmup: 200, count: Int(options, "--cold-starts"));
+        Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"bench: cold start (bootstrap, exchange, first read) x{cold.Count}: p50 {cold.P50:F3} ms, p99 {cold.P99:F3} ms"));
+
+        Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"bench: cold start mean per step: bootstrap {bench.StepTimes[0].TotalMilliseconds / cold.Count:F3} ms, exchange {bench.StepTimes[1].TotalMilliseconds / cold.Count:F3} ms, first read {bench.StepTimes[2].TotalMilliseconds / cold.Count:F3} ms"));
+
+        var verify = DeriveVerify.MeasureMicroseconds();
+        Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"bench: derived token verification: {verify:F2} us"));
+
+        var lockdown = await bench.LockdownAsync(Int(options, "--agents"), Int(options, "--connections"), sample: 2000);
+        Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"bench: lockdown: {lockdown.ClientMilliseconds:F1} ms at the client ({lockdown.ServerMilliseconds} ms in the server's transaction); " +
+            $"{lockdown.RevokedTokens} tokens and {lockdown.RevokedLeases} leases revoked; {lockdown.CheckedTokens} sampled tokens all refused with 423 afterwards"));
+
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"cold_start_p50_ms={cold.P50:F3} cold_start_p99_ms={cold.P99:F3} derive_verify_us={verify:F2} lockdown_100k_ms={lockdown.ClientMilliseconds:F1} " +
+            $"lockdown_tokens={lockdown.RevokedTokens} lockdown_leases={lockdown.RevokedLeases}"));
+        return 0;
+    }
+
+    private static Dictionary<string, string> Parse(string[] args)
+    {
+        var options = new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            ["--agents"] = "100000",
+            ["--cold-starts"] = "1000",
+            ["--connections"] = "32",
+        };
+        for (var i = 0; i < args.Length; i += 2)
+        {
+            if (i + 1 >= args.Length || !args[i].StartsWith("--", StringComparison.Ordinal))
+            {
+                throw new ArgumentException($"unexpected argument '{args[i]}'");
+            }
+
+            options[args[i]] = args[i + 1];
+        }
+
+        return options.ContainsKey("--addr") ? options : throw new ArgumentException("--addr is required");
+    }
+
+    private static int Int(Dictionary<string, string> options, string name) =>
+        int.TryParse(options[name], NumberStyles.None, CultureInfo.InvariantCulture, out var value) && value > 0
+            ? value
+            : throw new ArgumentException($"{name} must be a positive integer");
+}

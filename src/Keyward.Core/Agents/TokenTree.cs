@@ -1,0 +1,93 @@
+using Keyward.Core.Errors;
+using Keyward.Core.Events;
+using Keyward.Core.Leases;
+using Keyward.Core.Storage;
+using Keyward.Core.Tokens;
+
+namespace Keyward.Core.Agents;
+
+/// <summary>
+/// The token tree's rules in one place: what a caller may reach, and the cascading revocation every route uses
+/// (a token, every descendant, every lease they own, one event).
+/// </summary>
+public sealed class TokenTree
+{
+    /// <summary>Deeper chains are refused: a runaway spawn loop stops here.</summary>
+    public const int MaxDepth = 32;
+
+    private readonly LeaseEngines _engines;
+
+    public TokenTree(LeaseEngines engines)
+    {
+        _engines = engines;
+    }
+
+    /// <summary>Engines whose revoked leases need clean-up outside Keyward.</summary>
+    public IReadOnlyCollection<string> ExternalEngines => _engines.External;
+
+    /// <summary>Whether <paramref name="token"/> is <paramref name="ancestorAccessor"/> or lies below it.</summary>
+    public static async Task<bool> IsWithinAsync(IStoreSession session, TokenRecord token, string ancestorAccessor)
+    {
+        var current = token;
+        for (var depth = 0; depth <= MaxDepth && current is not null; depth++)
+        {
+            if (current.Accessor == ancestorAccessor)
+            {
+                return true;
+            }
+
+            current = current.ParentAccessor is { } parent ? await session.Tokens.GetByAccessorAsync(parent) : null;
+        }
+
+        return false;
+    }
+
+    /// <summary>How many ancestors a token has (root-level tenant tokens: 0).</summary>
+    public static async Task<int> DepthAsync(IStoreSession session, TokenRecord token)
+    {
+        var depth = 0;
+        var current = token;
+        while (current.ParentAccessor is { } parent && depth <= MaxDepth)
+        {
+            current = await session.Tokens.GetByAccessorAsync(parent);
+            if (current is null)
+            {
+                break;
+            }
+
+            depth++;
+        }
+
+        return depth;
+    }
+
+    /// <summary>
+    /// Resolves a token the caller names: it must be in the caller's tenant and, for orchestrators and agents,
+    /// in the caller's own subtree. Anything else is "not found": the caller learns nothing about other trees.
+    /// </summary>
+    public static async Task<TokenRecord> ResolveInScopeAsync(IStoreSession session, string tenantUid, string? scope, string accessor)
+    {
+        var token = await session.Tokens.GetByAccessorAsync(accessor);
+        if (token is null || token.TenantUid != tenantUid || (scope is not null && !await IsWithinAsync(session, token, scope)))
+        {
+            throw KeywardErrors.TokenNotFound(accessor);
+        }
+
+        return token;
+    }
+
+    /// <summary>Revokes a token's subtree and every lease under it, and records one <c>token.revoked</c> event.</summary>
+    public async Task<RevocationCounts> RevokeSubtreeAsync(IWriteSession session, TokenRecord root, string reason, DateTimeOffset at)
+    {
+        var tokens = await session.Tokens.RevokeSubtreeAsync(root.Accessor, at, reason);
+        var leases = await session.Leases.RevokeForSubtreeAsync(root.Accessor, at, _engines.External);
+        if (root.TenantUid is { } tenantUid)
+        {
+            await EventLog.AppendAsync(session, tenantUid, EventTypes.TokenRevoked, at,
+                new { accessor = root.Accessor, agent_id = root.AgentId, run_id = root.RunId, reason, tokens, leases },
+                subjectAccessor: root.Accessor);
+        }
+
+        return new RevocationCounts(tokens, leases);
+    }
+}

@@ -1,0 +1,14 @@
+using System.Text.Json;
+using Keyward.Core.Storage;
+
+namespace Keyward.Core.Events;
+
+/// <summary>Writes events inside the caller's transaction, so that an event exists exactly when its change does.</summary>
+public static class EventLog
+{
+    private static readonly JsonSerializerOptions Options = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
+
+    public static Task<long> AppendAsync(
+        IWriteSession session, string tenantUid, string type, DateTimeOffset at, object data, string? path = null, string? subjectAccessor = null) =>
+        session.Events.AppendAsync(new EventRecord(0, tenantUid, type, path, subjectAccessor, JsonSerializer.Serialize(data, Options), at));
+}

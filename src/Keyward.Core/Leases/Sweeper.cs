@@ -1,0 +1,167 @@
+using Keyward.Core.Diagnostics;
+using Keyward.Core.Events;
+using Keyward.Core.Seal;
+using Keyward.Core.Storage;
+using Microsoft.Extensions.Logging;
+
+namespace Keyward.Core.Leases;
+
+/// <summary>
+/// The background sweeper: revokes expired leases, deletes tokens and leases that can no longer matter, prunes old
+/// events, and runs pending clean-ups outside Keyward (retried with backoff until they succeed) — each step in
+/// bounded batches, so that a sweep never holds the writer long. Idle while sealed.
+/// </summary>
+public sealed class Sweeper : IAsyncDisposable
+{
+    public const int BatchSize = 1000;
+
+    public const int CleanupBatchSize = 50;
+
+    /// <summary>Expired tokens stay this long, so that their use is answered "expired" (and attributed) rather than "invalid".</summary>
+    public static readonly TimeSpan ExpiredTokenRetention = TimeSpan.FromHours(1);
+
+    /// <summary>Revoked leases (with their clean-up done) stay this long for listing and investigation.</summary>
+    public static readonly TimeSpan RevokedLeaseRetention = TimeSpan.FromHours(24);
+
+    /// <summary>Events are kept this long; a client that reconnects later must resynchronize.</summary>
+    public static readonly TimeSpan EventRetention = TimeSpan.FromHours(24);
+
+    public static readonly TimeSpan MaxCleanupBackoff = TimeSpan.FromMinutes(5);
+
+    private readonly IKeywardStore _store;
+    private readonly GroupCommitter _committer;
+    private readonly KeyHierarchy _keys;
+    private readonly LeaseEngines _engines;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly CancellationTokenSource _stopping = new();
+    private Task? _loop;
+
+    public Sweeper(IKeywardStore store, GroupCommitter committer, KeyHierarchy keys, LeaseEngines engines, TimeProvider time, ILogger<Sweeper> logger)
+    {
+        _store = store;
+        _committer = committer;
+        _keys = keys;
+        _engines = engines;
+        _time = time;
+        _logger = logger;
+    }
+
+    /// <summary>Starts sweeping every <paramref name="interval"/> (idempotent).</summary>
+    public void Start(TimeSpan interval) => _loop ??= Task.Run(() => LoopAsync(interval));
+
+    private async Task LoopAsync(TimeSpan interval)
+    {
+        try
+        {
+            using var timer = new PeriodicTimer(interval, _time);
+            while (await timer.WaitForNextTickAsync(_stopping.Token))
+            {
+                if (_keys.State != SealState.Unsealed)
+                {
+                    continue;
+                }
+
+                try
+                {
+                    await SweepOnceAsync(_stopping.Token);
+                }
+                catch (Exception error) when (error is not OperationCanceledException)
+                {
+                    KeywardLog.SweepFailed(_logger, error.GetType().Name);
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    /// <summary>One pass; returns what it did (tests drive it directly).</summary>
+    public async Task<SweepResult> SweepOnceAsync(CancellationToken cancellationToken = default)
+    {
+        var now = _time.GetUtcNow();
+        var (expired, tokens, leases, events) = await _committer.ExecuteAsync(null, async session =>
+        {
+            var expiredLeases = await session.Leases.RevokeExpiredAsync(now, BatchSize, _engines.External);
+            foreach (var lease in expiredLeases.Where(l => l.Engine != LeaseEngines.TokenEngine))
+            {
+                await EventLog.AppendAsync(session, lease.TenantUid, EventTypes.LeaseRevoked, now,
+                    new { lease_id = lease.LeaseId, path = lease.Path, engine = lease.Engine, reason = "expired" },
+                    path: lease.Path, subjectAccessor: lease.OwnerAccessor);
+            }
+
+            var sweptTokens = await session.Tokens.SweepExpiredAsync(now - ExpiredTokenRetention, BatchSize);
+            var sweptLeases = await session.Leases.SweepAsync(now - RevokedLeaseRetention, BatchSize);
+            var prunedEvents = await session.Events.PruneAsync(now - EventRetention, BatchSize);
+            return (expiredLeases.Count, sweptTokens, sweptLeases, prunedEvents);
+        });
+
+        var cleaned = await RunCleanupsAsync(now, cancellationToken);
+        return new SweepResult(expired, tokens, leases, events, cleaned);
+    }
+
+    /// <summary>Clean-ups outside Keyward run outside any transaction; each outcome is recorded afterwards.</summary>
+    private async Task<int> RunCleanupsAsync(DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        IReadOnlyList<LeaseRecord> due;
+        await using (var session = await _store.ReadAsync(cancellationToken))
+        {
+            due = await session.Leases.ListDueCleanupsAsync(now, CleanupBatchSize, cancellationToken);
+        }
+
+        var done = 0;
+        foreach (var lease in due)
+        {
+            var engine = _engines.Find(lease.Engine);
+            string? failure = null;
+            if (engine is null)
+            {
+                failure = "engine_not_registered";
+            }
+            else
+            {
+                try
+                {
+                    using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                    timeout.CancelAfter(TimeSpan.FromSeconds(30));
+                    await engine.CleanUpAsync(lease, timeout.Token);
+                }
+                catch (Exception error) when (!cancellationToken.IsCancellationRequested)
+                {
+                    failure = error.GetType().Name;
+                }
+            }
+
+            DateTimeOffset? next = null;
+            if (failure is not null)
+            {
+                var backoff = TimeSpan.FromSeconds(Math.Min(Math.Pow(2, lease.CleanupAttempts), MaxCleanupBackoff.TotalSeconds));
+                next = _time.GetUtcNow() + backoff;
+                KeywardLog.LeaseCleanupFailed(_logger, lease.LeaseId, lease.CleanupAttempts + 1, failure, next.Value);
+            }
+            else
+            {
+                done++;
+            }
+
+            await _committer.ExecuteAsync(null, session => session.Leases.RecordCleanupAsync(lease.LeaseId, failure is null, next, failure));
+        }
+
+        return done;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stopping.CancelAsync();
+        if (_loop is not null)
+        {
+            await _loop;
+        }
+
+        _stopping.Dispose();
+    }
+}
+
+/// <summary>One sweep's work: leases expired, tokens and leases deleted, events pruned, clean-ups completed.</summary>
+public readonly record struct SweepResult(int ExpiredLeases, int DeletedTokens, int DeletedLeases, int PrunedEvents, int CleanupsDone);

@@ -1,0 +1,166 @@
+using Keyward.Core.Agents;
+using Keyward.Core.Policies;
+using Keyward.Core.Tokens;
+using Keyward.Server.Http;
+
+namespace Keyward.Server.Endpoints;
+
+public sealed class AgentGrantBody
+{
+    public string? AgentId { get; init; }
+
+    public string? RunId { get; init; }
+
+    public string? Role { get; init; }
+
+    public Duration? Ttl { get; init; }
+
+    public IReadOnlyList<RuleSpec>? Rules { get; init; }
+
+    public Duration? BootstrapTtl { get; init; }
+
+    public AgentGrantRequest ToRequest() => new(AgentId, RunId, Role, Ttl?.Value, Rules, BootstrapTtl?.Value);
+}
+
+public sealed record BootstrapResponse(string BootstrapToken, string Accessor, DateTimeOffset ExpiresAt);
+
+public sealed class ExchangeRequest
+{
+    public string? BootstrapToken { get; init; }
+}
+
+public sealed record SessionResponse(
+    string Token, string Accessor, string Tenant, string? AgentId, string? RunId, string? Role, DateTimeOffset? ExpiresAt, bool Renewable);
+
+public sealed record SelfResponse(
+    string? Tenant, string Kind, string Accessor, string? ParentAccessor, string? AgentId, string? RunId, string? Role,
+    IReadOnlyList<RuleSpec>? Rules, DateTimeOffset? ExpiresAt, IReadOnlyList<string>? Chain);
+
+public sealed class RenewRequest
+{
+    public Duration? Increment { get; init; }
+}
+
+public sealed record RenewResponse(string Accessor, DateTimeOffset ExpiresAt, bool Renewable);
+
+public sealed class RevokeRequest
+{
+    public string? Accessor { get; init; }
+}
+
+public sealed record RevocationResponse(int RevokedTokens, int RevokedLeases);
+
+public sealed record RunTokenInfo(
+    string Accessor, string? ParentAccessor, string Kind, string? AgentId, string? RunId, string? Role,
+    DateTimeOffset CreatedAt, DateTimeOffset? ExpiresAt, DateTimeOffset? RevokedAt, string? RevokedReason);
+
+public sealed record RunTokensResponse(string RunId, IReadOnlyList<RunTokenInfo> Tokens);
+
+/// <summary>Agents and tokens (API.md): bootstrap, exchange, spawn, self, renew, revoke, run completion and the run's tree.</summary>
+public static class AgentEndpoints
+{
+    public static IEndpointRouteBuilder MapAgentEndpoints(this IEndpointRouteBuilder routes)
+    {
+        var agents = routes.MapGroup("/v1/agents").WithTags("Agents and tokens");
+
+        agents.MapPost("/bootstrap", (HttpContext http, Audited audited, AgentService service) =>
+            audited.RunAsync(http, "agent.bootstrap", async ctx =>
+            {
+                var body = await ctx.BodyAsync<AgentGrantBody>();
+                var grant = await service.BootstrapAsync(ctx.Caller, body.ToRequest(), ctx.Audit);
+                return TypedResults.Ok(new BootstrapResponse(grant.Token, grant.Accessor, grant.ExpiresAt));
+            }))
+            .WithSummary("Mint a single-use bootstrap token for a new agent of a run (orchestrator token); bootstrap_ttl defaults to 60s, at most 90s.")
+            .WithJsonBody<AgentGrantBody>().Produces<BootstrapResponse>().ProducesProblem(400).ProducesProblem(403);
+
+        agents.MapPost("/spawn", (HttpContext http, Audited audited, AgentService service) =>
+            audited.RunAsync(http, "agent.spawn", async ctx =>
+            {
+                var body = await ctx.BodyAsync<AgentGrantBody>();
+                var grant = await service.SpawnAsync(ctx.Caller, body.ToRequest(), ctx.Audit);
+                return TypedResults.Ok(new BootstrapResponse(grant.Token, grant.Accessor, grant.ExpiresAt));
+            }))
+            .WithSummary("Mint a child agent's bootstrap token (agent token): its role must be in may_spawn, its rules a subset of the caller's, its ttl within the caller's.")
+            .WithJsonBody<AgentGrantBody>().Produces<BootstrapResponse>().ProducesProblem(400).ProducesProblem(403);
+
+        var auth = routes.MapGroup("/v1/auth").WithTags("Agents and tokens");
+
+        auth.MapPost("/exchange", (HttpContext http, Audited audited, AgentService service) =>
+            audited.RunAnonymousAsync(http, "auth.exchange", async ctx =>
+            {
+                var body = await ctx.BodyAsync<ExchangeRequest>();
+                var grant = await service.ExchangeAsync(body.BootstrapToken, ctx.Audit);
+                var r = grant.Record;
+                return TypedResults.Ok(new SessionResponse(grant.Token, r.Accessor, grant.TenantId, r.AgentId, r.RunId, r.Role, r.ExpiresAt, grant.Renewable));
+            }))
+            .WithSummary("Exchange a bootstrap token (in the body, not the header) for the agent's session token; a second exchange is 409 bootstrap_replayed.")
+            .WithJsonBody<ExchangeRequest>().Produces<SessionResponse>().ProducesProblem(401).ProducesProblem(409);
+
+        auth.MapGet("/self", (HttpContext http, Audited audited) =>
+            audited.RunAsync(http, "auth.self", ctx =>
+            {
+                var c = ctx.Caller;
+                var t = c.Token;
+                IResult result = TypedResults.Ok(new SelfResponse(
+                    c.Tenant?.Id, TokenKinds.Name(c.Kind), t.Accessor, t.ParentAccessor, t.AgentId, t.RunId, t.Role,
+                    c.Kind == TokenKind.Admin ? null : c.Rules.ToSpecs(), c.ExpiresAt, c.Actor.Chain));
+                return Task.FromResult(result);
+            }))
+            .WithSummary("The calling token: tenant, kind, agent, run, role, effective rules, expiry.")
+            .Produces<SelfResponse>();
+
+        auth.MapPost("/renew", (HttpContext http, Audited audited, AgentService service) =>
+            audited.RunAsync(http, "auth.renew", async ctx =>
+            {
+                var body = await ctx.BodyAsync<RenewRequest>(allowEmpty: true);
+                var renewed = await service.RenewAsync(ctx.Caller, body.Increment?.Value, ctx.Audit);
+                return TypedResults.Ok(new RenewResponse(renewed.Accessor, renewed.ExpiresAt, renewed.Renewable));
+            }))
+            .WithSummary("Extend the agent session by increment (default: its original ttl), never past the role's max_ttl or the parent's expiry.")
+            .WithJsonBody<RenewRequest>().Produces<RenewResponse>().ProducesProblem(401);
+
+        auth.MapPost("/revoke-self", (HttpContext http, Audited audited, AgentService service) =>
+            audited.RunAsync(http, "auth.revoke_self", async ctx =>
+            {
+                ctx.Audit.SuccessStatus = StatusCodes.Status204NoContent;
+                await service.RevokeSelfAsync(ctx.Caller, ctx.Audit);
+                return TypedResults.NoContent();
+            }))
+            .WithSummary("Task done: revoke the calling agent session, its subtree and every lease under it.")
+            .Produces(204);
+
+        auth.MapPost("/revoke", (HttpContext http, Audited audited, AgentService service) =>
+            audited.RunAsync(http, "auth.revoke", async ctx =>
+            {
+                ctx.Audit.SuccessStatus = StatusCodes.Status204NoContent;
+                var body = await ctx.BodyAsync<RevokeRequest>();
+                await service.RevokeAsync(ctx.Caller, body.Accessor, ctx.Audit);
+                return TypedResults.NoContent();
+            }))
+            .WithSummary("Revoke a token by accessor with its subtree and leases (admin: any of the tenant; orchestrator: its own subtree).")
+            .WithJsonBody<RevokeRequest>().Produces(204).ProducesProblem(404);
+
+        var runs = routes.MapGroup("/v1/runs").WithTags("Agents and tokens");
+
+        runs.MapPost("/{runId}/complete", (string runId, HttpContext http, Audited audited, AgentService service) =>
+            audited.RunAsync(http, "run.complete", async ctx =>
+            {
+                var counts = await service.CompleteRunAsync(ctx.Caller, runId, ctx.Audit);
+                return TypedResults.Ok(new RevocationResponse(counts.Tokens, counts.Leases));
+            }))
+            .WithSummary("Revoke every token and lease of a run (orchestrator: within its subtree; admin: the tenant's).")
+            .Produces<RevocationResponse>();
+
+        runs.MapGet("/{runId}/tokens", (string runId, HttpContext http, Audited audited, AgentService service) =>
+            audited.RunAsync(http, "run.tokens", async ctx =>
+            {
+                var tokens = await service.ListRunAsync(ctx.Caller, runId, ctx.Audit, http.RequestAborted);
+                return TypedResults.Ok(new RunTokensResponse(runId, tokens.Select(t => new RunTokenInfo(
+                    t.Accessor, t.ParentAccessor, TokenKinds.Name(t.Kind), t.AgentId, t.RunId, t.Role, t.CreatedAt, t.ExpiresAt, t.RevokedAt, t.RevokedReason)).ToArray()));
+            }))
+            .WithSummary("The run's token tree (bootstrap and session tokens, revoked ones included), parents before children, within the caller's reach.")
+            .Produces<RunTokensResponse>();
+
+        return routes;
+    }
+}

@@ -1,0 +1,55 @@
+using Keyward.Core.Agents;
+using Keyward.Core.Tenants;
+using Keyward.Server.Http;
+
+namespace Keyward.Server.Endpoints;
+
+public sealed class DenyThresholdBody
+{
+    public int? Count { get; init; }
+
+    public Duration? Window { get; init; }
+}
+
+public sealed class AnomalySettingsBody
+{
+    public bool? LockdownOnBootstrapReplay { get; init; }
+
+    public DenyThresholdBody? DenyThreshold { get; init; }
+}
+
+public sealed record DenyThresholdResponse(int Count, long Window);
+
+public sealed record AnomalySettingsResponse(bool LockdownOnBootstrapReplay, DenyThresholdResponse? DenyThreshold)
+{
+    public static AnomalySettingsResponse From(AnomalySettings s) =>
+        new(s.LockdownOnBootstrapReplay, s.DenyThreshold is { } t ? new DenyThresholdResponse(t.Count, (long)t.Window.TotalSeconds) : null);
+}
+
+/// <summary>Tenant settings (tenant admin token): automatic responses to anomalies.</summary>
+public static class SettingsEndpoints
+{
+    public static IEndpointRouteBuilder MapSettingsEndpoints(this IEndpointRouteBuilder routes)
+    {
+        var settings = routes.MapGroup("/v1/settings").WithTags("Tenant settings");
+
+        settings.MapGet("/anomalies", (HttpContext http, Audited audited, Anomalies anomalies) =>
+            audited.RunAsync(http, "settings.anomalies.read", async ctx =>
+                TypedResults.Ok(AnomalySettingsResponse.From(await anomalies.GetSettingsAsync(ctx.Caller)))))
+            .WithSummary("The tenant's automatic anomaly responses (tenant admin token).")
+            .Produces<AnomalySettingsResponse>();
+
+        settings.MapPut("/anomalies", (HttpContext http, Audited audited, Anomalies anomalies) =>
+            audited.RunAsync(http, "settings.anomalies.write", async ctx =>
+            {
+                var body = await ctx.BodyAsync<AnomalySettingsBody>();
+                var threshold = body.DenyThreshold is { } t ? DenyThreshold.Create(t.Count, t.Window?.Value) : null;
+                var stored = await anomalies.PutSettingsAsync(ctx.Caller, new AnomalySettings(body.LockdownOnBootstrapReplay ?? false, threshold), ctx.Audit);
+                return TypedResults.Ok(AnomalySettingsResponse.From(stored));
+            }))
+            .WithSummary("Turn bootstrap replay and 'count denied requests within window' into an automatic lockdown of the offending subtree (tenant admin token).")
+            .WithJsonBody<AnomalySettingsBody>().Produces<AnomalySettingsResponse>().ProducesProblem(400);
+
+        return routes;
+    }
+}
