@@ -75,6 +75,10 @@ public sealed class AuditDraft
             Outcome = keyward.IsDenial ? "denied" : "error";
             Status = keyward.Status;
             Code = keyward.Code;
+            if (keyward.AuditDetail is { } detail)
+            {
+                AddDetail("refusal", detail);
+            }
         }
         else
         {

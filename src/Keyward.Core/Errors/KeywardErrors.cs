@@ -50,6 +50,13 @@ public static class KeywardErrors
     public static KeywardException InvalidToken() =>
         new(401, "invalid_token", "Invalid token", "The token is not valid.");
 
+    /// <summary>
+    /// A derived token that does not verify: the caller learns only that it is invalid; the audit record gets the
+    /// reason (malformed, unknown caveat, tag mismatch, ...), which names no tag or token.
+    /// </summary>
+    public static KeywardException InvalidDerivedToken(string auditReason) =>
+        new(401, "invalid_token", "Invalid token", "The token is not valid.") { AuditDetail = auditReason };
+
     public static KeywardException TokenExpired() =>
         new(401, "token_expired", "Token expired", "The token has expired.");
 

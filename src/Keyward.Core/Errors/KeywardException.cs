@@ -39,6 +39,9 @@ public sealed class KeywardException : Exception
 
     public string Title { get; }
 
+    /// <summary>A non-secret fact for the audit record only, never sent to the caller (e.g. why a derived token failed).</summary>
+    public string? AuditDetail { get; init; }
+
     /// <summary>
     /// A refusal whose operation's changes must still commit (a bootstrap replay revokes the leaked session and then
     /// answers 409): the group committer keeps its savepoint instead of rolling it back.

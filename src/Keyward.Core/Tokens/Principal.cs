@@ -2,23 +2,26 @@ using Keyward.Core.Audit;
 using Keyward.Core.Errors;
 using Keyward.Core.Policies;
 using Keyward.Core.Tenants;
+using Keyward.Core.Tokens.Derived;
 
 namespace Keyward.Core.Tokens;
 
 /// <summary>
 /// The authenticated caller. Its tenant comes from the token and nowhere else: no route, header or body can
 /// name another. Tenant admin tokens hold every capability in their tenant; other tenant tokens hold exactly
-/// their rules; the root token holds no tenant capability at all.
+/// their rules; the root token holds no tenant capability at all. A derived (<c>kwd_</c>) token is its session's
+/// principal with an <see cref="Attenuation"/>: allowed only what the session's rules AND every caveat allow.
 /// </summary>
 public sealed class Principal
 {
-    public Principal(TokenRecord token, Tenant? tenant, RuleSet rules, bool tenantLockedDown = false)
+    public Principal(TokenRecord token, Tenant? tenant, RuleSet rules, bool tenantLockedDown = false, Attenuation? attenuation = null)
     {
         Token = token;
         Tenant = tenant;
         Rules = rules;
         TenantLockedDown = tenantLockedDown;
-        Actor = token.ToActor();
+        Attenuation = attenuation;
+        Actor = attenuation is null ? token.ToActor() : token.ToActor(attenuation);
     }
 
     /// <summary>
@@ -27,17 +30,27 @@ public sealed class Principal
     /// </summary>
     public bool TenantLockedDown { get; }
 
+    /// <summary>The stored token; for a derived token, its session's (so revocation follows the session).</summary>
     public TokenRecord Token { get; }
+
+    /// <summary>The caveats of a derived token; null for every other token.</summary>
+    public Attenuation? Attenuation { get; }
+
+    /// <summary>When the token stops working: for a derived token, the earliest of its expiry caveats and the session's.</summary>
+    public DateTimeOffset? ExpiresAt =>
+        Attenuation is null ? Token.ExpiresAt
+        : Token.ExpiresAt is { } session && session < Attenuation.ExpiresAt ? session : Attenuation.ExpiresAt;
 
     public Tenant? Tenant { get; }
 
     public RuleSet Rules { get; }
 
-    public TokenKind Kind => Token.Kind;
+    /// <summary><see cref="TokenKind.Derived"/> for a derived token, whatever its session's kind.</summary>
+    public TokenKind Kind => Attenuation is null ? Token.Kind : TokenKind.Derived;
 
     public AuditActor Actor { get; }
 
-    public bool IsRoot => Token.Kind == TokenKind.Root;
+    public bool IsRoot => Kind == TokenKind.Root;
 
     public void RequireRoot()
     {
@@ -90,7 +103,10 @@ public sealed class Principal
     };
 
     public bool Can(string path, Capability capability) =>
-        Tenant is not null && !TenantLockedDown && (Kind == TokenKind.Admin || Rules.Allows(path, capability));
+        Tenant is not null
+        && !TenantLockedDown
+        && (Kind == TokenKind.Admin || Rules.Allows(path, capability))
+        && (Attenuation is null || Attenuation.Allows(path, capability));
 
     /// <summary>Returns the caller's tenant if it holds <paramref name="capability"/> on <paramref name="path"/>.</summary>
     public Tenant Require(string path, Capability capability)
@@ -110,4 +126,8 @@ public static class TokenRecordAuditExtensions
     /// <summary>How audit records name the holder of a token: by kind, agent, run, role and accessor, never the token.</summary>
     public static AuditActor ToActor(this TokenRecord token) =>
         new(TokenKinds.Name(token.Kind), token.AgentId, token.RunId, token.Role, token.Accessor);
+
+    /// <summary>A derived token's holder: its session's agent, run, role and accessor, and the delegation chain (no tags).</summary>
+    public static AuditActor ToActor(this TokenRecord session, Attenuation attenuation) =>
+        new(TokenKinds.Name(TokenKind.Derived), session.AgentId, session.RunId, session.Role, session.Accessor, attenuation.Chain(session.Accessor));
 }

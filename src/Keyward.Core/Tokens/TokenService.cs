@@ -2,8 +2,10 @@ using System.Collections.Concurrent;
 using System.Runtime.InteropServices;
 using Keyward.Core.Errors;
 using Keyward.Core.Policies;
+using Keyward.Core.Seal;
 using Keyward.Core.Storage;
 using Keyward.Core.Tenants;
+using Keyward.Core.Tokens.Derived;
 
 namespace Keyward.Core.Tokens;
 
@@ -20,17 +22,25 @@ public sealed class TokenService
     private readonly IKeywardStore _store;
     private readonly TenantDirectory _tenants;
     private readonly TimeProvider _time;
+    private readonly KeyHierarchy _keys;
     private readonly ConcurrentDictionary<HashKey, CacheEntry> _cache = new();
+    private readonly ConcurrentDictionary<string, CacheEntry> _byAccessor = new(StringComparer.Ordinal);
     private long _generation;
 
-    public TokenService(IKeywardStore store, TenantDirectory tenants, TimeProvider time)
+    public TokenService(IKeywardStore store, TenantDirectory tenants, TimeProvider time, KeyHierarchy keys)
     {
         _store = store;
         _tenants = tenants;
         _time = time;
+        _keys = keys;
     }
 
-    /// <summary>Builds a new token (string and record); the caller inserts the record in its transaction.</summary>
+    /// <summary>
+    /// Builds a new token (string and record); the caller inserts the record in its transaction. An agent session
+    /// token carries what its holder needs to derive attenuated tokens offline:
+    /// <c>kws_&lt;random&gt;.&lt;accessor&gt;.&lt;base64url(t0)&gt;</c> with <c>t0 = HMAC(K_att, accessor)</c>; the whole
+    /// string is what is hashed and stored.
+    /// </summary>
     public (string Token, TokenRecord Record) Mint(
         TokenKind kind,
         string? tenantUid,
@@ -44,10 +54,18 @@ public sealed class TokenService
         IReadOnlyList<RuleSpec>? rules = null,
         string? token = null)
     {
+        var accessor = Ids.NewAccessor();
+        if (token is null && kind == TokenKind.Agent)
+        {
+            var rootTag = DerivedToken.RootTag(_keys.Require().Attenuation.Bytes, accessor);
+            token = TokenHasher.NewToken(kind) + "." + accessor + "." + System.Buffers.Text.Base64Url.EncodeToString(rootTag);
+            System.Security.Cryptography.CryptographicOperations.ZeroMemory(rootTag);
+        }
+
         token ??= TokenHasher.NewToken(kind);
         var now = _time.GetUtcNow();
         var record = new TokenRecord(
-            Ids.NewAccessor(),
+            accessor,
             TokenHasher.Hash(token),
             kind,
             tenantUid,
@@ -75,6 +93,11 @@ public sealed class TokenService
             throw KeywardErrors.MissingToken();
         }
 
+        if (token.StartsWith(DerivedToken.Prefix, StringComparison.Ordinal))
+        {
+            return await AuthenticateDerivedAsync(token, cancellationToken);
+        }
+
         if (!TokenHasher.IsWellFormed(token, out _))
         {
             throw KeywardErrors.InvalidToken();
@@ -93,6 +116,55 @@ public sealed class TokenService
             throw KeywardErrors.InvalidToken();
         }
 
+        var (tenant, lockedDown) = await RequireLiveAsync(record, cancellationToken);
+        return new Principal(record, tenant, record.EffectiveRules, lockedDown);
+    }
+
+    /// <summary>
+    /// A derived token: parsed without a key, its session looked up by accessor (cached like tokens, with the same
+    /// generation), its tag chain recomputed under K_att and compared in constant time, then the session checked
+    /// exactly as if it had been presented (revoked, expired, tenant gone or locked), then its expiry caveats.
+    /// Only agent sessions carry root tags; a chain naming any other token is refused.
+    /// </summary>
+    private async ValueTask<Principal> AuthenticateDerivedAsync(string token, CancellationToken cancellationToken)
+    {
+        var (derived, session) = await VerifyDerivedAsync(token, cancellationToken);
+        var (tenant, _) = await RequireLiveAsync(session, cancellationToken);
+        if (derived.Attenuation.ExpiresAt <= _time.GetUtcNow())
+        {
+            throw KeywardErrors.TokenExpired();
+        }
+
+        return new Principal(session, tenant, session.EffectiveRules, attenuation: derived.Attenuation);
+    }
+
+    private async ValueTask<(DerivedToken Token, TokenRecord Session)> VerifyDerivedAsync(string token, CancellationToken cancellationToken)
+    {
+        if (!DerivedToken.TryParse(token, out var derived, out var reason))
+        {
+            throw KeywardErrors.InvalidDerivedToken(reason!);
+        }
+
+        var session = await FindByAccessorAsync(derived!.TokenId, cancellationToken);
+        if (session is null || !derived.HasValidTag(_keys.Require().Attenuation.Bytes))
+        {
+            throw KeywardErrors.InvalidDerivedToken(session is null ? "unknown session" : "tag mismatch");
+        }
+
+        if (session.Kind != TokenKind.Agent)
+        {
+            throw KeywardErrors.InvalidDerivedToken("the chain does not start at an agent session");
+        }
+
+        return (derived, session);
+    }
+
+    /// <summary>
+    /// Refuses a token whose tenant is gone (401) or locked down (423; admin tokens minted after the lockdown pass,
+    /// flagged), then a revoked or expired one (401).
+    /// </summary>
+    private async ValueTask<(Tenant? Tenant, bool LockedDown)> RequireLiveAsync(TokenRecord record, CancellationToken cancellationToken)
+    {
         // The tenant's state first: while it is locked down every one of its tokens answers 423 — the lockdown revoked
         // them, and a 401 would tell their holders nothing of the incident (after unlock they answer 401 token_revoked).
         Tenant? tenant = null;
@@ -123,15 +195,58 @@ public sealed class TokenService
             throw KeywardErrors.TokenExpired();
         }
 
-        return new Principal(record, tenant, record.EffectiveRules, lockedDown);
+        return (tenant, lockedDown);
     }
 
     /// <summary>
     /// The stored record of a presented token, valid or not (expired and revoked tokens still name their tenant
-    /// and accessor, so refusals can be attributed). Null for a token Keyward never issued.
+    /// and accessor, so refusals can be attributed). Null for a token Keyward never issued. A derived token names
+    /// its session only if its tag chain verifies (anyone can write an accessor into one).
     /// </summary>
-    public async ValueTask<TokenRecord?> FindAsync(string token, CancellationToken cancellationToken = default) =>
-        TokenHasher.IsWellFormed(token, out _) ? await FindAsync(TokenHasher.Hash(token), cancellationToken) : null;
+    public async ValueTask<TokenRecord?> FindAsync(string token, CancellationToken cancellationToken = default)
+    {
+        if (token.StartsWith(DerivedToken.Prefix, StringComparison.Ordinal))
+        {
+            try
+            {
+                return (await VerifyDerivedAsync(token, cancellationToken)).Session;
+            }
+            catch (KeywardException)
+            {
+                return null;
+            }
+        }
+
+        return TokenHasher.IsWellFormed(token, out _) ? await FindAsync(TokenHasher.Hash(token), cancellationToken) : null;
+    }
+
+    /// <summary>A token by accessor through the node-local cache, re-read after any revocation (same generation as by hash).</summary>
+    private async ValueTask<TokenRecord?> FindByAccessorAsync(string accessor, CancellationToken cancellationToken)
+    {
+        var generation = Volatile.Read(ref _generation);
+        if (_byAccessor.TryGetValue(accessor, out var cached) && cached.Generation == generation)
+        {
+            return cached.Record;
+        }
+
+        TokenRecord? record;
+        await using (var session = await _store.ReadAsync(cancellationToken))
+        {
+            record = await session.Tokens.GetByAccessorAsync(accessor, cancellationToken);
+        }
+
+        if (record is not null)
+        {
+            if (_byAccessor.Count >= MaxCachedTokens)
+            {
+                _byAccessor.Clear();
+            }
+
+            _byAccessor[accessor] = new CacheEntry(record, generation);
+        }
+
+        return record;
+    }
 
     private async ValueTask<TokenRecord?> FindAsync(byte[] hash, CancellationToken cancellationToken)
     {

@@ -20,4 +20,7 @@ public static class KeyLabels
 
     /// <summary>Keyed hashes of identifiers (presented tokens) that audit records name without revealing.</summary>
     public const string AuditIdentifiers = "keyward/v1/audit-identifiers";
+
+    /// <summary>Root tags of agent sessions for offline attenuation (derived kwd_ tokens): t0 = HMAC(K_att, accessor).</summary>
+    public const string Attenuation = "keyward/v1/attenuation";
 }

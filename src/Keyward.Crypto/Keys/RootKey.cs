@@ -19,6 +19,7 @@ public sealed class RootKey : IDisposable
         AuditChain = key.Derive(KeyLabels.AuditChain);
         AuditCheckpoint = key.Derive(KeyLabels.AuditCheckpoint);
         AuditIdentifiers = key.Derive(KeyLabels.AuditIdentifiers);
+        Attenuation = key.Derive(KeyLabels.Attenuation);
     }
 
     public static RootKey Generate() => new(SecretKey.Generate());
@@ -32,6 +33,9 @@ public sealed class RootKey : IDisposable
     public SecretKey AuditCheckpoint { get; }
 
     public SecretKey AuditIdentifiers { get; }
+
+    /// <summary>K_att: keys the root tags of agent sessions from which holders derive attenuated tokens offline.</summary>
+    public SecretKey Attenuation { get; }
 
     /// <summary>Raw root key bytes, for splitting into shares at initialization only.</summary>
     public ReadOnlySpan<byte> Material => _key.Bytes;
@@ -58,6 +62,7 @@ public sealed class RootKey : IDisposable
         AuditChain.Dispose();
         AuditCheckpoint.Dispose();
         AuditIdentifiers.Dispose();
+        Attenuation.Dispose();
         _key.Dispose();
     }
 

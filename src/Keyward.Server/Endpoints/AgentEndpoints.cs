@@ -103,7 +103,7 @@ public static class AgentEndpoints
                 var t = c.Token;
                 IResult result = TypedResults.Ok(new SelfResponse(
                     c.Tenant?.Id, TokenKinds.Name(c.Kind), t.Accessor, t.ParentAccessor, t.AgentId, t.RunId, t.Role,
-                    c.Kind == TokenKind.Admin ? null : c.Rules.ToSpecs(), t.ExpiresAt, c.Actor.Chain));
+                    c.Kind == TokenKind.Admin ? null : c.Rules.ToSpecs(), c.ExpiresAt, c.Actor.Chain));
                 return Task.FromResult(result);
             }))
             .WithSummary("The calling token: tenant, kind, agent, run, role, effective rules, expiry.")
