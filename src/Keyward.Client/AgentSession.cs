@@ -38,7 +38,6 @@ public sealed class AgentSession : IAsyncDisposable
     private readonly CancellationTokenSource _stopping = new();
 
     // The session token itself: sent only by _client, and kept for deriving offline children (see Derive below).
-    [System.Diagnostics.CodeAnalysis.SuppressMessage("Style", "IDE0052", Justification = "Read by Derive(...), wired at merge (see MERGE POINT).")]
     private readonly string _token;
 
     private ITimer? _timer;
@@ -232,19 +231,19 @@ public sealed class AgentSession : IAsyncDisposable
         return _client.SpawnAgentAsync(agentId, ttl, role, rules, runId: null, bootstrapTtl, cancellationToken);
     }
 
-    // ---------------------------------------------------------------------------------------------------------
-    // MERGE POINT (lead): offline derivation of kwd_ children.
-    // The offline-attenuation helper provides token.Attenuate(...) in Keyward.Client. Wire it here as
-    //
-    //     public string Derive(<caveats: path prefix glob, capabilities, mandatory expiry, tool, sub-agent id>)
-    //     {
-    //         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
-    //         return <Attenuate>(_token, ...);   // _token is this session's kws_ token
-    //     }
-    //
-    // Derived tokens die with this session (revoke on dispose revokes them too). Not implemented here on purpose:
-    // the HMAC chain format belongs to that helper.
-    // ---------------------------------------------------------------------------------------------------------
+    /// <summary>
+    /// Derives a narrower <c>kwd_</c> token for a sub-task, offline (no round trip): this session's token with
+    /// <paramref name="caveats"/> appended to its HMAC chain. An expiry is mandatory — <paramref name="lifetime"/> adds
+    /// one — and further caveats (path glob, capabilities, tool, sub-agent id) only narrow. Derived tokens die with
+    /// this session. See docs/designs/0004-derived-tokens.md.
+    /// </summary>
+    public KeywardToken Derive(TimeSpan lifetime, params TokenCaveat[] caveats)
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(lifetime, TimeSpan.Zero);
+        ArgumentNullException.ThrowIfNull(caveats);
+        return KeywardToken.Parse(_token).Attenuate([TokenCaveat.ExpiresAt(_time.GetUtcNow() + lifetime), .. caveats]);
+    }
 
     /// <summary>
     /// Revokes this session (<c>POST /v1/auth/revoke-self</c>: its subtree and leases too) and stops renewal. Throws

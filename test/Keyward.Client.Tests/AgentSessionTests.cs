@@ -94,6 +94,25 @@ public sealed class AgentSessionTests : IClassFixture<ServerFixture>
     }
 
     [Fact]
+    public async Task Derive_OfflineChild_ReadsOnlyWithinItsCaveats_AndDiesWithTheSession()
+    {
+        var world = await AgentWorld.CreateAsync(_server);
+        var session = await world.SessionAsync("planner", "run-derive");
+
+        var derived = session.Derive(TimeSpan.FromMinutes(5), TokenCaveat.Path("app/x/**"), TokenCaveat.Capabilities("read"), TokenCaveat.SubAgent("sub-1"));
+
+        Assert.StartsWith("kwd_", derived.Value, StringComparison.Ordinal);
+        using var child = _server.Client(derived.Value);
+        Assert.Equal("pw-app-x", (await child.GetSecretAsync("app/x/key")).Data.GetProperty("key").GetString());
+        await Clients.FailsAsync(() => child.GetSecretAsync("app/db"), 403, "permission_denied");
+        Assert.Empty(await child.ListSecretsAsync("app"));
+
+        await session.DisposeAsync();
+
+        await Clients.FailsAsync(() => child.GetSecretAsync("app/x/key"), 401, "token_revoked");
+    }
+
+    [Fact]
     public async Task DisposeAsync_RevokesChildrenSpawnedByTheSession()
     {
         var world = await AgentWorld.CreateAsync(_server);
