@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Text;
 using System.Text.Json;
 using Keyward.Cli.Cli;
 using Keyward.Client;
@@ -272,49 +271,8 @@ internal static class AgentsCommand
             return token.Trim();
         }
 
-        if (Console.IsInputRedirected)
-        {
-            while (Console.In.ReadLine() is { } line)
-            {
-                line = line.Trim();
-                if (line.Length > 0)
-                {
-                    return line;
-                }
-            }
-
-            throw new UsageException($"No bootstrap token: set ${AgentSession.BootstrapTokenVariable} or pipe it on standard input.");
-        }
-
-        Output.Error.Write("Bootstrap token: ");
-        var text = new StringBuilder();
-        while (true)
-        {
-            var key = Console.ReadKey(intercept: true);
-            if (key.Key == ConsoleKey.Enter)
-            {
-                break;
-            }
-
-            if (key.Key == ConsoleKey.Backspace)
-            {
-                if (text.Length > 0)
-                {
-                    text.Length--;
-                }
-
-                continue;
-            }
-
-            if (!char.IsControl(key.KeyChar))
-            {
-                text.Append(key.KeyChar);
-            }
-        }
-
-        Output.Error.WriteLine();
-        var typed = text.ToString().Trim();
-        return typed.Length > 0
+        var typed = SecretInput.ReadLine("Bootstrap token (not echoed): ");
+        return !string.IsNullOrWhiteSpace(typed)
             ? typed
             : throw new UsageException($"No bootstrap token: set ${AgentSession.BootstrapTokenVariable} or pipe it on standard input.");
     }

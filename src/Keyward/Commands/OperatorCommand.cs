@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Text;
 using Keyward.Cli.Cli;
 
 namespace Keyward.Cli.Commands;
@@ -81,7 +80,7 @@ internal static class OperatorCommand
             }
             else
             {
-                var share = given ?? ReadSecretLine("Unseal key (not echoed): ");
+                var share = given ?? SecretInput.ReadLine("Unseal key (not echoed): ");
                 if (string.IsNullOrWhiteSpace(share))
                 {
                     throw new UsageException("No key share given.");
@@ -191,53 +190,5 @@ internal static class OperatorCommand
             return ExitCodes.Ok;
         });
         return new Command("root-token", "Manage root tokens.") { revoke };
-    }
-
-    /// <summary>A line from stdin; on a terminal, prompted on stderr and not echoed.</summary>
-    private static string? ReadSecretLine(string prompt)
-    {
-        if (Console.IsInputRedirected)
-        {
-            // The first line that is not blank or a '#' comment (a key file can be piped in as it is).
-            while (Console.In.ReadLine() is { } line)
-            {
-                line = line.Trim();
-                if (line.Length > 0 && !line.StartsWith('#'))
-                {
-                    return line;
-                }
-            }
-
-            return null;
-        }
-
-        Console.Error.Write(prompt);
-        var text = new StringBuilder();
-        while (true)
-        {
-            var key = Console.ReadKey(intercept: true);
-            if (key.Key == ConsoleKey.Enter)
-            {
-                break;
-            }
-
-            if (key.Key == ConsoleKey.Backspace)
-            {
-                if (text.Length > 0)
-                {
-                    text.Length--;
-                }
-
-                continue;
-            }
-
-            if (!char.IsControl(key.KeyChar))
-            {
-                text.Append(key.KeyChar);
-            }
-        }
-
-        Console.Error.WriteLine();
-        return text.ToString().Trim();
     }
 }

@@ -300,7 +300,7 @@ public sealed partial class AgentCliTests : IClassFixture<CliServerFixture>
         Assert.True(printed.All(allowed.Contains), $"unexpected token on stdout: {result}");
     }
 
-    [GeneratedRegex("kw[a-z]_[A-Za-z0-9_-]{16,}")]
+    [GeneratedRegex("kw[a-z]_[A-Za-z0-9_.-]{16,}")]
     private static partial Regex TokenShape();
 
     private async Task<World> WorldAsync()
