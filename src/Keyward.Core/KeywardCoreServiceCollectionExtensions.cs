@@ -32,6 +32,7 @@ public static class KeywardCoreServiceCollectionExtensions
         services.AddSingleton<AuditService>();
         services.AddSingleton<SealService>();
         services.AddSingleton<LeaseEngines>();
+        services.AddSingleton<LockdownRevocations>();
         services.AddSingleton<TokenTree>();
         services.AddSingleton<AgentService>();
         services.AddSingleton<LeaseService>();

@@ -183,6 +183,12 @@ internal static class SqliteMigrations
             );
             CREATE UNIQUE INDEX jwt_issuers_by_issuer ON jwt_issuers (tenant_uid, issuer);
             """),
+
+        // The lockdown's revocation epoch: one row written at once, the per-row marking done in batches afterwards.
+        (4, """
+            ALTER TABLE tenants ADD COLUMN revoked_before INTEGER;
+            ALTER TABLE tenants ADD COLUMN revocation_pending INTEGER NOT NULL DEFAULT 0;
+            """),
     ];
 
     public static int Latest => All[^1].Version;

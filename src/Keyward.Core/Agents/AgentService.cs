@@ -178,7 +178,8 @@ public sealed class AgentService
         var (token, record) = _tokens.Mint(
             TokenKind.Agent, tenant.Uid, bootstrap.SessionTtl ?? TimeSpan.Zero, bootstrap.Accessor, parentAccessor: bootstrap.ParentAccessor,
             role: bootstrap.Role, agentId: bootstrap.AgentId, runId: bootstrap.RunId, rules: bootstrap.Rules);
-        var result = await _tokens.RevokeAsync(() => _committer.ExecuteAsync(audit, async session =>
+        // Only a replay revokes anything, and only then are cached authentications dropped (after its commit).
+        var exchange = _committer.ExecuteAsync(audit, async session =>
         {
             var role = bootstrap.Role is { } roleName ? await session.Roles.GetAsync(tenant.Uid, roleName) : null;
             var maxExpires = now + (role?.MaxTtl ?? TimeSpan.Zero);
@@ -200,8 +201,16 @@ public sealed class AgentService
             audit.Actor = session_.ToActor();
             audit.AddDetail("session_accessor", session_.Accessor);
             return new SessionGrant(token, session_, tenant.Id, Renewable(session_, parent));
-        }));
-        return result;
+        });
+        try
+        {
+            return await exchange;
+        }
+        catch (KeywardException refusal) when (refusal.KeepsChanges)
+        {
+            _tokens.InvalidateCache();
+            throw;
+        }
     }
 
     /// <summary>Why the used-mark was not won: replayed (revoke what the first exchange produced), revoked or expired.</summary>

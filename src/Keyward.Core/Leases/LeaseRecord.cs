@@ -65,6 +65,12 @@ public interface ILeaseStore
     /// <summary>Revokes every live lease owned by a token of the run (within a subtree when given).</summary>
     Task<int> RevokeForRunAsync(string tenantUid, string runId, string? scopeAccessor, DateTimeOffset at, IReadOnlyCollection<string> externalEngines, CancellationToken cancellationToken = default);
 
+    /// <summary>Live leases of a tenant issued at or before <paramref name="before"/>, and how many of them belong to <paramref name="externalEngines"/>.</summary>
+    Task<(int Live, int External)> CountLiveAsync(string tenantUid, DateTimeOffset before, IReadOnlyCollection<string> externalEngines, CancellationToken cancellationToken = default);
+
+    /// <summary>Revokes at most <paramref name="limit"/> live leases of a tenant issued at or before <paramref name="before"/>.</summary>
+    Task<int> RevokeIssuedBeforeAsync(string tenantUid, DateTimeOffset before, IReadOnlyCollection<string> externalEngines, int limit, CancellationToken cancellationToken = default);
+
     /// <summary>Revokes every live lease of a tenant in one statement.</summary>
     Task<int> RevokeTenantAsync(string tenantUid, DateTimeOffset at, IReadOnlyCollection<string> externalEngines, CancellationToken cancellationToken = default);
 

@@ -32,13 +32,16 @@ public sealed class Sweeper : IAsyncDisposable
     private readonly GroupCommitter _committer;
     private readonly KeyHierarchy _keys;
     private readonly LeaseEngines _engines;
+    private readonly Tenants.LockdownRevocations _revocations;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _stopping = new();
     private Task? _loop;
 
-    public Sweeper(IKeywardStore store, GroupCommitter committer, KeyHierarchy keys, LeaseEngines engines, TimeProvider time, ILogger<Sweeper> logger)
+    public Sweeper(
+        IKeywardStore store, GroupCommitter committer, KeyHierarchy keys, LeaseEngines engines, Tenants.LockdownRevocations revocations, TimeProvider time, ILogger<Sweeper> logger)
     {
+        _revocations = revocations;
         _store = store;
         _committer = committer;
         _keys = keys;
@@ -97,6 +100,7 @@ public sealed class Sweeper : IAsyncDisposable
             return (expiredLeases.Count, sweptTokens, sweptLeases, prunedEvents);
         });
 
+        await _revocations.ResumePendingAsync();
         var cleaned = await RunCleanupsAsync(now, cancellationToken);
         return new SweepResult(expired, tokens, leases, events, cleaned);
     }

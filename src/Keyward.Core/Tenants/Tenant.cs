@@ -18,7 +18,17 @@ public sealed record Tenant(
     string? Name,
     TenantState State,
     DateTimeOffset CreatedAt,
-    DateTimeOffset UpdatedAt);
+    DateTimeOffset UpdatedAt)
+{
+    /// <summary>
+    /// The tenant's revocation epoch: every token and lease of the tenant issued at or before this instant is revoked
+    /// (set by a lockdown, in one row). The rows themselves are marked afterwards in bounded batches while
+    /// <see cref="RevocationPending"/>; authentication honours the epoch either way.
+    /// </summary>
+    public DateTimeOffset? RevokedBefore { get; init; }
+
+    public bool RevocationPending { get; init; }
+}
 
 /// <summary>Storage port for tenants. Rows are never deleted: a deleted tenant's row stays, retired.</summary>
 public interface ITenantStore
@@ -33,6 +43,14 @@ public interface ITenantStore
     Task<bool> TryInsertAsync(Tenant tenant, CancellationToken cancellationToken = default);
 
     Task UpdateStateAsync(string uid, TenantState state, DateTimeOffset at, CancellationToken cancellationToken = default);
+
+    /// <summary>Sets the revocation epoch and marks its per-row revocation pending.</summary>
+    Task SetRevokedBeforeAsync(string uid, DateTimeOffset revokedBefore, CancellationToken cancellationToken = default);
+
+    /// <summary>Tenants whose revocation epoch still has rows to mark.</summary>
+    Task<IReadOnlyList<Tenant>> ListRevocationPendingAsync(CancellationToken cancellationToken = default);
+
+    Task ClearRevocationPendingAsync(string uid, CancellationToken cancellationToken = default);
 }
 
 /// <summary>One wrapped version of a tenant's key-encryption key.</summary>

@@ -27,6 +27,7 @@ public sealed class TenantService
     private readonly Secrets.SecretRowCache _rows;
     private readonly RewrapJobs _rewrap;
     private readonly LeaseEngines _engines;
+    private readonly LockdownRevocations _revocations;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
 
@@ -39,6 +40,7 @@ public sealed class TenantService
         Secrets.SecretRowCache rows,
         RewrapJobs rewrap,
         LeaseEngines engines,
+        LockdownRevocations revocations,
         TimeProvider time,
         ILogger<TenantService> logger)
     {
@@ -50,6 +52,7 @@ public sealed class TenantService
         _rows = rows;
         _rewrap = rewrap;
         _engines = engines;
+        _revocations = revocations;
         _time = time;
         _logger = logger;
     }
@@ -268,6 +271,7 @@ public sealed class TenantService
 
         var started = _time.GetTimestamp();
         var incidentId = Ids.NewIncidentId();
+        string? lockedUid = null;
         var incident = await _tokens.RevokeAsync(async () =>
         {
             _directory.Invalidate();
@@ -281,11 +285,14 @@ public sealed class TenantService
                         throw KeywardErrors.TenantNotFound(id);
                     }
 
+                    // One row: the revocation epoch. Every token and lease issued up to now is revoked from this commit
+                    // on (authentication checks the epoch); the rows are marked in batches right after.
                     var now = _time.GetUtcNow();
                     await session.Tenants.UpdateStateAsync(tenant.Uid, TenantState.Locked, now);
-                    var tokens = await session.Tokens.RevokeTenantAsync(tenant.Uid, now, RevocationReasons.Lockdown);
-                    var leases = await session.Leases.RevokeTenantAsync(tenant.Uid, now, _engines.External);
-                    var pending = await session.Leases.CountPendingCleanupsAsync(tenant.Uid);
+                    await session.Tenants.SetRevokedBeforeAsync(tenant.Uid, now);
+                    var tokens = await session.Tokens.CountLiveAsync(tenant.Uid, now);
+                    var (leases, pending) = await session.Leases.CountLiveAsync(tenant.Uid, now, _engines.External);
+                    lockedUid = tenant.Uid;
                     var took = _time.GetElapsedTime(started);
                     var result = new LockdownIncident(incidentId, tokens, leases, pending, took);
                     await EventLog.AppendAsync(session, tenant.Uid, EventTypes.TenantLockdown, now,
@@ -306,15 +313,40 @@ public sealed class TenantService
         });
 
         incident = incident with { Took = _time.GetElapsedTime(started) };
+        _ = MarkRevokedAsync(lockedUid!);
         KeywardLog.TenantLockedDown(_logger, id, incidentId, incident.RevokedTokens, incident.RevokedLeases, incident.Took.TotalMilliseconds);
         return incident;
     }
 
-    /// <summary>Lifts a lockdown. Tokens and leases it revoked stay revoked: agents start over with new bootstraps.</summary>
+    /// <summary>Marks the lockdown's rows in the background; a failure is logged and the sweeper resumes it.</summary>
+    private async Task MarkRevokedAsync(string tenantUid)
+    {
+        try
+        {
+            await _revocations.MaterializeAsync(tenantUid);
+        }
+        catch (Exception error)
+        {
+            KeywardLog.SweepFailed(_logger, error.GetType().Name);
+        }
+    }
+
+    /// <summary>
+    /// Lifts a lockdown. Tokens and leases it revoked stay revoked: agents start over with new bootstraps. The
+    /// lockdown's rows are all marked revoked before the tenant is let in again.
+    /// </summary>
     public async Task UnlockAsync(Principal caller, string id, AuditDraft audit)
     {
         caller.RequireRoot();
         audit.TenantId = id;
+        await using (var session = await _store.ReadAsync())
+        {
+            if (await session.Tenants.GetByIdAsync(id) is { RevocationPending: true } pending)
+            {
+                await _revocations.MaterializeAsync(pending.Uid);
+            }
+        }
+
         _directory.Invalidate();
         try
         {

@@ -84,6 +84,15 @@ public interface ITokenStore
     /// <summary>Marks one token revoked; returns false if it was unknown or already revoked.</summary>
     Task<bool> RevokeAsync(string accessor, DateTimeOffset at, CancellationToken cancellationToken = default);
 
+    /// <summary>How many tokens of a tenant could still act (unrevoked, not spent bootstrap tokens), issued at or before <paramref name="before"/>.</summary>
+    Task<int> CountLiveAsync(string tenantUid, DateTimeOffset before, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Marks revoked at most <paramref name="limit"/> live tokens of a tenant issued at or before
+    /// <paramref name="before"/> (the lockdown epoch), with <paramref name="before"/> as their revocation time.
+    /// </summary>
+    Task<int> RevokeIssuedBeforeAsync(string tenantUid, DateTimeOffset before, string reason, int limit, CancellationToken cancellationToken = default);
+
     /// <summary>Revokes every live token of a tenant in one statement; returns how many.</summary>
     Task<int> RevokeTenantAsync(string tenantUid, DateTimeOffset at, string reason, CancellationToken cancellationToken = default);
 

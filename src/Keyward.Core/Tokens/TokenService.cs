@@ -185,7 +185,8 @@ public sealed class TokenService
             }
         }
 
-        if (record.RevokedAt is not null)
+        // The lockdown's epoch revokes everything issued up to it until its rows are all marked (an unlock waits for that).
+        if (record.RevokedAt is not null || (tenant is { RevocationPending: true, RevokedBefore: { } epoch } && record.CreatedAt <= epoch))
         {
             throw KeywardErrors.TokenRevoked();
         }

@@ -70,6 +70,24 @@ internal sealed class SqliteLeaseStore(SqliteConnectionLease db) : ILeaseStore
             "UPDATE leases " + RevokeSet + "WHERE tenant_uid = $uid AND revoked_at IS NULL",
             ("$at", SqliteValues.Ticks(at)), ("$engines", Json(externalEngines)), ("$uid", tenantUid)));
 
+    public Task<(int Live, int External)> CountLiveAsync(
+        string tenantUid, DateTimeOffset before, IReadOnlyCollection<string> externalEngines, CancellationToken cancellationToken = default)
+    {
+        using var reader = db.Query(
+            "SELECT count(*), coalesce(sum(engine IN (SELECT value FROM json_each($engines))), 0) FROM leases " +
+            "WHERE tenant_uid = $uid AND revoked_at IS NULL AND issued_at <= $before",
+            ("$uid", tenantUid), ("$before", SqliteValues.Ticks(before)), ("$engines", Json(externalEngines)));
+        reader.Read();
+        return Task.FromResult((reader.GetInt32(0), reader.GetInt32(1)));
+    }
+
+    public Task<int> RevokeIssuedBeforeAsync(
+        string tenantUid, DateTimeOffset before, IReadOnlyCollection<string> externalEngines, int limit, CancellationToken cancellationToken = default) =>
+        Task.FromResult(db.Execute(
+            "UPDATE leases " + RevokeSet.Replace("$at", "$before", StringComparison.Ordinal) +
+            "WHERE rowid IN (SELECT rowid FROM leases WHERE tenant_uid = $uid AND revoked_at IS NULL AND issued_at <= $before LIMIT $limit)",
+            ("$uid", tenantUid), ("$before", SqliteValues.Ticks(before)), ("$engines", Json(externalEngines)), ("$limit", limit)));
+
     public Task<IReadOnlyList<LeaseRecord>> RevokeExpiredAsync(DateTimeOffset now, int limit, IReadOnlyCollection<string> externalEngines, CancellationToken cancellationToken = default)
     {
         using var reader = db.Query(

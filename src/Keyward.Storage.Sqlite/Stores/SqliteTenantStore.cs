@@ -5,7 +5,7 @@ namespace Keyward.Storage.Sqlite.Stores;
 
 internal sealed class SqliteTenantStore(SqliteConnectionLease db) : ITenantStore
 {
-    private const string Columns = "uid, id, name, state, created_at, updated_at";
+    private const string Columns = "uid, id, name, state, created_at, updated_at, revoked_before, revocation_pending";
 
     public Task<Tenant?> GetByIdAsync(string id, CancellationToken cancellationToken = default) =>
         Task.FromResult(ReadOne($"SELECT {Columns} FROM tenants WHERE id = $v", id));
@@ -28,7 +28,7 @@ internal sealed class SqliteTenantStore(SqliteConnectionLease db) : ITenantStore
     public Task<bool> TryInsertAsync(Tenant tenant, CancellationToken cancellationToken = default)
     {
         var inserted = db.Execute(
-            $"INSERT INTO tenants ({Columns}) VALUES ($uid, $id, $name, $state, $created, $updated) ON CONFLICT DO NOTHING",
+            "INSERT INTO tenants (uid, id, name, state, created_at, updated_at) VALUES ($uid, $id, $name, $state, $created, $updated) ON CONFLICT DO NOTHING",
             ("$uid", tenant.Uid), ("$id", tenant.Id), ("$name", tenant.Name), ("$state", State(tenant.State)),
             ("$created", SqliteValues.Ticks(tenant.CreatedAt)), ("$updated", SqliteValues.Ticks(tenant.UpdatedAt)));
         return Task.FromResult(inserted == 1);
@@ -40,6 +40,30 @@ internal sealed class SqliteTenantStore(SqliteConnectionLease db) : ITenantStore
         return Task.CompletedTask;
     }
 
+    public Task SetRevokedBeforeAsync(string uid, DateTimeOffset revokedBefore, CancellationToken cancellationToken = default)
+    {
+        db.Execute("UPDATE tenants SET revoked_before = $at, revocation_pending = 1 WHERE uid = $uid", ("$at", SqliteValues.Ticks(revokedBefore)), ("$uid", uid));
+        return Task.CompletedTask;
+    }
+
+    public Task<IReadOnlyList<Tenant>> ListRevocationPendingAsync(CancellationToken cancellationToken = default)
+    {
+        using var reader = db.Query($"SELECT {Columns} FROM tenants WHERE revocation_pending = 1 ORDER BY id");
+        var list = new List<Tenant>();
+        while (reader.Read())
+        {
+            list.Add(Map(reader));
+        }
+
+        return Task.FromResult<IReadOnlyList<Tenant>>(list);
+    }
+
+    public Task ClearRevocationPendingAsync(string uid, CancellationToken cancellationToken = default)
+    {
+        db.Execute("UPDATE tenants SET revocation_pending = 0 WHERE uid = $uid", ("$uid", uid));
+        return Task.CompletedTask;
+    }
+
     private Tenant? ReadOne(string sql, string value)
     {
         using var reader = db.Query(sql, ("$v", value));
@@ -48,7 +72,11 @@ internal sealed class SqliteTenantStore(SqliteConnectionLease db) : ITenantStore
 
     private static Tenant Map(SqliteDataReader r) => new(
         r.GetString(0), r.GetString(1), SqliteValues.NullableString(r, 2), Enum.Parse<TenantState>(r.GetString(3), ignoreCase: true),
-        SqliteValues.Instant(r, 4), SqliteValues.Instant(r, 5));
+        SqliteValues.Instant(r, 4), SqliteValues.Instant(r, 5))
+    {
+        RevokedBefore = SqliteValues.NullableInstant(r, 6),
+        RevocationPending = r.GetInt64(7) != 0,
+    };
 
     private static string State(TenantState state) => state.ToString().ToLowerInvariant();
 }

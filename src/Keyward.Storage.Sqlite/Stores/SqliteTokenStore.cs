@@ -60,6 +60,17 @@ internal sealed class SqliteTokenStore(SqliteConnectionLease db) : ITokenStore
         Task.FromResult(db.Execute("UPDATE tokens SET revoked_at = $at, revoked_reason = $reason WHERE tenant_uid = $uid AND revoked_at IS NULL AND " + NotSpent,
             ("$at", SqliteValues.Ticks(at)), ("$uid", tenantUid), ("$reason", reason)));
 
+    public Task<int> CountLiveAsync(string tenantUid, DateTimeOffset before, CancellationToken cancellationToken = default) =>
+        Task.FromResult(Convert.ToInt32(db.Scalar(
+            "SELECT count(*) FROM tokens WHERE tenant_uid = $uid AND revoked_at IS NULL AND created_at <= $before AND " + NotSpent,
+            ("$uid", tenantUid), ("$before", SqliteValues.Ticks(before))), System.Globalization.CultureInfo.InvariantCulture));
+
+    public Task<int> RevokeIssuedBeforeAsync(string tenantUid, DateTimeOffset before, string reason, int limit, CancellationToken cancellationToken = default) =>
+        Task.FromResult(db.Execute(
+            "UPDATE tokens SET revoked_at = $before, revoked_reason = $reason WHERE rowid IN (SELECT rowid FROM tokens " +
+            "WHERE tenant_uid = $uid AND revoked_at IS NULL AND created_at <= $before AND " + NotSpent + " LIMIT $limit)",
+            ("$uid", tenantUid), ("$before", SqliteValues.Ticks(before)), ("$reason", reason), ("$limit", limit)));
+
     public Task<bool> TryMarkUsedAsync(string bootstrapAccessor, string sessionAccessor, DateTimeOffset at, DateTimeOffset retainUntil, CancellationToken cancellationToken = default) =>
         Task.FromResult(db.Execute(
             "UPDATE tokens SET used_at = $at, used_by = $session, retain_until = $retain " +

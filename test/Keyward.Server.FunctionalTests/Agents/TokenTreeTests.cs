@@ -307,6 +307,37 @@ public sealed class TokenTreeTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Lockdown_ThenUnlock_EveryRowOfTheRunMarkedRevoked_NewAgentsWork()
+    {
+        // Arrange
+        var a = await _world.StartAgentAsync("a", "run-16");
+        var b = await _world.SpawnAsync(a, "b", "worker");
+        var pending = await _world.BootstrapAsync("p", "run-16", "worker");
+
+        // Act
+        var lockdown = await Problems.JsonAsync(await _world.PostAsync(KeywardTestHost.RootToken, "/v1/tenants/acme/lockdown", new { reason = "test" }));
+        var whileLocked = await _world.GetAsync(b.Token, "/v1/secrets/apps/web/db");
+        Assert.Equal(HttpStatusCode.NoContent, (await _world.PostAsync(KeywardTestHost.RootToken, "/v1/tenants/acme/unlock")).StatusCode);
+        _clock.Advance(TimeSpan.FromSeconds(1));
+        var orchestrator = await _host.MintTokenAsync("acme", "orchestrator");
+        var admin = await _host.MintTokenAsync("acme", "admin");
+        var tree = await Problems.JsonAsync(await _world.GetAsync(admin, "/v1/runs/run-16/tokens"));
+
+        // Assert: the epoch refused at once; by the unlock every row carries the lockdown's revocation
+        Assert.True(lockdown.GetProperty("revoked_tokens").GetInt32() >= 5);
+        await Problems.AssertProblemAsync(whileLocked, HttpStatusCode.Locked, "tenant_locked");
+        await Problems.AssertProblemAsync(await _world.GetAsync(b.Token, "/v1/secrets/apps/web/db"), HttpStatusCode.Unauthorized, "token_revoked");
+        await Problems.AssertProblemAsync(await _world.ExchangeRawAsync(pending), HttpStatusCode.Unauthorized, "token_revoked");
+        var tokens = tree.GetProperty("tokens").EnumerateArray().ToArray();
+        var live = tokens.Where(t => t.GetProperty("kind").GetString() == "agent" || t.GetProperty("agent_id").GetString() == "p").ToArray();
+        Assert.Equal(3, live.Length);
+        Assert.All(live, t => Assert.Equal("lockdown", t.GetProperty("revoked_reason").GetString()));
+
+        var fresh = await _world.StartAgentAsync("new", "run-17", orchestrator: orchestrator);
+        Assert.Equal(HttpStatusCode.OK, await _world.ReadStatusAsync(fresh.Token, "apps/web/db"));
+    }
+
+    [Fact]
     public async Task SpawnedChildren_RandomizedSeeded_NeverReachMoreThanTheirParent()
     {
         // Arrange: a role that may do anything and spawn itself; each case narrows at bootstrap, then spawns 1-3 levels
