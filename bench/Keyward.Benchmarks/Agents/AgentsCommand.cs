@@ -15,7 +15,7 @@ internal static class AgentsCommand
             ?? throw new InvalidOperationException("KEYWARD_BENCH_ROOT_TOKEN is not set");
         using var bench = new AgentsBenchmark(new Uri(options["--addr"]), rootToken, Int(options, "--connections"));
 
-        var cold = await bench.ColdStartsAsync(warmup: 200, count: Int(options, "--cold-starts"));
+        var cold = await bench.ColdStartsAsync(TimeSpan.FromSeconds(Int(options, "--warmup-seconds")), Int(options, "--cold-starts"));
         Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"bench: cold start (bootstrap, exchange, first read) x{cold.Count}: p50 {cold.P50:F3} ms, p99 {cold.P99:F3} ms"));
 
         Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
@@ -41,6 +41,7 @@ internal static class AgentsCommand
         {
             ["--agents"] = "100000",
             ["--cold-starts"] = "1000",
+            ["--warmup-seconds"] = "10",
             ["--connections"] = "32",
         };
         for (var i = 0; i < args.Length; i += 2)
