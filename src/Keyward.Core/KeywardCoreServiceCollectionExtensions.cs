@@ -38,6 +38,7 @@ public static class KeywardCoreServiceCollectionExtensions
         services.AddSingleton<LeaseService>();
         services.AddSingleton<Anomalies>();
         services.AddSingleton<Sweeper>();
+        services.AddSingleton<Events.EventStream>();
         services.AddSingleton<JwtValidator>();
         services.AddSingleton<JwtIssuerService>();
         services.AddSingleton<JwtLoginService>();

@@ -105,6 +105,7 @@ public sealed class KeywardServerHost : IAsyncDisposable
         app.MapAgentEndpoints();
         app.MapLeaseEndpoints(app.Services.GetRequiredService<TimeProvider>());
         app.MapSettingsEndpoints();
+        app.MapEventEndpoints();
         app.MapJwtAuthEndpoints();
         app.MapOpenApi();
         return new KeywardServerHost(options, app, dataDirectory, temporary);

@@ -174,6 +174,10 @@ public static class KeywardErrors
     public static KeywardException TenantLocked(string id) =>
         new(423, "tenant_locked", "Tenant locked", $"Tenant '{id}' is locked down.");
 
+    // 429
+    public static KeywardException TooManyStreams(int limit) =>
+        new(429, "too_many_streams", "Too many streams", $"A token may hold at most {limit} event streams at once; close one first.");
+
     // 503
     public static KeywardException Sealed() =>
         new(503, "sealed", "Sealed", "The server is sealed; unseal it with a threshold of key shares.");

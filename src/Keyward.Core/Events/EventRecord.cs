@@ -37,6 +37,12 @@ public interface IEventStore
     /// <summary>A tenant's events with id greater than <paramref name="afterId"/>, ascending.</summary>
     Task<IReadOnlyList<EventRecord>> ListAsync(string tenantUid, long afterId, int limit, CancellationToken cancellationToken = default);
 
+    /// <summary>The smallest id still stored (null when the table is empty).</summary>
+    Task<long?> OldestIdAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>The largest id ever assigned, stored or pruned since (0 when none was).</summary>
+    Task<long> LatestIdAsync(CancellationToken cancellationToken = default);
+
     /// <summary>Deletes at most <paramref name="limit"/> events older than <paramref name="before"/>; returns how many.</summary>
     Task<int> PruneAsync(DateTimeOffset before, int limit, CancellationToken cancellationToken = default);
 }

@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using Keyward.Core.Audit;
 using Keyward.Core.Errors;
+using Keyward.Core.Events;
 using Keyward.Core.Policies;
 using Keyward.Core.Storage;
 using Keyward.Core.Tenants;
@@ -81,6 +82,7 @@ public sealed class SecretService
             await session.Secrets.UpsertMetadataAsync(metadata);
             await session.Secrets.InsertVersionAsync(new SecretVersion(tenant.Uid, path, version, ring.CurrentVersion, ciphertext, now, null, null));
             await PruneAsync(session, metadata);
+            await EventLog.AppendAsync(session, tenant.Uid, EventTypes.SecretWritten, now, new { path, version }, path: path);
             return (version, now);
         }));
     }
@@ -219,11 +221,11 @@ public sealed class SecretService
 
     /// <summary>Soft delete: the latest version when none are named.</summary>
     public Task DeleteAsync(Principal caller, string path, IReadOnlyList<long>? versions, AuditDraft audit) =>
-        ChangeVersionsAsync(caller, path, versions, Capability.Delete, audit, latestByDefault: true,
+        ChangeVersionsAsync(caller, path, versions, Capability.Delete, audit, latestByDefault: true, (EventTypes.SecretDeleted, "delete"),
             (session, uid, list, now) => session.Secrets.SetDeletedAsync(uid, path, list, now));
 
     public Task UndeleteAsync(Principal caller, string path, IReadOnlyList<long>? versions, AuditDraft audit) =>
-        ChangeVersionsAsync(caller, path, versions, Capability.Write, audit, latestByDefault: false,
+        ChangeVersionsAsync(caller, path, versions, Capability.Write, audit, latestByDefault: false, (EventTypes.SecretWritten, "undelete"),
             (session, uid, list, _) => session.Secrets.SetDeletedAsync(uid, path, list, null));
 
     /// <summary>
@@ -232,7 +234,7 @@ public sealed class SecretService
     /// </summary>
     public async Task DestroyAsync(Principal caller, string path, IReadOnlyList<long>? versions, AuditDraft audit)
     {
-        await ChangeVersionsAsync(caller, path, versions, Capability.Delete, audit, latestByDefault: false,
+        await ChangeVersionsAsync(caller, path, versions, Capability.Delete, audit, latestByDefault: false, (EventTypes.SecretDeleted, "destroy"),
             (session, uid, list, now) => session.Secrets.DestroyAsync(uid, path, list, now));
         await _store.PurgeDeletedDataAsync();
     }
@@ -249,6 +251,8 @@ public sealed class SecretService
             {
                 throw KeywardErrors.SecretNotFound(path);
             }
+
+            await EventLog.AppendAsync(session, tenant.Uid, EventTypes.SecretDeleted, _time.GetUtcNow(), new { path, action = "delete_all" }, path: path);
         }));
         await _store.PurgeDeletedDataAsync();
     }
@@ -260,6 +264,7 @@ public sealed class SecretService
         Capability capability,
         AuditDraft audit,
         bool latestByDefault,
+        (string Type, string Action) @event,
         Func<IWriteSession, string, IReadOnlyCollection<long>, DateTimeOffset, Task<int>> change)
     {
         audit.Path = path;
@@ -299,7 +304,9 @@ public sealed class SecretService
             }
 
             audit.AddDetail("versions", string.Join(',', targets));
-            await change(session, tenant.Uid, targets, _time.GetUtcNow());
+            var now = _time.GetUtcNow();
+            await change(session, tenant.Uid, targets, now);
+            await EventLog.AppendAsync(session, tenant.Uid, @event.Type, now, new { path, versions = targets, action = @event.Action }, path: path);
         }));
     }
 

@@ -55,6 +55,9 @@ public sealed class GroupCommitter : IAsyncDisposable
         _checkpointTimer = Task.Run(CheckpointLoopAsync);
     }
 
+    /// <summary>Raised on the writer thread after each durable commit (event streams wake up on it). Must be cheap.</summary>
+    public event Action? Committed;
+
     /// <summary>Commit statistics since start (for metrics and the read benchmark's fsync figure).</summary>
     public CommitStats Stats => new(
         Interlocked.Read(ref _commits),
@@ -252,6 +255,7 @@ public sealed class GroupCommitter : IAsyncDisposable
             }
 
             batch.ForEach(i => i.Complete());
+            Committed?.Invoke();
         }
         catch (Exception error)
         {

@@ -26,6 +26,12 @@ internal sealed class SqliteEventStore(SqliteConnectionLease db) : IEventStore
         return Task.FromResult<IReadOnlyList<EventRecord>>(list);
     }
 
+    public Task<long?> OldestIdAsync(CancellationToken cancellationToken = default) =>
+        Task.FromResult(db.Scalar("SELECT min(id) FROM events") is long id ? id : (long?)null);
+
+    public Task<long> LatestIdAsync(CancellationToken cancellationToken = default) =>
+        Task.FromResult(db.Scalar("SELECT seq FROM sqlite_sequence WHERE name = 'events'") is long seq ? seq : 0L);
+
     public Task<int> PruneAsync(DateTimeOffset before, int limit, CancellationToken cancellationToken = default) =>
         Task.FromResult(db.Execute(
             "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE time < $before ORDER BY id LIMIT $limit)",

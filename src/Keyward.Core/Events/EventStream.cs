@@ -1,0 +1,194 @@
+using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
+using Keyward.Core.Agents;
+using Keyward.Core.Errors;
+using Keyward.Core.Policies;
+using Keyward.Core.Storage;
+using Keyward.Core.Tokens;
+
+namespace Keyward.Core.Events;
+
+/// <summary>One item of an event stream: an event, or a reset telling the subscriber to drop its whole cache.</summary>
+public readonly record struct StreamItem(EventRecord? Event, bool Reset);
+
+/// <summary>
+/// Serves a tenant's event table to a subscriber (<c>GET /v1/events</c>), with API.md's visibility: admin tokens see
+/// every event of their tenant; other tokens see <c>secret.*</c> on paths where they hold read, use or list,
+/// revocations in their own subtree, and <c>tenant.lockdown</c>. A subscriber resuming with <c>Last-Event-ID</c> gets
+/// everything after it that is still retained (<see cref="Leases.Sweeper.EventRetention"/>), or a reset if some of it
+/// was pruned. The stream re-checks its token at least every second and ends when the token is revoked or expires
+/// or the tenant is locked down; it wakes on every commit.
+/// </summary>
+public sealed class EventStream
+{
+    public const int MaxStreamsPerToken = 8;
+
+    public const int PageSize = 200;
+
+    /// <summary>How long a stream waits for a commit before re-checking its token (and sending a keep-alive).</summary>
+    public static readonly TimeSpan RecheckInterval = TimeSpan.FromSeconds(1);
+
+    private readonly IKeywardStore _store;
+    private readonly TokenService _tokens;
+    private readonly ConcurrentDictionary<string, int> _open = new(StringComparer.Ordinal);
+    private TaskCompletionSource _committed = NewSignal();
+
+    public EventStream(IKeywardStore store, TokenService tokens, GroupCommitter committer)
+    {
+        _store = store;
+        _tokens = tokens;
+        committer.Committed += () => Interlocked.Exchange(ref _committed, NewSignal()).TrySetResult();
+    }
+
+    /// <summary>Counts a stream against its token's limit (429 beyond it); dispose to release.</summary>
+    public IDisposable Open(Principal caller)
+    {
+        var accessor = caller.Token.Accessor;
+        if (_open.AddOrUpdate(accessor, 1, (_, n) => n + 1) > MaxStreamsPerToken)
+        {
+            Release(accessor);
+            throw KeywardErrors.TooManyStreams(MaxStreamsPerToken);
+        }
+
+        return new Lease(this, accessor);
+    }
+
+    /// <summary>
+    /// The stream's items. Without <paramref name="lastEventId"/> it starts at the newest event (only what comes next);
+    /// with it, after that id. Ends (without an error) when the presented token no longer authenticates.
+    /// </summary>
+    public async IAsyncEnumerable<StreamItem> ReadAsync(
+        Principal caller, string token, string prefix, long? lastEventId, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        var tenant = caller.RequireTenant();
+        long position;
+        await using (var session = await _store.ReadAsync(cancellationToken))
+        {
+            var latest = await session.Events.LatestIdAsync(cancellationToken);
+            var oldest = await session.Events.OldestIdAsync(cancellationToken);
+            position = lastEventId ?? latest;
+            if (lastEventId is { } resumeAfter && (oldest is { } o ? resumeAfter + 1 < o : resumeAfter < latest) || lastEventId > latest)
+            {
+                // Something after the client's position was pruned (or the id is not one of ours): start over.
+                yield return new StreamItem(null, Reset: true);
+                position = latest;
+            }
+        }
+
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            var signal = Volatile.Read(ref _committed).Task;
+            IReadOnlyList<EventRecord> page;
+            var visible = new List<EventRecord>();
+            await using (var session = await _store.ReadAsync(cancellationToken))
+            {
+                page = await session.Events.ListAsync(tenant.Uid, position, PageSize, cancellationToken);
+                foreach (var record in page)
+                {
+                    if (await IsVisibleAsync(session, caller, prefix, record))
+                    {
+                        visible.Add(record);
+                    }
+                }
+            }
+
+            foreach (var record in visible)
+            {
+                yield return new StreamItem(record, Reset: false);
+                if (record.Type == EventTypes.TenantLockdown)
+                {
+                    yield break;
+                }
+            }
+
+            if (page.Count > 0)
+            {
+                position = page[^1].Id;
+            }
+
+            if (page.Count == PageSize)
+            {
+                continue;
+            }
+
+            if (!await StillValidAsync(token, cancellationToken))
+            {
+                yield break;
+            }
+
+            await Task.WhenAny(signal, Task.Delay(RecheckInterval, cancellationToken));
+        }
+    }
+
+    private async Task<bool> StillValidAsync(string token, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await _tokens.AuthenticateAsync(token, cancellationToken);
+            return true;
+        }
+        catch (KeywardException)
+        {
+            return false;
+        }
+    }
+
+    private static async Task<bool> IsVisibleAsync(IStoreSession session, Principal caller, string prefix, EventRecord record)
+    {
+        if (record.Path is { } path && prefix.Length > 0 && !Validation.SecretPath.IsUnder(path, prefix))
+        {
+            return false;
+        }
+
+        if (caller.Kind == TokenKind.Admin)
+        {
+            return true;
+        }
+
+        switch (record.Type)
+        {
+            case EventTypes.TenantLockdown:
+                return true;
+            case EventTypes.SecretWritten or EventTypes.SecretRotated or EventTypes.SecretDeleted:
+                return record.Path is { } p && (caller.Can(p, Capability.Read) || caller.Can(p, Capability.Use) || caller.Can(p, Capability.List));
+            case EventTypes.TokenRevoked or EventTypes.LeaseRevoked:
+                // Revocations in the caller's own subtree: the subject is the caller or lies below it.
+                if (record.SubjectAccessor is not { } subject)
+                {
+                    return false;
+                }
+
+                if (subject == caller.Token.Accessor)
+                {
+                    return true;
+                }
+
+                return await session.Tokens.GetByAccessorAsync(subject) is { } token && await TokenTree.IsWithinAsync(session, token, caller.Token.Accessor);
+            default:
+                return false;
+        }
+    }
+
+    private void Release(string accessor)
+    {
+        if (_open.AddOrUpdate(accessor, 0, (_, n) => n - 1) <= 0)
+        {
+            _open.TryRemove(new KeyValuePair<string, int>(accessor, 0));
+        }
+    }
+
+    private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    private sealed class Lease(EventStream owner, string accessor) : IDisposable
+    {
+        private int _disposed;
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _disposed, 1) == 0)
+            {
+                owner.Release(accessor);
+            }
+        }
+    }
+}

@@ -1,0 +1,245 @@
+using System.Net;
+using System.Text.Json;
+using Keyward.Server.FunctionalTests.Agents;
+using Keyward.Tests.Common;
+
+namespace Keyward.Server.FunctionalTests.Events;
+
+/// <summary><c>GET /v1/events</c>: server-sent events filtered by the token's reach, resumable, closed on revocation.</summary>
+public sealed class EventStreamTests : IAsyncLifetime
+{
+    private static readonly TimeSpan Wait = TimeSpan.FromSeconds(10);
+
+    private KeywardTestHost _host = null!;
+    private AgentWorld _world = null!;
+
+    public async Task InitializeAsync()
+    {
+        _host = await KeywardTestHost.StartAsync();
+        _world = await AgentWorld.CreateAsync(_host, "acme");
+    }
+
+    public async Task DisposeAsync() => await _host.DisposeAsync();
+
+    [Fact]
+    public async Task Admin_SeesSecretWritesAndDeletes_WithVersionsAndNeverValues()
+    {
+        // Arrange
+        await using var stream = await SseStream.OpenAsync(_host, _world.Admin, "/v1/events");
+
+        // Act
+        await _host.PutSecretAsync(_world.Admin, "apps/web/db", new { password = "canary-value-1" });
+        await _world.PostAsync(_world.Admin, "/v1/secrets/apps/web/db/destroy", new { versions = new[] { 1 } });
+        var events = await stream.ReadAsync(2, Wait);
+
+        // Assert
+        Assert.Equal(["secret.written", "secret.deleted"], events.Select(e => e.Type));
+        Assert.Equal("apps/web/db", events[0].Data.GetProperty("path").GetString());
+        Assert.Equal(1, events[0].Data.GetProperty("version").GetInt64());
+        Assert.Equal("destroy", events[1].Data.GetProperty("action").GetString());
+        Assert.True(events[1].Id > events[0].Id);
+        Assert.DoesNotContain(events, e => e.Raw.Contains("canary-value-1", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Agent_SeesOnlyPathsItMayReadOrListOrUse_AndOnlyRevocationsInItsSubtree()
+    {
+        // Arrange: a worker (read on apps/web/**) and a sibling agent of another orchestrator branch
+        var agent = await _world.StartAgentAsync("w", "run-1", "worker");
+        var child = await _world.SpawnAsync(agent, "c", "worker");
+        var sibling = await _world.StartAgentAsync("s", "run-1", "worker");
+        await using var stream = await SseStream.OpenAsync(_host, agent.Token, "/v1/events");
+
+        // Act
+        await _host.PutSecretAsync(_world.Admin, "apps/api/key", new { key = "hidden" });
+        await _world.PostAsync(_world.Orchestrator, "/v1/auth/revoke", new { accessor = sibling.Accessor });
+        await _host.PutSecretAsync(_world.Admin, "apps/web/db", new { password = "visible" });
+        await _world.PostAsync(child.Token, "/v1/auth/revoke-self");
+        var events = await stream.ReadAsync(2, Wait);
+
+        // Assert: the web write and the child's revocation; not the api write, not the sibling's revocation
+        Assert.Equal(["secret.written", "token.revoked"], events.Select(e => e.Type));
+        Assert.Equal("apps/web/db", events[0].Data.GetProperty("path").GetString());
+        Assert.Equal(child.Accessor, events[1].Data.GetProperty("accessor").GetString());
+    }
+
+    [Fact]
+    public async Task Prefix_FiltersWholeSegments()
+    {
+        // Arrange
+        await using var stream = await SseStream.OpenAsync(_host, _world.Admin, "/v1/events?prefix=apps/web");
+
+        // Act
+        await _host.PutSecretAsync(_world.Admin, "apps/web-admin/k", new { v = "x" });
+        await _host.PutSecretAsync(_world.Admin, "apps/web/k", new { v = "y" });
+        var events = await stream.ReadAsync(1, Wait);
+
+        // Assert
+        Assert.Equal("apps/web/k", Assert.Single(events).Data.GetProperty("path").GetString());
+    }
+
+    [Fact]
+    public async Task LastEventId_ResumesWithEverythingMissed_OrResetsWhenItWasPruned()
+    {
+        // Arrange: one event seen, then two written while disconnected
+        long seen;
+        await using (var first = await SseStream.OpenAsync(_host, _world.Admin, "/v1/events"))
+        {
+            await _host.PutSecretAsync(_world.Admin, "apps/a", new { v = "1" });
+            seen = (await first.ReadAsync(1, Wait))[0].Id;
+        }
+
+        await _host.PutSecretAsync(_world.Admin, "apps/b", new { v = "2" });
+        await _host.PutSecretAsync(_world.Admin, "apps/c", new { v = "3" });
+
+        // Act
+        await using var resumed = await SseStream.OpenAsync(_host, _world.Admin, "/v1/events", seen);
+        var missed = await resumed.ReadAsync(2, Wait);
+        await using (var session = await _host.Store.WriteAsync())
+        {
+            await session.Events.PruneAsync(DateTimeOffset.UtcNow.AddDays(1), 1000);
+            await session.CommitAsync();
+        }
+
+        await using var stale = await SseStream.OpenAsync(_host, _world.Admin, "/v1/events", seen);
+        var reset = await stale.ReadAsync(1, Wait);
+
+        // Assert
+        Assert.Equal(["apps/b", "apps/c"], missed.Select(e => e.Data.GetProperty("path").GetString()));
+        Assert.Equal("reset", Assert.Single(reset).Type);
+    }
+
+    [Fact]
+    public async Task Stream_EndsWhenItsTokenIsRevoked()
+    {
+        // Arrange
+        var agent = await _world.StartAgentAsync("r", "run-2", "worker");
+        await using var stream = await SseStream.OpenAsync(_host, agent.Token, "/v1/events");
+
+        // Act
+        await _world.PostAsync(_world.Orchestrator, "/v1/auth/revoke", new { accessor = agent.Accessor });
+        var ended = await stream.WaitForEndAsync(Wait);
+
+        // Assert
+        Assert.True(ended, "the stream must close once its token is revoked");
+    }
+
+    [Fact]
+    public async Task NinthStreamOfOneToken_Refused429_BadLastEventId400()
+    {
+        // Arrange
+        var streams = new List<SseStream>();
+        for (var i = 0; i < 8; i++)
+        {
+            streams.Add(await SseStream.OpenAsync(_host, _world.Admin, "/v1/events"));
+        }
+
+        // Act
+        using var client = _host.Client(_world.Admin);
+        var ninth = await client.GetAsync("/v1/events", HttpCompletionOption.ResponseHeadersRead);
+        using var badId = new HttpRequestMessage(HttpMethod.Get, "/v1/events");
+        badId.Headers.Add("Last-Event-ID", "abc");
+        using var other = _host.Client(await _host.MintTokenAsync("acme", "admin"));
+        var bad = await other.SendAsync(badId);
+
+        // Assert
+        await Problems.AssertProblemAsync(ninth, HttpStatusCode.TooManyRequests, "too_many_streams");
+        await Problems.AssertProblemAsync(bad, HttpStatusCode.BadRequest, "invalid_field");
+        foreach (var stream in streams)
+        {
+            await stream.DisposeAsync();
+        }
+    }
+
+    /// <summary>A subscriber reading server-sent events from the in-process server.</summary>
+    private sealed class SseStream : IAsyncDisposable
+    {
+        private readonly HttpClient _client;
+        private readonly HttpResponseMessage _response;
+        private readonly StreamReader _reader;
+        private readonly CancellationTokenSource _stop = new();
+
+        private SseStream(HttpClient client, HttpResponseMessage response, StreamReader reader)
+        {
+            _client = client;
+            _response = response;
+            _reader = reader;
+        }
+
+        public static async Task<SseStream> OpenAsync(KeywardTestHost host, string token, string route, long? lastEventId = null)
+        {
+            var client = host.Client(token);
+            var request = new HttpRequestMessage(HttpMethod.Get, route);
+            if (lastEventId is { } id)
+            {
+                request.Headers.Add("Last-Event-ID", id.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            }
+
+            var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.Equal("text/event-stream", response.Content.Headers.ContentType?.MediaType);
+            return new SseStream(client, response, new StreamReader(await response.Content.ReadAsStreamAsync()));
+        }
+
+        public async Task<IReadOnlyList<SseEvent>> ReadAsync(int count, TimeSpan timeout)
+        {
+            using var deadline = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
+            deadline.CancelAfter(timeout);
+            var events = new List<SseEvent>();
+            long id = 0;
+            string? type = null;
+            string? data = null;
+            while (events.Count < count)
+            {
+                var line = await _reader.ReadLineAsync(deadline.Token) ?? throw new Xunit.Sdk.XunitException($"stream ended after {events.Count} events");
+                if (line.Length == 0)
+                {
+                    events.Add(new SseEvent(id, type ?? "message", data is null ? default : JsonDocument.Parse(data).RootElement.Clone(), data ?? ""));
+                    (id, type, data) = (0, null, null);
+                }
+                else if (line.StartsWith("id: ", StringComparison.Ordinal))
+                {
+                    id = long.Parse(line[4..], System.Globalization.CultureInfo.InvariantCulture);
+                }
+                else if (line.StartsWith("event: ", StringComparison.Ordinal))
+                {
+                    type = line[7..];
+                }
+                else if (line.StartsWith("data: ", StringComparison.Ordinal))
+                {
+                    data = line[6..];
+                }
+            }
+
+            return events;
+        }
+
+        public async Task<bool> WaitForEndAsync(TimeSpan timeout)
+        {
+            using var deadline = new CancellationTokenSource(timeout);
+            try
+            {
+                while (await _reader.ReadLineAsync(deadline.Token) is not null)
+                {
+                }
+
+                return true;
+            }
+            catch (OperationCanceledException)
+            {
+                return false;
+            }
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await _stop.CancelAsync();
+            _reader.Dispose();
+            _response.Dispose();
+            _client.Dispose();
+            _stop.Dispose();
+        }
+    }
+
+    private sealed record SseEvent(long Id, string Type, JsonElement Data, string Raw);
+}
