@@ -1,0 +1,96 @@
+using System.Globalization;
+using System.Net.Http.Headers;
+using System.Runtime.CompilerServices;
+using System.Text.Json;
+using Keyward.Client.Models;
+
+namespace Keyward.Client;
+
+/// <summary>The event stream (any tenant token).</summary>
+public partial class KeywardClient
+{
+    /// <summary>
+    /// <c>GET /v1/events</c>: the tenant's events as they are committed, filtered by this token's reach and
+    /// <paramref name="prefix"/> (whole segments). Pass the last <see cref="KeywardEvent.Id"/> seen as
+    /// <paramref name="lastEventId"/> to resume; an event of type <see cref="KeywardEvent.ResetType"/> means events were
+    /// missed for good and any cache must be dropped. The sequence ends when the server closes the stream (the token
+    /// was revoked or expired, or the tenant locked down); the client's timeout applies to opening it only.
+    /// </summary>
+    public virtual async IAsyncEnumerable<KeywardEvent> StreamEventsAsync(
+        string? prefix = null, long? lastEventId = null, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(_address, "v1/events" + Query(("prefix", prefix))));
+        request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("text/event-stream"));
+        if (_token is not null)
+        {
+            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", _token);
+        }
+
+        if (lastEventId is { } id)
+        {
+            request.Headers.Add("Last-Event-ID", id.ToString(CultureInfo.InvariantCulture));
+        }
+
+        HttpResponseMessage response;
+        using (var opening = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
+        {
+            if (_timeout != Timeout.InfiniteTimeSpan)
+            {
+                opening.CancelAfter(_timeout);
+            }
+
+            try
+            {
+                response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, opening.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException canceled) when (!cancellationToken.IsCancellationRequested)
+            {
+                throw new KeywardRequestFailedException(
+                    0, KeywardRequestFailedException.TimeoutCode, $"The event stream at {Origin} did not open within {_timeout}.", canceled);
+            }
+            catch (HttpRequestException failed)
+            {
+                throw new KeywardRequestFailedException(
+                    0, KeywardRequestFailedException.ConnectionFailedCode, $"Could not reach the Keyward server at {Origin}: {Redact(failed.Message)}", failed);
+            }
+        }
+
+        using (response)
+        {
+            if (!response.IsSuccessStatusCode)
+            {
+                throw await FailureAsync(response, cancellationToken).ConfigureAwait(false);
+            }
+
+            using var reader = new StreamReader(await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false));
+            long? eventId = null;
+            string? type = null;
+            string? data = null;
+            while (await reader.ReadLineAsync(cancellationToken).ConfigureAwait(false) is { } line)
+            {
+                if (line.Length == 0)
+                {
+                    if (type is not null || data is not null)
+                    {
+                        using var document = JsonDocument.Parse(data ?? "{}");
+                        yield return new KeywardEvent(eventId, type ?? "message", document.RootElement.Clone());
+                    }
+
+                    (eventId, type, data) = (null, null, null);
+                }
+                else if (line.StartsWith("id: ", StringComparison.Ordinal) && long.TryParse(line.AsSpan(4), NumberStyles.None, CultureInfo.InvariantCulture, out var parsed))
+                {
+                    eventId = parsed;
+                }
+                else if (line.StartsWith("event: ", StringComparison.Ordinal))
+                {
+                    type = line[7..];
+                }
+                else if (line.StartsWith("data: ", StringComparison.Ordinal))
+                {
+                    data = line[6..];
+                }
+            }
+        }
+    }
+}
