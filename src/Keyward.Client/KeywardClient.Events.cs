@@ -31,30 +31,7 @@ public partial class KeywardClient
             request.Headers.Add("Last-Event-ID", id.ToString(CultureInfo.InvariantCulture));
         }
 
-        HttpResponseMessage response;
-        using (var opening = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
-        {
-            if (_timeout != Timeout.InfiniteTimeSpan)
-            {
-                opening.CancelAfter(_timeout);
-            }
-
-            try
-            {
-                response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, opening.Token).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException canceled) when (!cancellationToken.IsCancellationRequested)
-            {
-                throw new KeywardRequestFailedException(
-                    0, KeywardRequestFailedException.TimeoutCode, $"The event stream at {Origin} did not open within {_timeout}.", canceled);
-            }
-            catch (HttpRequestException failed)
-            {
-                throw new KeywardRequestFailedException(
-                    0, KeywardRequestFailedException.ConnectionFailedCode, $"Could not reach the Keyward server at {Origin}: {Redact(failed.Message)}", failed);
-            }
-        }
-
+        var response = await TransmitAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
         using (response)
         {
             if (!response.IsSuccessStatusCode)

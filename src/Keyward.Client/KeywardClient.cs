@@ -154,28 +154,7 @@ public partial class KeywardClient : IDisposable
                 request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
             }
 
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            if (_timeout != System.Threading.Timeout.InfiniteTimeSpan)
-            {
-                timeout.CancelAfter(_timeout);
-            }
-
-            HttpResponseMessage response;
-            try
-            {
-                response = await _http.SendAsync(request, HttpCompletionOption.ResponseContentRead, timeout.Token).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException canceled) when (!cancellationToken.IsCancellationRequested)
-            {
-                throw new KeywardRequestFailedException(
-                    0, KeywardRequestFailedException.TimeoutCode, $"The request to {Origin} did not complete within {_timeout}.", canceled);
-            }
-            catch (HttpRequestException failed)
-            {
-                throw new KeywardRequestFailedException(
-                    0, KeywardRequestFailedException.ConnectionFailedCode, $"Could not reach the Keyward server at {Origin}: {Redact(failed.Message)}", failed);
-            }
-
+            var response = await TransmitAsync(request, HttpCompletionOption.ResponseContentRead, cancellationToken).ConfigureAwait(false);
             if (response.IsSuccessStatusCode || response.StatusCode == alsoAccept)
             {
                 return response;
@@ -193,6 +172,34 @@ public partial class KeywardClient : IDisposable
                 // The body may hold secret values.
                 CryptographicOperations.ZeroMemory(payload);
             }
+        }
+    }
+
+    /// <summary>
+    /// Sends within the client's timeout (for a streamed response: until the headers arrive) and turns transport
+    /// failures into <see cref="KeywardRequestFailedException"/>s without tokens in their messages.
+    /// </summary>
+    private async Task<HttpResponseMessage> TransmitAsync(HttpRequestMessage request, HttpCompletionOption completion, CancellationToken cancellationToken)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        if (_timeout != System.Threading.Timeout.InfiniteTimeSpan)
+        {
+            timeout.CancelAfter(_timeout);
+        }
+
+        try
+        {
+            return await _http.SendAsync(request, completion, timeout.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException canceled) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new KeywardRequestFailedException(
+                0, KeywardRequestFailedException.TimeoutCode, $"The request to {Origin} did not complete within {_timeout}.", canceled);
+        }
+        catch (HttpRequestException failed)
+        {
+            throw new KeywardRequestFailedException(
+                0, KeywardRequestFailedException.ConnectionFailedCode, $"Could not reach the Keyward server at {Origin}: {Redact(failed.Message)}", failed);
         }
     }
 

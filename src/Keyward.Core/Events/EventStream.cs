@@ -11,6 +11,9 @@ namespace Keyward.Core.Events;
 /// <summary>One item of an event stream: an event, or a reset telling the subscriber to drop its whole cache.</summary>
 public readonly record struct StreamItem(EventRecord? Event, bool Reset);
 
+/// <summary>Where a stream starts: after event <see cref="Position"/>, with a reset first if events were missed for good.</summary>
+public readonly record struct StreamStart(long Position, bool Reset);
+
 /// <summary>
 /// Serves a tenant's event table to a subscriber (<c>GET /v1/events</c>), with API.md's visibility: admin tokens see
 /// every event of their tenant; other tokens see <c>secret.*</c> on paths where they hold read, use or list,
@@ -54,25 +57,34 @@ public sealed class EventStream
     }
 
     /// <summary>
-    /// The stream's items. Without <paramref name="lastEventId"/> it starts at the newest event (only what comes next);
-    /// with it, after that id. Ends (without an error) when the presented token no longer authenticates.
+    /// Where a stream starts, decided before its response begins (so nothing committed after the subscriber saw the
+    /// response open can be skipped): without <paramref name="lastEventId"/> at the newest event (only what comes
+    /// next); with it, right after it — or at the newest event with a reset first when something after it was pruned.
     /// </summary>
+    public async Task<StreamStart> StartAsync(long? lastEventId, CancellationToken cancellationToken = default)
+    {
+        await using var session = await _store.ReadAsync(cancellationToken);
+        var latest = await session.Events.LatestIdAsync(cancellationToken);
+        var oldest = await session.Events.OldestIdAsync(cancellationToken);
+        if (lastEventId is not { } resumeAfter)
+        {
+            return new StreamStart(latest, Reset: false);
+        }
+
+        // Something after the client's position was pruned (or the id is not one of ours): start over.
+        var missed = resumeAfter > latest || (oldest is { } o ? resumeAfter + 1 < o : resumeAfter < latest);
+        return missed ? new StreamStart(latest, Reset: true) : new StreamStart(resumeAfter, Reset: false);
+    }
+
+    /// <summary>The stream's items from <paramref name="start"/>. Ends (without an error) when the presented token no longer authenticates.</summary>
     public async IAsyncEnumerable<StreamItem> ReadAsync(
-        Principal caller, string token, string prefix, long? lastEventId, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+        Principal caller, string token, string prefix, StreamStart start, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         var tenant = caller.RequireTenant();
-        long position;
-        await using (var session = await _store.ReadAsync(cancellationToken))
+        var position = start.Position;
+        if (start.Reset)
         {
-            var latest = await session.Events.LatestIdAsync(cancellationToken);
-            var oldest = await session.Events.OldestIdAsync(cancellationToken);
-            position = lastEventId ?? latest;
-            if (lastEventId is { } resumeAfter && (oldest is { } o ? resumeAfter + 1 < o : resumeAfter < latest) || lastEventId > latest)
-            {
-                // Something after the client's position was pruned (or the id is not one of ours): start over.
-                yield return new StreamItem(null, Reset: true);
-                position = latest;
-            }
+            yield return new StreamItem(null, Reset: true);
         }
 
         while (!cancellationToken.IsCancellationRequested)

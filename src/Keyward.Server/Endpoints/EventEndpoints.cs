@@ -22,6 +22,7 @@ public static class EventEndpoints
                 ctx.Audit.Path = prefix.Length == 0 ? null : prefix;
                 var lastEventId = LastEventId(ctx.Request);
                 using var lease = stream.Open(caller);
+                var start = await stream.StartAsync(lastEventId, http.RequestAborted);
 
                 // The subscription is audited when it starts, not when it ends (a stream may last hours).
                 await committer.AuditAsync(Succeeded(ctx));
@@ -32,7 +33,7 @@ public static class EventEndpoints
                 await response.Body.FlushAsync(http.RequestAborted);
                 try
                 {
-                    await foreach (var item in stream.ReadAsync(caller, Audited.BearerToken(http.Request)!, prefix, lastEventId, http.RequestAborted))
+                    await foreach (var item in stream.ReadAsync(caller, Audited.BearerToken(http.Request)!, prefix, start, http.RequestAborted))
                     {
                         await response.WriteAsync(Format(item), Encoding.UTF8, http.RequestAborted);
                         await response.Body.FlushAsync(http.RequestAborted);
