@@ -1,4 +1,3 @@
-using System.Globalization;
 using Keyward.Core.Audit;
 using Keyward.Core.Errors;
 using Keyward.Core.Events;
@@ -227,7 +226,7 @@ public sealed class AgentService
         {
             var counts = await _tree.RevokeSubtreeAsync(session, produced, RevocationReasons.BootstrapReplay, now);
             audit.AddDetail("revoked_session", produced.Accessor);
-            audit.AddDetail("revoked_tokens", counts.Tokens.ToString(CultureInfo.InvariantCulture));
+            audit.AddDetail("revoked_tokens", counts.Tokens);
         }
 
         var settings = await session.TenantSettings.GetAnomalySettingsAsync(tenant.Uid) ?? AnomalySettings.Default;
@@ -237,7 +236,7 @@ public sealed class AgentService
             // The leak happened where the bootstrap token was handed over: lock down the minter's subtree.
             var counts = await _tree.RevokeSubtreeAsync(session, minterRecord, RevocationReasons.Anomaly, now);
             audit.AddDetail("auto_lockdown_accessor", minterRecord.Accessor);
-            audit.AddDetail("auto_lockdown_tokens", counts.Tokens.ToString(CultureInfo.InvariantCulture));
+            audit.AddDetail("auto_lockdown_tokens", counts.Tokens);
         }
 
         throw KeywardErrors.BootstrapReplayed().KeepingChanges();
@@ -308,7 +307,7 @@ public sealed class AgentService
             var target = await TokenTree.ResolveInScopeAsync(session, tenantUid, scope, accessor);
             var counts = await _tree.RevokeSubtreeAsync(session, target, reason, _time.GetUtcNow());
             audit.AddDetail("revoked_accessor", target.Accessor);
-            AddCounts(audit, counts);
+            counts.AddTo(audit);
             return counts;
         }));
 
@@ -327,7 +326,7 @@ public sealed class AgentService
             var counts = new RevocationCounts(tokens, leases);
             await EventLog.AppendAsync(session, tenant.Uid, EventTypes.TokenRevoked, now,
                 new { run_id = runId, reason = RevocationReasons.RunComplete, tokens, leases }, subjectAccessor: scope);
-            AddCounts(audit, counts);
+            counts.AddTo(audit);
             return counts;
         }));
     }
@@ -340,27 +339,7 @@ public sealed class AgentService
         audit.Path = "runs/" + runId;
         var scope = caller.TreeScope();
         await using var session = await _store.ReadAsync(cancellationToken);
-        return ParentsFirst(await session.Tokens.ListRunAsync(tenant.Uid, runId, scope, MaxRunTokens, cancellationToken));
-    }
-
-    /// <summary>Orders a set of tokens so that every parent in the set comes before its children (then by creation).</summary>
-    private static IReadOnlyList<TokenRecord> ParentsFirst(IReadOnlyList<TokenRecord> tokens)
-    {
-        var present = tokens.Select(t => t.Accessor).ToHashSet(StringComparer.Ordinal);
-        var children = tokens.Where(t => t.ParentAccessor is not null && present.Contains(t.ParentAccessor))
-            .ToLookup(t => t.ParentAccessor!, StringComparer.Ordinal);
-        var ordered = new List<TokenRecord>(tokens.Count);
-        var queue = new Queue<TokenRecord>(tokens.Where(t => t.ParentAccessor is null || !present.Contains(t.ParentAccessor)));
-        while (queue.TryDequeue(out var token))
-        {
-            ordered.Add(token);
-            foreach (var child in children[token.Accessor])
-            {
-                queue.Enqueue(child);
-            }
-        }
-
-        return ordered;
+        return await session.Tokens.ListRunAsync(tenant.Uid, runId, scope, MaxRunTokens, cancellationToken);
     }
 
     private static RuleSet NarrowRules(IReadOnlyList<RuleSpec>? requested, RuleSet roleRules, string what)
@@ -396,12 +375,6 @@ public sealed class AgentService
         session.CreatedAt, session.ExpiresAt!.Value, session.MaxExpiresAt ?? session.ExpiresAt!.Value, null);
 
     public static string TokenLeaseId(TokenRecord session) => $"auth/agents/{session.Role}/{session.Accessor}";
-
-    private static void AddCounts(AuditDraft audit, RevocationCounts counts)
-    {
-        audit.AddDetail("revoked_tokens", counts.Tokens.ToString(CultureInfo.InvariantCulture));
-        audit.AddDetail("revoked_leases", counts.Leases.ToString(CultureInfo.InvariantCulture));
-    }
 
     private static DateTimeOffset Min(DateTimeOffset a, DateTimeOffset? b) => b is { } other && other < a ? other : a;
 }

@@ -1,6 +1,4 @@
 using System.Collections.Concurrent;
-using System.Globalization;
-using System.Text.Json;
 using Keyward.Core.Audit;
 using Keyward.Core.Errors;
 using Keyward.Core.Events;
@@ -46,16 +44,16 @@ public sealed class Anomalies
     public static void Flag(AuditDraft audit, string tenantUid, string anomaly, TokenRecord? subject, DateTimeOffset at)
     {
         audit.Anomaly = anomaly;
-        var data = JsonSerializer.Serialize(new Dictionary<string, string?>
+        var data = new
         {
-            ["anomaly"] = anomaly,
-            ["accessor"] = subject?.Accessor,
-            ["agent_id"] = subject?.AgentId,
-            ["run_id"] = subject?.RunId,
-            ["operation"] = audit.Operation,
-            ["request_id"] = audit.RequestId,
-        });
-        audit.AddEvent(new EventRecord(0, tenantUid, EventTypes.Anomaly, audit.Path, subject?.Accessor, data, at));
+            anomaly,
+            accessor = subject?.Accessor,
+            agent_id = subject?.AgentId,
+            run_id = subject?.RunId,
+            operation = audit.Operation,
+            request_id = audit.RequestId,
+        };
+        audit.AddEvent(EventLog.Record(tenantUid, EventTypes.Anomaly, at, data, audit.Path, subject?.Accessor));
     }
 
     /// <summary>
@@ -95,7 +93,7 @@ public sealed class Anomalies
         Flag(audit, tenant.Uid, OutOfScope, caller.Token, now);
         var settings = await SettingsAsync(tenant.Uid);
         var count = Count(caller.Token.Accessor, now, settings.DenyThreshold?.Window ?? TimeSpan.FromMinutes(1));
-        audit.AddDetail("denied_in_window", count.ToString(CultureInfo.InvariantCulture));
+        audit.AddDetail("denied_in_window", count);
         if (settings.DenyThreshold is { } threshold && count >= threshold.Count)
         {
             await LockdownSubtreeAsync(caller, audit, count);
@@ -111,7 +109,7 @@ public sealed class Anomalies
             Path = trigger.Path,
             Anomaly = OutOfScope,
         };
-        lockdown.AddDetail("denied_in_window", count.ToString(CultureInfo.InvariantCulture));
+        lockdown.AddDetail("denied_in_window", count);
         await _tokens.RevokeAsync(() => _committer.ExecuteAsync(lockdown, async session =>
         {
             var token = await session.Tokens.GetByAccessorAsync(caller.Token.Accessor);
@@ -121,8 +119,7 @@ public sealed class Anomalies
             }
 
             var counts = await _tree.RevokeSubtreeAsync(session, token, RevocationReasons.Anomaly, _time.GetUtcNow());
-            lockdown.AddDetail("revoked_tokens", counts.Tokens.ToString(CultureInfo.InvariantCulture));
-            lockdown.AddDetail("revoked_leases", counts.Leases.ToString(CultureInfo.InvariantCulture));
+            counts.AddTo(lockdown);
             return counts;
         }));
         _denied.TryRemove(caller.Token.Accessor, out _);

@@ -89,4 +89,7 @@ public sealed class AuditDraft
     }
 
     public void AddDetail(string key, string value) => (Details ??= new(StringComparer.Ordinal))[key] = value;
+
+    /// <summary>A count or version, written invariantly.</summary>
+    public void AddDetail(string key, long value) => AddDetail(key, value.ToString(System.Globalization.CultureInfo.InvariantCulture));
 }

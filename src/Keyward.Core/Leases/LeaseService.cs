@@ -1,4 +1,3 @@
-using System.Globalization;
 using Keyward.Core.Agents;
 using Keyward.Core.Audit;
 using Keyward.Core.Errors;
@@ -143,9 +142,10 @@ public sealed class LeaseService
                 new { lease_id = lease.LeaseId, path = lease.Path, engine = lease.Engine }, path: lease.Path, subjectAccessor: lease.OwnerAccessor);
         }
 
-        audit.AddDetail("revoked_leases", (revoked + leases.Count - plain.Count).ToString(CultureInfo.InvariantCulture));
-        audit.AddDetail("revoked_tokens", tokens.ToString(CultureInfo.InvariantCulture));
-        return revoked + leases.Count - plain.Count;
+        // Session leases are revoked with their sessions above; plain ones here.
+        var counts = new RevocationCounts(tokens, revoked + leases.Count - plain.Count);
+        counts.AddTo(audit);
+        return counts.Leases;
     }
 
     private static async Task<LeaseRecord> ResolveAsync(IStoreSession session, string tenantUid, string? scope, string leaseId)

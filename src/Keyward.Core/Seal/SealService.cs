@@ -103,8 +103,8 @@ public sealed class SealService
 
             _keys.Install(config, root);
             var (token, record) = _tokens.Mint(TokenKind.Root, null, null, null, "root", token: rootToken);
-            audit.AddDetail("shares", shares.ToString(System.Globalization.CultureInfo.InvariantCulture));
-            audit.AddDetail("threshold", threshold.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            audit.AddDetail("shares", shares);
+            audit.AddDetail("threshold", threshold);
             audit.AddDetail("root_accessor", record.Accessor);
             try
             {

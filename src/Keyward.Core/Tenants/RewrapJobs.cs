@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Globalization;
 using Keyward.Core.Audit;
 using Keyward.Core.Diagnostics;
 using Keyward.Core.Storage;
@@ -119,8 +118,8 @@ public sealed class RewrapJobs
         var audit = new AuditDraft(job.Id, "tenant.rewrap.finish") { TenantId = tenant.Id, Actor = actor };
         audit.AddDetail("job_id", job.Id);
         audit.AddDetail("state", job.State);
-        audit.AddDetail("rewrapped", job.Done.ToString(CultureInfo.InvariantCulture));
-        audit.AddDetail("failed", job.Failed.ToString(CultureInfo.InvariantCulture));
+        audit.AddDetail("rewrapped", job.Done);
+        audit.AddDetail("failed", job.Failed);
         try
         {
             await _committer.AuditAsync(audit);

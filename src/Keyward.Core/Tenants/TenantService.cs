@@ -133,11 +133,11 @@ public sealed class TenantService
                     await session.Tenants.UpdateStateAsync(tenant.Uid, TenantState.Locked, now);
                     var tokens = await session.Tokens.RevokeTenantAsync(tenant.Uid, now, RevocationReasons.TenantDeleted);
                     var leases = await session.Leases.RevokeTenantAsync(tenant.Uid, now, _engines.External);
-                    audit.AddDetail("revoked_leases", leases.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                    audit.AddDetail("revoked_leases", leases);
                     var keys = await session.TenantKeys.DeleteAllAsync(tenant.Uid);
                     await session.Tenants.UpdateStateAsync(tenant.Uid, TenantState.Retired, now);
-                    audit.AddDetail("revoked_tokens", tokens.ToString(System.Globalization.CultureInfo.InvariantCulture));
-                    audit.AddDetail("destroyed_key_versions", keys.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                    audit.AddDetail("revoked_tokens", tokens);
+                    audit.AddDetail("destroyed_key_versions", keys);
                     return (tokens, keys);
                 });
             }
@@ -207,7 +207,7 @@ public sealed class TenantService
         var (wrapped, key) = _rings.NewVersion(tenant.Uid, version);
         try
         {
-            audit.AddDetail("key_version", version.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            audit.AddDetail("key_version", version);
             await _committer.ExecuteAsync(audit, async session =>
             {
                 var stored = await session.TenantKeys.ListAsync(tenant.Uid);
@@ -238,7 +238,7 @@ public sealed class TenantService
         var ring = await _rings.GetAsync(tenant.Uid);
         var job = _rewrap.Start(tenant, ring.CurrentVersion, caller.Actor);
         audit.AddDetail("job_id", job.Id);
-        audit.AddDetail("key_version", ring.CurrentVersion.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        audit.AddDetail("key_version", ring.CurrentVersion);
         return job;
     }
 
@@ -299,9 +299,9 @@ public sealed class TenantService
                         new { incident_id = incidentId, reason, revoked_tokens = tokens, revoked_leases = leases, pending_external = pending });
                     audit.AddDetail("incident_id", incidentId);
                     audit.AddDetail("reason", reason);
-                    audit.AddDetail("revoked_tokens", tokens.ToString(System.Globalization.CultureInfo.InvariantCulture));
-                    audit.AddDetail("revoked_leases", leases.ToString(System.Globalization.CultureInfo.InvariantCulture));
-                    audit.AddDetail("pending_external", pending.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                    audit.AddDetail("revoked_tokens", tokens);
+                    audit.AddDetail("revoked_leases", leases);
+                    audit.AddDetail("pending_external", pending);
                     audit.AddDetail("revoke_ms", took.TotalMilliseconds.ToString("F1", System.Globalization.CultureInfo.InvariantCulture));
                     return result;
                 });

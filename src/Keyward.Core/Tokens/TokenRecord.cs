@@ -67,9 +67,12 @@ public readonly record struct RevocationCounts(int Tokens, int Leases)
 {
     public static readonly RevocationCounts Zero;
 
-    public static RevocationCounts operator +(RevocationCounts a, RevocationCounts b) => new(a.Tokens + b.Tokens, a.Leases + b.Leases);
-
-    public RevocationCounts Add(RevocationCounts other) => this + other;
+    /// <summary>Records the counts on the revoking request's audit record.</summary>
+    public void AddTo(Audit.AuditDraft audit)
+    {
+        audit.AddDetail("revoked_tokens", Tokens);
+        audit.AddDetail("revoked_leases", Leases);
+    }
 }
 
 /// <summary>Storage port for tokens.</summary>

@@ -84,9 +84,9 @@ internal sealed class SqliteLeaseStore(SqliteConnectionLease db) : ILeaseStore
     public Task<int> RevokeIssuedBeforeAsync(
         string tenantUid, DateTimeOffset before, IReadOnlyCollection<string> externalEngines, int limit, CancellationToken cancellationToken = default) =>
         Task.FromResult(db.Execute(
-            "UPDATE leases " + RevokeSet.Replace("$at", "$before", StringComparison.Ordinal) +
-            "WHERE rowid IN (SELECT rowid FROM leases WHERE tenant_uid = $uid AND revoked_at IS NULL AND issued_at <= $before LIMIT $limit)",
-            ("$uid", tenantUid), ("$before", SqliteValues.Ticks(before)), ("$engines", Json(externalEngines)), ("$limit", limit)));
+            "UPDATE leases " + RevokeSet +
+            "WHERE rowid IN (SELECT rowid FROM leases WHERE tenant_uid = $uid AND revoked_at IS NULL AND issued_at <= $at LIMIT $limit)",
+            ("$uid", tenantUid), ("$at", SqliteValues.Ticks(before)), ("$engines", Json(externalEngines)), ("$limit", limit)));
 
     public Task<IReadOnlyList<LeaseRecord>> RevokeExpiredAsync(DateTimeOffset now, int limit, IReadOnlyCollection<string> externalEngines, CancellationToken cancellationToken = default)
     {

@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Security.Cryptography;
 using System.Text.Json;
 using Keyward.Core.Audit;
@@ -84,7 +83,7 @@ public sealed class JwtIssuerService
             throw KeywardErrors.InvalidField("clock_skew", $"at most {Durations.Format(MaxClockSkew)}");
         }
 
-        audit.AddDetail("keys", keys.Count.ToString(CultureInfo.InvariantCulture));
+        audit.AddDetail("keys", keys.Count);
         return await _committer.ExecuteAsync(audit, async session =>
         {
             var now = _time.GetUtcNow();
@@ -135,8 +134,8 @@ public sealed class JwtIssuerService
             var now = _time.GetUtcNow();
             var revoked = await session.Tokens.RevokeSubtreeAsync(node, now, RevocationReasons.IssuerDeleted);
             var leases = await session.Leases.RevokeForSubtreeAsync(node, now, _engines.External);
-            audit.AddDetail("revoked_tokens", revoked.ToString(CultureInfo.InvariantCulture));
-            audit.AddDetail("revoked_leases", leases.ToString(CultureInfo.InvariantCulture));
+            audit.AddDetail("revoked_tokens", revoked);
+            audit.AddDetail("revoked_leases", leases);
             return revoked;
         }));
     }
