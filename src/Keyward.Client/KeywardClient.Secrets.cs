@@ -46,6 +46,66 @@ public partial class KeywardClient
         return SendAsync<KeywardSecret>(HttpMethod.Get, SecretUrl(path) + Query(("version", Number(version))), null, authenticate: true, cancellationToken);
     }
 
+    /// <summary>
+    /// <c>GET /v1/secrets/{path}?stage=S</c>: the version holding a stage (<see cref="SecretStages"/>). <c>previous</c> is
+    /// served only within the secret's grace window after a promotion (else 404 <c>grace_expired</c>); <c>pending</c>
+    /// serves verifiers.
+    /// </summary>
+    public virtual Task<KeywardSecret> GetSecretStageAsync(string path, string stage, CancellationToken cancellationToken = default)
+    {
+        if (stage is not (SecretStages.Current or SecretStages.Previous or SecretStages.Pending))
+        {
+            throw new ArgumentException("The stage is current, previous or pending.", nameof(stage));
+        }
+
+        return SendAsync<KeywardSecret>(HttpMethod.Get, SecretUrl(path) + Query(("stage", stage)), null, authenticate: true, cancellationToken);
+    }
+
+    /// <summary>
+    /// <c>POST /v1/secrets/{path}/rotate</c> (capability <c>rotate</c>): stages a new <c>pending</c> version with
+    /// <paramref name="data"/>, or with a value made by the secret's generator when <paramref name="data"/> is null (none
+    /// → 400 <c>no_generator</c>). The current version keeps serving until <see cref="PromoteSecretAsync"/>.
+    /// </summary>
+    public virtual Task<SecretRotationResult> RotateSecretAsync(
+        string path, IReadOnlyDictionary<string, string>? data = null, CancellationToken cancellationToken = default) =>
+        SendAsync<SecretRotationResult>(
+            HttpMethod.Post, SecretUrl(path) + "/rotate",
+            new RotateBody(data is null ? null : JsonSerializer.SerializeToElement(data, KeywardJson.Options), null), authenticate: true, cancellationToken);
+
+    /// <summary>
+    /// <c>POST /v1/secrets/{path}/rotate {"reason": "anomaly"}</c> (tenant admin only): stages a generated or given value
+    /// and promotes it at once, for a credential believed to be exposed.
+    /// </summary>
+    public virtual Task<SecretRotationResult> RotateSecretNowAsync(
+        string path, IReadOnlyDictionary<string, string>? data = null, CancellationToken cancellationToken = default) =>
+        SendAsync<SecretRotationResult>(
+            HttpMethod.Post, SecretUrl(path) + "/rotate",
+            new RotateBody(data is null ? null : JsonSerializer.SerializeToElement(data, KeywardJson.Options), "anomaly"), authenticate: true, cancellationToken);
+
+    /// <summary>
+    /// <c>POST /v1/secrets/{path}/promote {version}</c>: the pending <paramref name="version"/> becomes current and the old
+    /// current becomes previous (readable for the grace window). Not the pending version → 409 <c>not_pending</c>.
+    /// </summary>
+    public virtual Task<SecretPromotion> PromoteSecretAsync(string path, long version, CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(version, 0);
+        return SendAsync<SecretPromotion>(HttpMethod.Post, SecretUrl(path) + "/promote", new PromoteBody(version), authenticate: true, cancellationToken);
+    }
+
+    /// <summary><c>POST /v1/secrets/{path}/rollback</c>: swaps the current and previous versions (no previous → 409 <c>no_previous_version</c>).</summary>
+    public virtual Task<SecretPromotion> RollbackSecretAsync(string path, CancellationToken cancellationToken = default) =>
+        SendAsync<SecretPromotion>(HttpMethod.Post, SecretUrl(path) + "/rollback", new { }, authenticate: true, cancellationToken);
+
+    /// <summary>
+    /// <c>PUT /v1/secret-metadata/{path} {rotation}</c>: sets the secret's rotation policy (null fields are left out and
+    /// take their defaults). Capability <c>write</c>.
+    /// </summary>
+    public virtual Task SetRotationPolicyAsync(string path, RotationPolicy policy, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(policy);
+        return SendNoContentAsync(HttpMethod.Put, MetadataUrl(path), new RotationMetadataBody(policy), cancellationToken);
+    }
+
     /// <summary><c>GET /v1/secrets?prefix=P</c>: names under the prefix (whole segments) that the token may list.</summary>
     public virtual async Task<IReadOnlyList<string>> ListSecretsAsync(string? prefix = null, CancellationToken cancellationToken = default)
     {
@@ -108,4 +168,10 @@ public partial class KeywardClient
     private sealed record MetadataBody(int? MaxVersions, IReadOnlyDictionary<string, string>? CustomMetadata);
 
     private sealed record KeyList(IReadOnlyList<string> Keys);
+
+    private sealed record RotateBody(JsonElement? Data, string? Reason);
+
+    private sealed record PromoteBody(long Version);
+
+    private sealed record RotationMetadataBody(RotationPolicy Rotation);
 }
