@@ -3,6 +3,7 @@ using Keyward.Core.Audit;
 using Keyward.Core.Leases;
 using Keyward.Core.Auth.Jwt;
 using Keyward.Core.Policies;
+using Keyward.Core.Rotation;
 using Keyward.Core.Seal;
 using Keyward.Core.Secrets;
 using Keyward.Core.Storage;
@@ -28,6 +29,8 @@ public static class KeywardCoreServiceCollectionExtensions
         services.AddSingleton<RewrapJobs>();
         services.AddSingleton<TenantService>();
         services.AddSingleton<SecretService>();
+        services.AddSingleton<RotationService>();
+        services.AddSingleton<RotationScheduler>();
         services.AddSingleton<RoleService>();
         services.AddSingleton<AuditService>();
         services.AddSingleton<SealService>();

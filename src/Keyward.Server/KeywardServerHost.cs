@@ -135,6 +135,7 @@ public sealed class KeywardServerHost : IAsyncDisposable
         }
 
         services.GetRequiredService<Keyward.Core.Leases.Sweeper>().Start(_options.SweepInterval);
+        services.GetRequiredService<Keyward.Core.Rotation.RotationScheduler>().Start(_options.RotationInterval);
         await App.StartAsync(cancellationToken);
         var address = App.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses.FirstOrDefault() ?? _options.Listen;
         KeywardLog.Listening(logger, address);

@@ -29,4 +29,7 @@ public sealed record KeywardServerOptions
 
     /// <summary>How often the background sweeper expires leases, deletes dead tokens and runs pending clean-ups.</summary>
     public TimeSpan SweepInterval { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>How often the rotation scheduler looks for secrets whose period elapsed (at most 10 s).</summary>
+    public TimeSpan RotationInterval { get; init; } = Keyward.Core.Rotation.RotationScheduler.DefaultInterval;
 }

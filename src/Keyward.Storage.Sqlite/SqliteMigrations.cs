@@ -189,6 +189,24 @@ internal static class SqliteMigrations
             ALTER TABLE tenants ADD COLUMN revoked_before INTEGER;
             ALTER TABLE tenants ADD COLUMN revocation_pending INTEGER NOT NULL DEFAULT 0;
             """),
+
+        // The rotation lifecycle: staged versions (pending, previous; current is current_version), the epoch, the
+        // rotation policy (JSON), counted uses, the schedule and the scheduler's claim. Every earlier write made a new
+        // current version, so the epoch starts at the number of versions written.
+        (5, """
+            ALTER TABLE secrets ADD COLUMN latest_version INTEGER NOT NULL DEFAULT 0;
+            ALTER TABLE secrets ADD COLUMN pending_version INTEGER;
+            ALTER TABLE secrets ADD COLUMN previous_version INTEGER;
+            ALTER TABLE secrets ADD COLUMN previous_since INTEGER;
+            ALTER TABLE secrets ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0;
+            ALTER TABLE secrets ADD COLUMN rotation TEXT;
+            ALTER TABLE secrets ADD COLUMN uses INTEGER NOT NULL DEFAULT 0;
+            ALTER TABLE secrets ADD COLUMN next_rotation_at INTEGER;
+            ALTER TABLE secrets ADD COLUMN claimed_by TEXT;
+            ALTER TABLE secrets ADD COLUMN claimed_until INTEGER;
+            UPDATE secrets SET latest_version = current_version, epoch = current_version;
+            CREATE INDEX secrets_rotation_due ON secrets (next_rotation_at) WHERE next_rotation_at IS NOT NULL;
+            """),
     ];
 
     public static int Latest => All[^1].Version;

@@ -184,8 +184,8 @@ public abstract partial class StoreConformanceTests
         await AddSecretAsync(store, t.Uid, "app/db", 5);
         await AddSecretAsync(store, t.Uid, "app/other", 5);
 
-        Assert.Equal(3, await WriteAsync(store, s => s.Secrets.PruneAsync(t.Uid, "app/db", 4)));
-        Assert.Equal(0, await WriteAsync(store, s => s.Secrets.PruneAsync(t.Uid, "app/db", 4)));
+        Assert.Equal(3, await WriteAsync(store, s => s.Secrets.PruneAsync(t.Uid, "app/db", 4, [])));
+        Assert.Equal(0, await WriteAsync(store, s => s.Secrets.PruneAsync(t.Uid, "app/db", 4, [])));
 
         Assert.Equal([4L, 5L], (await ReadAsync(store, s => s.Secrets.ListVersionsAsync(t.Uid, "app/db"))).Select(v => v.Version));
         Assert.Equal(5, (await ReadAsync(store, s => s.Secrets.ListVersionsAsync(t.Uid, "app/other"))).Count);

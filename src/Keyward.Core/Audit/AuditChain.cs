@@ -68,6 +68,11 @@ public static class AuditChain
                 w.WriteNull("version");
             }
 
+            if (draft.Epoch is { } epoch)
+            {
+                w.WriteNumber("epoch", epoch);
+            }
+
             w.WriteString("outcome", draft.Outcome);
             w.WriteNumber("status", draft.Status);
             WriteNullable(w, "code", draft.Code);

@@ -39,6 +39,9 @@ public sealed class AuditDraft
 
     public long? Version { get; set; }
 
+    /// <summary>The secret's rotation epoch the operation saw or made (secret reads, writes, rotations).</summary>
+    public long? Epoch { get; set; }
+
     /// <summary>Status to record if the operation succeeds (set by the endpoint).</summary>
     public int SuccessStatus { get; set; } = 200;
 

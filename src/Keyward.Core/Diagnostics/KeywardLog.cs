@@ -73,6 +73,16 @@ public static partial class KeywardLog
     public static partial void SweepFailed(ILogger logger, string errorType);
 
     // 5xxx: requests and hosting
+    // 6xxx: rotation
+    [LoggerMessage(6001, LogLevel.Information, "Scheduled rotation of {Path} (tenant {TenantUid}): version {Version} is current, epoch {Epoch}")]
+    public static partial void ScheduledRotation(ILogger logger, string tenantUid, string path, long version, long epoch);
+
+    [LoggerMessage(6002, LogLevel.Warning, "Scheduled rotation of {Path} (tenant {TenantUid}) failed ({ErrorType} {Code}); retried once its claim lapses")]
+    public static partial void ScheduledRotationFailed(ILogger logger, string tenantUid, string path, string errorType, string? code);
+
+    [LoggerMessage(6003, LogLevel.Error, "Rotation scheduler pass failed ({ErrorType}); retrying on the next tick")]
+    public static partial void RotationPassFailed(ILogger logger, string errorType);
+
     [LoggerMessage(5001, LogLevel.Error, "Unhandled error on {Method} {Route} (request {RequestId})")]
     public static partial void UnhandledError(ILogger logger, string method, string route, string requestId, Exception exception);
 

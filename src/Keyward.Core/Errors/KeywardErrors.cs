@@ -156,6 +156,22 @@ public static class KeywardErrors
 
     public static KeywardException Conflict(string code, string detail) => new(409, code, "Conflict", detail);
 
+    public static KeywardException NoGenerator(string detail) => Bad("no_generator", "No generator", detail);
+
+    public static KeywardException NotPending(string path, long version, long? pending) =>
+        Conflict("not_pending", pending is { } p
+            ? $"Version {version} of '{path}' is not pending; the pending version is {p}."
+            : $"Version {version} of '{path}' is not pending; '{path}' has no pending version (stage one with POST .../rotate).");
+
+    public static KeywardException NoPreviousVersion(string path) =>
+        Conflict("no_previous_version", $"'{path}' has no previous version to roll back to.");
+
+    public static KeywardException StageNotFound(string path, string stage) =>
+        new(404, "stage_not_found", "Stage not found", $"No version of '{path}' holds the stage '{stage}'.");
+
+    public static KeywardException GraceExpired(string path, long version) =>
+        new(404, "grace_expired", "Grace window over", $"The previous version {version} of '{path}' is past its grace window.");
+
     public static KeywardException BootstrapReplayed() =>
         new(409, "bootstrap_replayed", "Bootstrap token replayed",
             "This bootstrap token was already exchanged. A replay means it leaked: the session the first exchange produced has been revoked with its subtree.");

@@ -39,9 +39,15 @@ public sealed class SecretRowCache
     /// <summary>The generation to tag a store read with; read it before querying the store.</summary>
     public long Generation => Volatile.Read(ref _generation);
 
-    public bool TryGet(string tenantUid, string path, long? version, out Entry entry)
+    /// <summary>
+    /// The cache slot of a read: a version number, or for a read by stage a non-positive slot (current 0, previous
+    /// -1, pending -2).
+    /// </summary>
+    public static long Slot(long? version, SecretStage stage = SecretStage.Current) => version ?? -(long)stage;
+
+    public bool TryGet(string tenantUid, string path, long slot, out Entry entry)
     {
-        if (_entries.TryGetValue((tenantUid, path, version ?? 0), out var found) && found.Generation == Generation)
+        if (_entries.TryGetValue((tenantUid, path, slot), out var found) && found.Generation == Generation)
         {
             entry = found;
             return true;
@@ -51,7 +57,7 @@ public sealed class SecretRowCache
         return false;
     }
 
-    public void Add(string tenantUid, string path, long? version, (SecretMetadata Metadata, SecretVersion? Version) row, long generation)
+    public void Add(string tenantUid, string path, long slot, (SecretMetadata Metadata, SecretVersion? Version) row, long generation)
     {
         var size = row.Version?.Ciphertext?.Length ?? 0;
         if (size > MaxCachedValueBytes)
@@ -65,7 +71,7 @@ public sealed class SecretRowCache
             Interlocked.Exchange(ref _bytes, size);
         }
 
-        var key = (tenantUid, path, version ?? 0);
+        var key = (tenantUid, path, slot);
         var entry = new Entry(row, generation);
         Entry? replaced = null;
         _entries.AddOrUpdate(key, entry, (_, old) =>
@@ -77,9 +83,9 @@ public sealed class SecretRowCache
     }
 
     /// <summary>Drops one entry (a row that failed to decrypt is not kept: the next read goes to the store).</summary>
-    public void Remove(string tenantUid, string path, long? version)
+    public void Remove(string tenantUid, string path, long slot)
     {
-        if (_entries.TryRemove((tenantUid, path, version ?? 0), out var entry))
+        if (_entries.TryRemove((tenantUid, path, slot), out var entry))
         {
             entry.Dispose();
         }
@@ -101,16 +107,22 @@ public sealed class SecretRowCache
     public async Task<T> MutateAsync<T>(Func<Task<T>> mutation)
     {
         ArgumentNullException.ThrowIfNull(mutation);
-        Interlocked.Increment(ref _generation);
+        Invalidate();
         try
         {
             return await mutation();
         }
         finally
         {
-            Interlocked.Increment(ref _generation);
+            Invalidate();
         }
     }
+
+    /// <summary>
+    /// Makes every cached row stale. A mutation that only learns inside its transaction that it changes a secret (a
+    /// counted read that rotates) calls this before its commit and again after it, as <see cref="MutateAsync{T}"/> does.
+    /// </summary>
+    public void Invalidate() => Interlocked.Increment(ref _generation);
 
     public Task MutateAsync(Func<Task> mutation) =>
         MutateAsync(async () =>

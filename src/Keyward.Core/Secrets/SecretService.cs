@@ -3,6 +3,7 @@ using Keyward.Core.Audit;
 using Keyward.Core.Errors;
 using Keyward.Core.Events;
 using Keyward.Core.Policies;
+using Keyward.Core.Rotation;
 using Keyward.Core.Storage;
 using Keyward.Core.Tenants;
 using Keyward.Core.Tokens;
@@ -12,7 +13,17 @@ using Keyward.Crypto.Envelope;
 namespace Keyward.Core.Secrets;
 
 /// <summary>A decrypted read. <see cref="Data"/> is the UTF-8 JSON object as written; zero it after use.</summary>
-public sealed record SecretRead(string Path, long Version, DateTimeOffset CreatedAt, byte[] Data);
+public sealed record SecretRead(string Path, long Version, DateTimeOffset CreatedAt, byte[] Data)
+{
+    /// <summary>The path's epoch as of the read.</summary>
+    public long Epoch { get; init; }
+
+    /// <summary>The stage the version holds, if any.</summary>
+    public SecretStage? Stage { get; init; }
+}
+
+/// <summary>The version a write made current, and the path's new epoch.</summary>
+public sealed record SecretWrite(long Version, DateTimeOffset CreatedAt, long Epoch);
 
 /// <summary>
 /// Versioned secrets of the caller's tenant: check-and-set writes, reads of current or given versions, soft
@@ -35,10 +46,12 @@ public sealed class SecretService
     private readonly GroupCommitter _committer;
     private readonly TenantKeyRings _rings;
     private readonly SecretRowCache _rows;
+    private readonly RotationService _rotation;
     private readonly TimeProvider _time;
 
-    public SecretService(IKeywardStore store, GroupCommitter committer, TenantKeyRings rings, SecretRowCache rows, TimeProvider time)
+    public SecretService(IKeywardStore store, GroupCommitter committer, TenantKeyRings rings, SecretRowCache rows, RotationService rotation, TimeProvider time)
     {
+        _rotation = rotation;
         _store = store;
         _committer = committer;
         _rings = rings;
@@ -46,8 +59,11 @@ public sealed class SecretService
         _time = time;
     }
 
-    public async Task<(long Version, DateTimeOffset CreatedAt)> PutAsync(
-        Principal caller, string path, ReadOnlyMemory<byte> data, long? cas, AuditDraft audit)
+    /// <summary>
+    /// Writes a new current version (the old current becomes previous, the epoch grows). A pending version keeps its
+    /// stage.
+    /// </summary>
+    public async Task<SecretWrite> PutAsync(Principal caller, string path, ReadOnlyMemory<byte> data, long? cas, AuditDraft audit)
     {
         audit.Path = path;
         SecretPath.RequireWritable(path);
@@ -73,21 +89,26 @@ public sealed class SecretService
                 throw KeywardErrors.CasMismatch(path, expected, current);
             }
 
-            var version = current + 1;
+            metadata ??= new SecretMetadata(tenant.Uid, path, 0, DefaultMaxVersions, new Dictionary<string, string>(), now, now);
+            var version = metadata.LatestVersion + 1;
+            metadata = metadata.WithCurrent(version, now);
             audit.Version = version;
-            var ciphertext = SecretEnvelope.Encrypt(ring, EnvelopeContext.ForSecret(tenant.Uid, path, version), data.Span);
-            metadata = metadata is null
-                ? new SecretMetadata(tenant.Uid, path, version, DefaultMaxVersions, new Dictionary<string, string>(), now, now)
-                : metadata with { CurrentVersion = version, UpdatedAt = now };
+            audit.Epoch = metadata.Epoch;
             await session.Secrets.UpsertMetadataAsync(metadata);
-            await session.Secrets.InsertVersionAsync(new SecretVersion(tenant.Uid, path, version, ring.CurrentVersion, ciphertext, now, null, null));
-            await PruneAsync(session, metadata);
-            await EventLog.AppendAsync(session, tenant.Uid, EventTypes.SecretWritten, now, new { path, version }, path: path);
-            return (version, now);
+            await SecretWrites.InsertAsync(session, ring, tenant.Uid, path, version, data.Span, now);
+            await SecretWrites.PruneAsync(session, metadata);
+            await EventLog.AppendAsync(session, tenant.Uid, EventTypes.SecretWritten, now, new { path, version, epoch = metadata.Epoch }, path: path);
+            return new SecretWrite(version, now, metadata.Epoch);
         }));
     }
 
-    public async Task<SecretRead> GetAsync(Principal caller, string path, long? version, AuditDraft audit, CancellationToken cancellationToken = default)
+    /// <summary>
+    /// Reads version <paramref name="version"/>, or the version holding <paramref name="stage"/> (current by default).
+    /// <c>previous</c> is served only within the grace window after it stopped being current. A read of the current
+    /// version of a secret whose policy counts uses goes through <see cref="RotationService.CountedReadAsync"/>.
+    /// </summary>
+    public async Task<SecretRead> GetAsync(
+        Principal caller, string path, long? version, SecretStage? stage, AuditDraft audit, CancellationToken cancellationToken = default)
     {
         audit.Path = path;
         SecretPath.Require(path);
@@ -97,9 +118,16 @@ public sealed class SecretService
             throw KeywardErrors.InvalidField("version", "must be a positive integer");
         }
 
+        if (version is not null && stage is not null)
+        {
+            throw KeywardErrors.InvalidRequest("Ask for a version or a stage, not both.");
+        }
+
+        var wantedStage = stage ?? SecretStage.Current;
+        var slot = SecretRowCache.Slot(version, wantedStage);
         (SecretMetadata Metadata, SecretVersion? Version)? found;
         SecretRowCache.Entry? cached = null;
-        if (_rows.TryGet(tenant.Uid, path, version, out var entry))
+        if (_rows.TryGet(tenant.Uid, path, slot, out var entry))
         {
             cached = entry;
             found = entry.Row;
@@ -109,12 +137,12 @@ public sealed class SecretService
             var generation = _rows.Generation;
             await using (var session = await _store.ReadAsync(cancellationToken))
             {
-                found = await session.Secrets.ReadAsync(tenant.Uid, path, version, cancellationToken);
+                found = await session.Secrets.ReadAsync(tenant.Uid, path, version, wantedStage, cancellationToken);
             }
 
             if (found is { } fresh)
             {
-                _rows.Add(tenant.Uid, path, version, fresh, generation);
+                _rows.Add(tenant.Uid, path, slot, fresh, generation);
             }
         }
 
@@ -123,8 +151,20 @@ public sealed class SecretService
             throw KeywardErrors.SecretNotFound(path);
         }
 
-        var wanted = version ?? row.Metadata.CurrentVersion;
+        var metadata = row.Metadata;
+        if (version is null && wantedStage == SecretStage.Current && metadata.Rotation?.MaxUses is not null)
+        {
+            return await _rotation.CountedReadAsync(tenant, path, audit);
+        }
+
+        var wanted = version ?? metadata.VersionOf(wantedStage) ?? throw KeywardErrors.StageNotFound(path, SecretStages.Name(wantedStage));
         audit.Version = wanted;
+        audit.Epoch = metadata.Epoch;
+        if (version is null && wantedStage == SecretStage.Previous && metadata.PreviousSince + metadata.EffectiveGrace < _time.GetUtcNow())
+        {
+            throw KeywardErrors.GraceExpired(path, wanted);
+        }
+
         var stored = row.Version ?? throw KeywardErrors.VersionNotFound(path, wanted);
         if (stored.DestroyedAt is not null)
         {
@@ -146,11 +186,11 @@ public sealed class SecretService
                 data = SecretEnvelope.Decrypt(ring, context, stored.Ciphertext);
             }
 
-            return new SecretRead(path, wanted, stored.CreatedAt, data);
+            return new SecretRead(path, wanted, stored.CreatedAt, data) { Epoch = metadata.Epoch, Stage = metadata.StageOf(wanted) };
         }
         catch (EnvelopeException)
         {
-            _rows.Remove(tenant.Uid, path, version);
+            _rows.Remove(tenant.Uid, path, slot);
             throw KeywardErrors.Undecryptable(path, wanted);
         }
     }
@@ -187,8 +227,12 @@ public sealed class SecretService
         return (metadata, versions);
     }
 
+    /// <summary>
+    /// Sets max_versions, custom metadata and the rotation policy (null leaves each as it is). A new or changed period
+    /// schedules the next rotation a period from now.
+    /// </summary>
     public async Task PutMetadataAsync(
-        Principal caller, string path, int? maxVersions, IReadOnlyDictionary<string, string>? customMetadata, AuditDraft audit)
+        Principal caller, string path, int? maxVersions, IReadOnlyDictionary<string, string>? customMetadata, RotationPolicy? rotation, AuditDraft audit)
     {
         audit.Path = path;
         SecretPath.RequireWritable(path);
@@ -214,8 +258,19 @@ public sealed class SecretService
                 CustomMetadata = customMetadata ?? metadata.CustomMetadata,
                 UpdatedAt = now,
             };
+            if (rotation is not null)
+            {
+                var periodChanged = rotation.Period != metadata.Rotation?.Period;
+                metadata = metadata with
+                {
+                    Rotation = rotation,
+                    NextRotationAt = rotation.Period is not { } period ? null : periodChanged ? now + period : metadata.NextRotationAt,
+                };
+                audit.AddDetail("rotation", rotation.Describe());
+            }
+
             await session.Secrets.UpsertMetadataAsync(metadata);
-            await PruneAsync(session, metadata);
+            await SecretWrites.PruneAsync(session, metadata);
         }));
     }
 
@@ -308,15 +363,6 @@ public sealed class SecretService
             await change(session, tenant.Uid, targets, now);
             await EventLog.AppendAsync(session, tenant.Uid, @event.Type, now, new { path, versions = targets, action = @event.Action }, path: path);
         }));
-    }
-
-    private static async Task PruneAsync(IWriteSession session, SecretMetadata metadata)
-    {
-        var keepFrom = metadata.CurrentVersion - metadata.MaxVersions + 1;
-        if (keepFrom > 1)
-        {
-            await session.Secrets.PruneAsync(metadata.TenantUid, metadata.Path, keepFrom);
-        }
     }
 
     private static void ValidateCustomMetadata(IReadOnlyDictionary<string, string> metadata)

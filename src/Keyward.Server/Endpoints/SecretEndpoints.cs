@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Text.Json;
 using Keyward.Core;
 using Keyward.Core.Errors;
+using Keyward.Core.Rotation;
 using Keyward.Core.Secrets;
 using Keyward.Server.Http;
 
@@ -14,10 +15,73 @@ public sealed class PutSecretRequest
     public long? Cas { get; init; }
 }
 
-public sealed record SecretWriteResponse(long Version, DateTimeOffset CreatedAt);
+public sealed record SecretWriteResponse(long Version, DateTimeOffset CreatedAt, long Epoch);
 
 /// <summary>The shape of a read, for the API description (the body is written by <see cref="SecretReadResult"/>).</summary>
-public sealed record SecretReadResponse(string Path, long Version, JsonElement Data, DateTimeOffset CreatedAt);
+public sealed record SecretReadResponse(string Path, long Version, JsonElement Data, DateTimeOffset CreatedAt, string? Stage, long Epoch);
+
+public sealed class RotateRequest
+{
+    public JsonElement? Data { get; init; }
+
+    public string? Reason { get; init; }
+}
+
+public sealed record RotateResponse(long Version, string Stage, DateTimeOffset CreatedAt, long? Epoch);
+
+public sealed class PromoteRequest
+{
+    public long? Version { get; init; }
+}
+
+public sealed record PromoteResponse(long Version, long Epoch);
+
+/// <summary>Rollback takes no fields (an empty body or <c>{}</c>).</summary>
+public sealed class RollbackRequest
+{
+}
+
+public sealed class GeneratorRequest
+{
+    public string? Kind { get; init; }
+
+    public int? Length { get; init; }
+
+    public string? Alphabet { get; init; }
+
+    public IReadOnlyList<string>? Fields { get; init; }
+}
+
+public sealed class RotationRequest
+{
+    public Duration? Period { get; init; }
+
+    public long? MaxUses { get; init; }
+
+    public Duration? Grace { get; init; }
+
+    public GeneratorRequest? Generator { get; init; }
+
+    public RotationPolicy ToPolicy()
+    {
+        SecretGenerator? generator = null;
+        if (Generator is { } g)
+        {
+            if (g.Kind != SecretGenerator.RandomKind)
+            {
+                throw KeywardErrors.InvalidField("rotation.generator.kind", $"the only kind is \"{SecretGenerator.RandomKind}\"");
+            }
+
+            generator = new SecretGenerator(g.Length ?? throw KeywardErrors.MissingField("rotation.generator.length"), g.Alphabet, g.Fields);
+        }
+
+        return RotationPolicy.Create(Period?.Value, MaxUses, Grace?.Value, generator);
+    }
+}
+
+public sealed record GeneratorResponse(string Kind, int Length, string Alphabet, IReadOnlyList<string>? Fields);
+
+public sealed record RotationResponse(long? Period, long? MaxUses, long Grace, GeneratorResponse? Generator, long Uses, DateTimeOffset? NextRotationAt);
 
 public sealed record SecretListResponse(IReadOnlyList<string> Keys);
 
@@ -31,13 +95,25 @@ public sealed class PutMetadataRequest
     public int? MaxVersions { get; init; }
 
     public Dictionary<string, string>? CustomMetadata { get; init; }
+
+    public RotationRequest? Rotation { get; init; }
 }
 
-public sealed record SecretVersionInfo(long Version, DateTimeOffset CreatedAt, string State);
+public sealed record SecretVersionInfo(long Version, DateTimeOffset CreatedAt, string State, string? Stage);
 
 public sealed record SecretMetadataResponse(
     string Path, long CurrentVersion, int MaxVersions, IReadOnlyDictionary<string, string> CustomMetadata,
-    DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt, IReadOnlyList<SecretVersionInfo> Versions);
+    DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt, IReadOnlyList<SecretVersionInfo> Versions,
+    long LatestVersion, long? PendingVersion, long? PreviousVersion, long Epoch, RotationResponse? Rotation)
+{
+    public static SecretMetadataResponse From(SecretMetadata meta, IReadOnlyList<SecretVersion> versions) => new(
+        meta.Path, meta.CurrentVersion, meta.MaxVersions, meta.CustomMetadata, meta.CreatedAt, meta.UpdatedAt,
+        versions.Select(v => new SecretVersionInfo(v.Version, v.CreatedAt, v.State, meta.StageOf(v.Version) is { } stage ? SecretStages.Name(stage) : null)).ToArray(),
+        meta.LatestVersion, meta.PendingVersion, meta.PreviousVersion, meta.Epoch,
+        meta.Rotation is not { } r ? null : new RotationResponse(
+            r.Period is { } p ? (long)p.TotalSeconds : null, r.MaxUses, (long)r.EffectiveGrace.TotalSeconds,
+            r.Generator is { } g ? new GeneratorResponse(g.Kind, g.Length, g.Alphabet, g.Fields) : null, meta.Uses, meta.NextRotationAt));
+}
 
 public static class SecretEndpoints
 {
@@ -67,8 +143,8 @@ public static class SecretEndpoints
                 var bytes = JsonSerializer.SerializeToUtf8Bytes(data);
                 try
                 {
-                    var (version, createdAt) = await service.PutAsync(ctx.Caller, path, bytes, body.Cas, ctx.Audit);
-                    return TypedResults.Ok(new SecretWriteResponse(version, createdAt));
+                    var written = await service.PutAsync(ctx.Caller, path, bytes, body.Cas, ctx.Audit);
+                    return TypedResults.Ok(new SecretWriteResponse(written.Version, written.CreatedAt, written.Epoch));
                 }
                 finally
                 {
@@ -83,10 +159,18 @@ public static class SecretEndpoints
             {
                 var path = PathAfter(http, SecretsPrefix);
                 ctx.Audit.Path = path;
-                var read = await service.GetAsync(ctx.Caller, path, Query.Long(ctx.Request, "version"), ctx.Audit, http.RequestAborted);
+                SecretStage? stage = null;
+                if (Query.String(ctx.Request, "stage") is { } stageName)
+                {
+                    stage = SecretStages.TryParse(stageName, out var parsed)
+                        ? parsed
+                        : throw KeywardErrors.InvalidField("stage", "current, previous or pending");
+                }
+
+                var read = await service.GetAsync(ctx.Caller, path, Query.Long(ctx.Request, "version"), stage, ctx.Audit, http.RequestAborted);
                 return new SecretReadResult(read);
             }))
-            .WithSummary("Read the current version, or ?version=N. A deleted or destroyed current version is 404 secret_deleted.")
+            .WithSummary("Read the current version, ?version=N or ?stage=current|previous|pending (previous within the grace window). A deleted or destroyed current version is 404 secret_deleted.")
             .Produces<SecretReadResponse>().ProducesProblem(404);
 
         secrets.MapGet("/", (HttpContext http, Audited audited, SecretService service) =>
@@ -107,7 +191,7 @@ public static class SecretEndpoints
             .WithSummary("Soft delete the latest version, or ?versions=1,2.")
             .Produces(204).ProducesProblem(404);
 
-        secrets.MapPost("/{**path}", (HttpContext http, Audited audited, SecretService service) =>
+        secrets.MapPost("/{**path}", (HttpContext http, Audited audited, SecretService service, RotationService rotation) =>
         {
             var full = PathAfter(http, SecretsPrefix, validateCharacters: false);
             var slash = full.LastIndexOf('/');
@@ -116,6 +200,9 @@ public static class SecretEndpoints
             {
                 "undelete" => "secret.undelete",
                 "destroy" => "secret.destroy",
+                "rotate" => "secret.rotate",
+                "promote" => "secret.promote",
+                "rollback" => "secret.rollback",
                 _ => null,
             };
             if (operation is null || slash < 0)
@@ -125,10 +212,24 @@ public static class SecretEndpoints
 
             return audited.RunAsync(http, operation, async ctx =>
             {
-                ctx.Audit.SuccessStatus = StatusCodes.Status204NoContent;
                 var path = full[..slash];
                 ctx.Audit.Path = path;
                 ValidateRaw(path);
+                switch (action)
+                {
+                    case "rotate":
+                        return await RotateAsync(ctx, rotation, path);
+                    case "promote":
+                        var promote = await ctx.BodyAsync<PromoteRequest>();
+                        var (promoted, epoch) = await rotation.PromoteAsync(ctx.Caller, path, promote.Version, ctx.Audit);
+                        return TypedResults.Ok(new PromoteResponse(promoted, epoch));
+                    case "rollback":
+                        await ctx.BodyAsync<RollbackRequest>(allowEmpty: true);
+                        var (current, rolledEpoch) = await rotation.RollbackAsync(ctx.Caller, path, ctx.Audit);
+                        return TypedResults.Ok(new PromoteResponse(current, rolledEpoch));
+                }
+
+                ctx.Audit.SuccessStatus = StatusCodes.Status204NoContent;
                 var body = await ctx.BodyAsync<VersionsRequest>();
                 if (action == "undelete")
                 {
@@ -139,11 +240,11 @@ public static class SecretEndpoints
                     await service.DestroyAsync(ctx.Caller, path, body.Versions, ctx.Audit);
                 }
 
-                return TypedResults.NoContent();
+                return (IResult)TypedResults.NoContent();
             });
         })
-            .WithSummary("POST {path}/undelete or {path}/destroy with {versions}. Destroy erases the ciphertext for good.")
-            .WithJsonBody<VersionsRequest>().Produces(204).ProducesProblem(404);
+            .WithSummary("POST {path}/undelete or {path}/destroy with {versions}; {path}/rotate {data?, reason?} stages a pending version (reason anomaly: admin only, promoted at once); {path}/promote {version}; {path}/rollback.")
+            .WithJsonBody<VersionsRequest>().Produces(204).Produces<RotateResponse>(201).Produces<PromoteResponse>().ProducesProblem(404).ProducesProblem(409);
 
         var metadata = routes.MapGroup("/v1/secret-metadata").WithTags("Secrets");
 
@@ -153,11 +254,9 @@ public static class SecretEndpoints
                 var path = PathAfter(http, MetadataPrefix);
                 ctx.Audit.Path = path;
                 var (meta, versions) = await service.GetMetadataAsync(ctx.Caller, path, ctx.Audit, http.RequestAborted);
-                return TypedResults.Ok(new SecretMetadataResponse(
-                    meta.Path, meta.CurrentVersion, meta.MaxVersions, meta.CustomMetadata, meta.CreatedAt, meta.UpdatedAt,
-                    versions.Select(v => new SecretVersionInfo(v.Version, v.CreatedAt, v.State)).ToArray()));
+                return TypedResults.Ok(SecretMetadataResponse.From(meta, versions));
             }))
-            .WithSummary("Versions (number, created_at, state), max_versions and custom metadata of a path.")
+            .WithSummary("Versions (number, created_at, state, stage), max_versions, custom metadata, epoch and the rotation policy of a path.")
             .Produces<SecretMetadataResponse>().ProducesProblem(404);
 
         metadata.MapPut("/{**path}", (HttpContext http, Audited audited, SecretService service) =>
@@ -167,10 +266,10 @@ public static class SecretEndpoints
                 var path = PathAfter(http, MetadataPrefix);
                 ctx.Audit.Path = path;
                 var body = await ctx.BodyAsync<PutMetadataRequest>();
-                await service.PutMetadataAsync(ctx.Caller, path, body.MaxVersions, body.CustomMetadata, ctx.Audit);
+                await service.PutMetadataAsync(ctx.Caller, path, body.MaxVersions, body.CustomMetadata, body.Rotation?.ToPolicy(), ctx.Audit);
                 return TypedResults.NoContent();
             }))
-            .WithSummary("Set max_versions (1-1000, default 10) and plaintext custom_metadata (never secrets).")
+            .WithSummary("Set max_versions (1-1000, default 10), plaintext custom_metadata (never secrets) and the rotation policy {period?, max_uses?, grace?, generator?}.")
             .WithJsonBody<PutMetadataRequest>().Produces(204).ProducesProblem(400);
 
         metadata.MapDelete("/{**path}", (HttpContext http, Audited audited, SecretService service) =>
@@ -186,6 +285,35 @@ public static class SecretEndpoints
             .Produces(204).ProducesProblem(404);
 
         return routes;
+    }
+
+    private static async Task<IResult> RotateAsync(RequestContext ctx, RotationService rotation, string path)
+    {
+        var body = await ctx.BodyAsync<RotateRequest>(allowEmpty: true);
+        byte[]? bytes = null;
+        if (body.Data is { } data)
+        {
+            if (data.ValueKind != JsonValueKind.Object)
+            {
+                throw KeywardErrors.InvalidField("data", "must be a JSON object");
+            }
+
+            bytes = JsonSerializer.SerializeToUtf8Bytes(data);
+        }
+
+        try
+        {
+            ctx.Audit.SuccessStatus = StatusCodes.Status201Created;
+            var result = await rotation.RotateAsync(ctx.Caller, path, bytes, body.Reason, ctx.Audit);
+            return TypedResults.Created((string?)null, new RotateResponse(result.Version, SecretStages.Name(result.Stage), result.CreatedAt, result.Epoch));
+        }
+        finally
+        {
+            if (bytes is not null)
+            {
+                SecretService.Wipe(bytes);
+            }
+        }
     }
 
     /// <summary>
@@ -216,7 +344,7 @@ public static class SecretEndpoints
 }
 
 /// <summary>
-/// Writes <c>{path, version, data, created_at}</c> with the decrypted JSON copied straight from the plaintext
+/// Writes <c>{path, version, data, created_at, stage, epoch}</c> with the decrypted JSON copied straight from the plaintext
 /// buffer, which is zeroed as soon as it is written.
 /// </summary>
 public sealed class SecretReadResult : IResult, IStatusCodeHttpResult
@@ -244,6 +372,16 @@ public sealed class SecretReadResult : IResult, IStatusCodeHttpResult
                 writer.WritePropertyName("data");
                 writer.WriteRawValue(_read.Data, skipInputValidation: true);
                 writer.WriteString("created_at", Instants.Format(_read.CreatedAt));
+                if (_read.Stage is { } stage)
+                {
+                    writer.WriteString("stage", SecretStages.Name(stage));
+                }
+                else
+                {
+                    writer.WriteNull("stage");
+                }
+
+                writer.WriteNumber("epoch", _read.Epoch);
                 writer.WriteEndObject();
             }
 

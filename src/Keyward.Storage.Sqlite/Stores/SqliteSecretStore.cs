@@ -1,3 +1,4 @@
+using Keyward.Core.Rotation;
 using Keyward.Core.Secrets;
 using Keyward.Core.Storage;
 using Microsoft.Data.Sqlite;
@@ -6,7 +7,11 @@ namespace Keyward.Storage.Sqlite.Stores;
 
 internal sealed class SqliteSecretStore(SqliteConnectionLease db) : ISecretStore
 {
-    private const string MetadataColumns = "m.tenant_uid, m.path, m.current_version, m.max_versions, m.custom_metadata, m.created_at, m.updated_at";
+    private const string MetadataColumns =
+        "m.tenant_uid, m.path, m.current_version, m.max_versions, m.custom_metadata, m.created_at, m.updated_at, m.latest_version, " +
+        "m.pending_version, m.previous_version, m.previous_since, m.epoch, m.rotation, m.uses, m.next_rotation_at";
+
+    private const int VersionOffset = 15;
     private const string VersionColumns = "v.version, v.key_version, v.ciphertext, v.created_at, v.deleted_at, v.destroyed_at";
 
     // A path under a prefix starts with prefix + '/': the range ['prefix/', 'prefix0') holds exactly those ('0' follows '/').
@@ -22,13 +27,21 @@ internal sealed class SqliteSecretStore(SqliteConnectionLease db) : ISecretStore
     {
         db.Execute(
             """
-            INSERT INTO secrets (tenant_uid, path, current_version, max_versions, custom_metadata, created_at, updated_at)
-            VALUES ($uid, $path, $current, $max, $custom, $created, $updated)
+            INSERT INTO secrets (tenant_uid, path, current_version, max_versions, custom_metadata, created_at, updated_at, latest_version,
+                pending_version, previous_version, previous_since, epoch, rotation, uses, next_rotation_at)
+            VALUES ($uid, $path, $current, $max, $custom, $created, $updated, $latest, $pending, $previous, $previous_since, $epoch, $rotation,
+                $uses, $next_rotation)
             ON CONFLICT (tenant_uid, path) DO UPDATE SET current_version = excluded.current_version, max_versions = excluded.max_versions,
-                custom_metadata = excluded.custom_metadata, updated_at = excluded.updated_at
+                custom_metadata = excluded.custom_metadata, updated_at = excluded.updated_at, latest_version = excluded.latest_version,
+                pending_version = excluded.pending_version, previous_version = excluded.previous_version,
+                previous_since = excluded.previous_since, epoch = excluded.epoch, rotation = excluded.rotation, uses = excluded.uses,
+                next_rotation_at = excluded.next_rotation_at
             """,
             ("$uid", m.TenantUid), ("$path", m.Path), ("$current", m.CurrentVersion), ("$max", m.MaxVersions),
-            ("$custom", StoredJson.Map(m.CustomMetadata)), ("$created", SqliteValues.Ticks(m.CreatedAt)), ("$updated", SqliteValues.Ticks(m.UpdatedAt)));
+            ("$custom", StoredJson.Map(m.CustomMetadata)), ("$created", SqliteValues.Ticks(m.CreatedAt)), ("$updated", SqliteValues.Ticks(m.UpdatedAt)),
+            ("$latest", m.LatestVersion), ("$pending", m.PendingVersion), ("$previous", m.PreviousVersion),
+            ("$previous_since", SqliteValues.Ticks(m.PreviousSince)), ("$epoch", m.Epoch), ("$rotation", m.Rotation?.ToJson()), ("$uses", m.Uses),
+            ("$next_rotation", SqliteValues.Ticks(m.NextRotationAt)));
         return Task.CompletedTask;
     }
 
@@ -38,13 +51,20 @@ internal sealed class SqliteSecretStore(SqliteConnectionLease db) : ISecretStore
         return Task.FromResult(db.Execute("DELETE FROM secrets WHERE tenant_uid = $uid AND path = $path", ("$uid", tenantUid), ("$path", path)) == 1);
     }
 
-    public Task<(SecretMetadata Metadata, SecretVersion? Version)?> ReadAsync(string tenantUid, string path, long? version, CancellationToken cancellationToken = default)
+    public Task<(SecretMetadata Metadata, SecretVersion? Version)?> ReadAsync(
+        string tenantUid, string path, long? version, SecretStage stage = SecretStage.Current, CancellationToken cancellationToken = default)
     {
+        var staged = stage switch
+        {
+            SecretStage.Pending => "m.pending_version",
+            SecretStage.Previous => "m.previous_version",
+            _ => "m.current_version",
+        };
         using var reader = db.Query(
             $"""
             SELECT {MetadataColumns}, {VersionColumns}
             FROM secrets m LEFT JOIN secret_versions v
-              ON v.tenant_uid = m.tenant_uid AND v.path = m.path AND v.version = COALESCE($version, m.current_version)
+              ON v.tenant_uid = m.tenant_uid AND v.path = m.path AND v.version = COALESCE($version, {staged})
             WHERE m.tenant_uid = $uid AND m.path = $path
             """,
             ("$uid", tenantUid), ("$path", path), ("$version", version));
@@ -54,8 +74,47 @@ internal sealed class SqliteSecretStore(SqliteConnectionLease db) : ISecretStore
         }
 
         var metadata = MapMetadata(reader);
-        var stored = reader.IsDBNull(7) ? null : MapVersion(reader, tenantUid, path, 7, withCiphertext: true);
+        var stored = reader.IsDBNull(VersionOffset) ? null : MapVersion(reader, tenantUid, path, VersionOffset, withCiphertext: true);
         return Task.FromResult<(SecretMetadata, SecretVersion?)?>((metadata, stored));
+    }
+
+    public Task<long?> CountUseAsync(string tenantUid, string path, CancellationToken cancellationToken = default) =>
+        Task.FromResult((long?)db.Scalar(
+            "UPDATE secrets SET uses = uses + 1 WHERE tenant_uid = $uid AND path = $path RETURNING uses", ("$uid", tenantUid), ("$path", path)));
+
+    public Task<IReadOnlyList<(string TenantUid, string Path)>> ClaimDueRotationsAsync(
+        DateTimeOffset now, string node, DateTimeOffset until, int limit, CancellationToken cancellationToken = default)
+    {
+        using var reader = db.Query(
+            """
+            UPDATE secrets SET claimed_by = $node, claimed_until = $until
+            WHERE rowid IN (
+                SELECT rowid FROM secrets
+                WHERE next_rotation_at IS NOT NULL AND next_rotation_at <= $now AND (claimed_until IS NULL OR claimed_until <= $now)
+                ORDER BY next_rotation_at LIMIT $limit)
+            RETURNING tenant_uid, path
+            """,
+            ("$node", node), ("$until", SqliteValues.Ticks(until)), ("$now", SqliteValues.Ticks(now)), ("$limit", limit));
+        var claimed = new List<(string, string)>();
+        while (reader.Read())
+        {
+            claimed.Add((reader.GetString(0), reader.GetString(1)));
+        }
+
+        return Task.FromResult<IReadOnlyList<(string TenantUid, string Path)>>(claimed);
+    }
+
+    public Task<bool> HoldsRotationClaimAsync(string tenantUid, string path, string node, DateTimeOffset now, CancellationToken cancellationToken = default) =>
+        Task.FromResult(db.Scalar(
+            "SELECT 1 FROM secrets WHERE tenant_uid = $uid AND path = $path AND claimed_by = $node AND claimed_until > $now",
+            ("$uid", tenantUid), ("$path", path), ("$node", node), ("$now", SqliteValues.Ticks(now))) is not null);
+
+    public Task ReleaseRotationClaimAsync(string tenantUid, string path, string node, CancellationToken cancellationToken = default)
+    {
+        db.Execute(
+            "UPDATE secrets SET claimed_by = NULL, claimed_until = NULL WHERE tenant_uid = $uid AND path = $path AND claimed_by = $node",
+            ("$uid", tenantUid), ("$path", path), ("$node", node));
+        return Task.CompletedTask;
     }
 
     public Task<IReadOnlyList<SecretVersion>> ListVersionsAsync(string tenantUid, string path, CancellationToken cancellationToken = default)
@@ -110,9 +169,12 @@ internal sealed class SqliteSecretStore(SqliteConnectionLease db) : ISecretStore
         return Task.FromResult(changed);
     }
 
-    public Task<int> PruneAsync(string tenantUid, string path, long keepFrom, CancellationToken cancellationToken = default) =>
-        Task.FromResult(db.Execute("DELETE FROM secret_versions WHERE tenant_uid = $uid AND path = $path AND version < $keep",
+    public Task<int> PruneAsync(string tenantUid, string path, long keepFrom, IReadOnlyCollection<long> keep, CancellationToken cancellationToken = default)
+    {
+        var kept = keep.Count == 0 ? "" : " AND version NOT IN (" + string.Join(',', keep.Select(v => v.ToString(System.Globalization.CultureInfo.InvariantCulture))) + ")";
+        return Task.FromResult(db.Execute($"DELETE FROM secret_versions WHERE tenant_uid = $uid AND path = $path AND version < $keep{kept}",
             ("$uid", tenantUid), ("$path", path), ("$keep", keepFrom)));
+    }
 
     public Task<IReadOnlyList<string>> ListPathsAsync(string tenantUid, string prefix, CancellationToken cancellationToken = default)
     {
@@ -164,7 +226,17 @@ internal sealed class SqliteSecretStore(SqliteConnectionLease db) : ISecretStore
 
     private static SecretMetadata MapMetadata(SqliteDataReader r) => new(
         r.GetString(0), r.GetString(1), r.GetInt64(2), r.GetInt32(3), StoredJson.ParseMap(r.GetString(4)),
-        SqliteValues.Instant(r, 5), SqliteValues.Instant(r, 6));
+        SqliteValues.Instant(r, 5), SqliteValues.Instant(r, 6))
+    {
+        LatestVersion = r.GetInt64(7),
+        PendingVersion = r.IsDBNull(8) ? null : r.GetInt64(8),
+        PreviousVersion = r.IsDBNull(9) ? null : r.GetInt64(9),
+        PreviousSince = SqliteValues.NullableInstant(r, 10),
+        Epoch = r.GetInt64(11),
+        Rotation = RotationPolicy.FromJson(r.IsDBNull(12) ? null : r.GetString(12)),
+        Uses = r.GetInt64(13),
+        NextRotationAt = SqliteValues.NullableInstant(r, 14),
+    };
 
     private static SecretVersion MapVersion(SqliteDataReader r, string tenantUid, string path, int o, bool withCiphertext) => new(
         tenantUid, path, r.GetInt64(o), r.GetInt32(o + 1), withCiphertext ? SqliteValues.NullableBlob(r, o + 2) : null,

@@ -18,23 +18,23 @@ public sealed class SecretRowCacheTests
     public void TryGet_AfterAddUnderCurrentGeneration_ReturnsTheRow()
     {
         var cache = new SecretRowCache();
-        cache.Add("uid", "app/db", null, Row(1), cache.Generation);
+        cache.Add("uid", "app/db", SecretRowCache.Slot(null), Row(1), cache.Generation);
 
-        Assert.True(cache.TryGet("uid", "app/db", null, out var entry));
+        Assert.True(cache.TryGet("uid", "app/db", SecretRowCache.Slot(null), out var entry));
         Assert.Equal(1, entry.Row.Metadata.CurrentVersion);
         Assert.False(cache.TryGet("uid", "app/db", 1, out _));
-        Assert.False(cache.TryGet("other", "app/db", null, out _));
+        Assert.False(cache.TryGet("other", "app/db", SecretRowCache.Slot(null), out _));
     }
 
     [Fact]
     public async Task TryGet_AfterAMutation_MissesSoTheStoreIsReadAgain()
     {
         var cache = new SecretRowCache();
-        cache.Add("uid", "app/db", null, Row(1), cache.Generation);
+        cache.Add("uid", "app/db", SecretRowCache.Slot(null), Row(1), cache.Generation);
 
         await cache.MutateAsync(() => Task.CompletedTask);
 
-        Assert.False(cache.TryGet("uid", "app/db", null, out _));
+        Assert.False(cache.TryGet("uid", "app/db", SecretRowCache.Slot(null), out _));
     }
 
     [Fact]
@@ -46,25 +46,25 @@ public sealed class SecretRowCacheTests
         var release = new TaskCompletionSource();
         var write = cache.MutateAsync(() => release.Task);
 
-        cache.Add("uid", "app/db", null, Row(1), generationBeforeRead);
-        Assert.False(cache.TryGet("uid", "app/db", null, out _));
+        cache.Add("uid", "app/db", SecretRowCache.Slot(null), Row(1), generationBeforeRead);
+        Assert.False(cache.TryGet("uid", "app/db", SecretRowCache.Slot(null), out _));
         var generationDuringWrite = cache.Generation;
-        cache.Add("uid", "app/db", null, Row(1), generationDuringWrite);
+        cache.Add("uid", "app/db", SecretRowCache.Slot(null), Row(1), generationDuringWrite);
         release.SetResult();
         await write;
 
-        Assert.False(cache.TryGet("uid", "app/db", null, out _));
+        Assert.False(cache.TryGet("uid", "app/db", SecretRowCache.Slot(null), out _));
     }
 
     [Fact]
     public async Task MutateAsync_WhenTheMutationFails_StillInvalidates()
     {
         var cache = new SecretRowCache();
-        cache.Add("uid", "app/db", null, Row(1), cache.Generation);
+        cache.Add("uid", "app/db", SecretRowCache.Slot(null), Row(1), cache.Generation);
 
         await Assert.ThrowsAsync<InvalidOperationException>(() => cache.MutateAsync(() => throw new InvalidOperationException()));
 
-        Assert.False(cache.TryGet("uid", "app/db", null, out _));
+        Assert.False(cache.TryGet("uid", "app/db", SecretRowCache.Slot(null), out _));
     }
 
     [Fact]
@@ -72,9 +72,9 @@ public sealed class SecretRowCacheTests
     {
         var cache = new SecretRowCache();
 
-        cache.Add("uid", "app/db", null, Row(1, SecretRowCache.MaxCachedValueBytes + 1), cache.Generation);
+        cache.Add("uid", "app/db", SecretRowCache.Slot(null), Row(1, SecretRowCache.MaxCachedValueBytes + 1), cache.Generation);
 
-        Assert.False(cache.TryGet("uid", "app/db", null, out _));
+        Assert.False(cache.TryGet("uid", "app/db", SecretRowCache.Slot(null), out _));
     }
 
     [Fact]
@@ -83,25 +83,25 @@ public sealed class SecretRowCacheTests
         var cache = new SecretRowCache();
         for (var i = 0; i < SecretRowCache.MaxEntries; i++)
         {
-            cache.Add("uid", "p" + i, null, Row(1), cache.Generation);
+            cache.Add("uid", "p" + i, SecretRowCache.Slot(null), Row(1), cache.Generation);
         }
 
-        cache.Add("uid", "last", null, Row(1), cache.Generation);
+        cache.Add("uid", "last", SecretRowCache.Slot(null), Row(1), cache.Generation);
 
-        Assert.True(cache.TryGet("uid", "last", null, out _));
-        Assert.False(cache.TryGet("uid", "p0", null, out _));
+        Assert.True(cache.TryGet("uid", "last", SecretRowCache.Slot(null), out _));
+        Assert.False(cache.TryGet("uid", "p0", SecretRowCache.Slot(null), out _));
     }
 
     [Fact]
     public void Remove_DropsOnlyThatEntry()
     {
         var cache = new SecretRowCache();
-        cache.Add("uid", "app/db", null, Row(1), cache.Generation);
+        cache.Add("uid", "app/db", SecretRowCache.Slot(null), Row(1), cache.Generation);
         cache.Add("uid", "app/db", 1, Row(1), cache.Generation);
 
-        cache.Remove("uid", "app/db", null);
+        cache.Remove("uid", "app/db", SecretRowCache.Slot(null));
 
-        Assert.False(cache.TryGet("uid", "app/db", null, out _));
+        Assert.False(cache.TryGet("uid", "app/db", SecretRowCache.Slot(null), out _));
         Assert.True(cache.TryGet("uid", "app/db", 1, out _));
     }
 
@@ -121,17 +121,17 @@ public sealed class SecretRowCacheTests
         var cache = new SecretRowCache();
         var (ring, context, row) = SealedRow("uid");
         var (otherRing, otherContext, otherRow) = SealedRow("other");
-        cache.Add("uid", "app/db", null, row, cache.Generation);
-        cache.Add("other", "app/db", null, otherRow, cache.Generation);
-        Assert.True(cache.TryGet("uid", "app/db", null, out var entry));
-        Assert.True(cache.TryGet("other", "app/db", null, out var otherEntry));
+        cache.Add("uid", "app/db", SecretRowCache.Slot(null), row, cache.Generation);
+        cache.Add("other", "app/db", SecretRowCache.Slot(null), otherRow, cache.Generation);
+        Assert.True(cache.TryGet("uid", "app/db", SecretRowCache.Slot(null), out var entry));
+        Assert.True(cache.TryGet("other", "app/db", SecretRowCache.Slot(null), out var otherEntry));
         var opened = entry.Opened(ring, context, row.Item2!.Ciphertext);
         var otherOpened = otherEntry.Opened(otherRing, otherContext, otherRow.Item2!.Ciphertext);
 
         cache.RemoveTenant("uid");
 
         Assert.False(opened.TryDecrypt(context, row.Item2.Ciphertext, out _));
-        Assert.False(cache.TryGet("uid", "app/db", null, out _));
+        Assert.False(cache.TryGet("uid", "app/db", SecretRowCache.Slot(null), out _));
         Assert.True(otherOpened.TryDecrypt(otherContext, otherRow.Item2.Ciphertext, out _));
     }
 
@@ -142,13 +142,13 @@ public sealed class SecretRowCacheTests
         keys.Install(new SealConfig(1, 1, 1, new byte[32], T0), RootKey.Generate());
         var cache = new SecretRowCache(keys);
         var (ring, context, row) = SealedRow();
-        cache.Add("uid", "app/db", null, row, cache.Generation);
-        Assert.True(cache.TryGet("uid", "app/db", null, out var entry));
+        cache.Add("uid", "app/db", SecretRowCache.Slot(null), row, cache.Generation);
+        Assert.True(cache.TryGet("uid", "app/db", SecretRowCache.Slot(null), out var entry));
         var opened = entry.Opened(ring, context, row.Item2!.Ciphertext);
 
         await keys.SealAsync(0, TimeSpan.Zero, TimeProvider.System);
 
-        Assert.False(cache.TryGet("uid", "app/db", null, out _));
+        Assert.False(cache.TryGet("uid", "app/db", SecretRowCache.Slot(null), out _));
         Assert.False(opened.TryDecrypt(context, row.Item2.Ciphertext, out _));
     }
 
@@ -157,11 +157,11 @@ public sealed class SecretRowCacheTests
     {
         var cache = new SecretRowCache();
         var (ring, context, row) = SealedRow();
-        cache.Add("uid", "app/db", null, row, cache.Generation);
-        Assert.True(cache.TryGet("uid", "app/db", null, out var entry));
+        cache.Add("uid", "app/db", SecretRowCache.Slot(null), row, cache.Generation);
+        Assert.True(cache.TryGet("uid", "app/db", SecretRowCache.Slot(null), out var entry));
         var opened = entry.Opened(ring, context, row.Item2!.Ciphertext);
 
-        cache.Add("uid", "app/db", null, row, cache.Generation);
+        cache.Add("uid", "app/db", SecretRowCache.Slot(null), row, cache.Generation);
 
         Assert.False(opened.TryDecrypt(context, row.Item2.Ciphertext, out _));
     }

@@ -1,0 +1,281 @@
+using System.Security.Cryptography;
+using Keyward.Core.Audit;
+using Keyward.Core.Errors;
+using Keyward.Core.Events;
+using Keyward.Core.Policies;
+using Keyward.Core.Secrets;
+using Keyward.Core.Storage;
+using Keyward.Core.Tenants;
+using Keyward.Core.Tokens;
+using Keyward.Core.Validation;
+using Keyward.Crypto.Envelope;
+
+namespace Keyward.Core.Rotation;
+
+/// <summary>The version a rotation staged; <see cref="Epoch"/> is set when it was promoted at once.</summary>
+public sealed record RotationResult(long Version, SecretStage Stage, DateTimeOffset CreatedAt, long? Epoch);
+
+/// <summary>
+/// The rotation lifecycle of a secret's versions (design: docs/designs/0006-rotation.md): stage a <c>pending</c>
+/// version (given, or made by the secret's generator), promote it to <c>current</c> (the old current becomes
+/// <c>previous</c>, readable for the grace window), roll back (swap current and previous), and rotate-and-promote in
+/// one transaction for anomalies, for the N-th use of a <c>max_uses</c> policy and for the scheduler. Each change
+/// commits with its audit record and one <c>secret.rotated</c> event, and bumps the path's epoch when the current
+/// version changes.
+/// </summary>
+public sealed class RotationService
+{
+    public const string AnomalyReason = "anomaly";
+
+    private readonly GroupCommitter _committer;
+    private readonly TenantKeyRings _rings;
+    private readonly SecretRowCache _rows;
+    private readonly TimeProvider _time;
+
+    public RotationService(GroupCommitter committer, TenantKeyRings rings, SecretRowCache rows, TimeProvider time)
+    {
+        _committer = committer;
+        _rings = rings;
+        _rows = rows;
+        _time = time;
+    }
+
+    /// <summary>
+    /// <c>POST /v1/secrets/{path}/rotate {data?, reason?}</c> (capability <c>rotate</c>): stages a pending version.
+    /// With reason <c>anomaly</c> (tenant admin only) it is promoted at once.
+    /// </summary>
+    public async Task<RotationResult> RotateAsync(Principal caller, string path, ReadOnlyMemory<byte>? data, string? reason, AuditDraft audit)
+    {
+        audit.Path = path;
+        SecretPath.RequireWritable(path);
+        var tenant = caller.Require(path, Capability.Rotate);
+        var promote = reason switch
+        {
+            null => false,
+            AnomalyReason => true,
+            _ => throw KeywardErrors.InvalidField("reason", $"the only reason is \"{AnomalyReason}\" (rotate and promote at once)"),
+        };
+        if (promote && caller.Kind != TokenKind.Admin)
+        {
+            // An emergency rotation replaces the value every consumer uses at once: tenant admins and Keyward's own
+            // anomaly rules only, never an agent.
+            throw KeywardErrors.AdminTokenRequired();
+        }
+
+        if (data is { Length: > SecretService.MaxDataBytes })
+        {
+            throw KeywardErrors.ValueTooLarge(SecretService.MaxDataBytes);
+        }
+
+        if (promote)
+        {
+            audit.AddDetail("reason", AnomalyReason);
+        }
+
+        var ring = await _rings.GetAsync(tenant.Uid);
+        return await _rows.MutateAsync(() => _committer.ExecuteAsync(audit, async session =>
+        {
+            var now = _time.GetUtcNow();
+            var metadata = await RequireMetadataAsync(session, tenant.Uid, path);
+            metadata = await StageAsync(session, ring, metadata, data, promote, reason ?? "manual", now);
+            var version = metadata.LatestVersion;
+            audit.Version = version;
+            audit.Epoch = metadata.Epoch;
+            return new RotationResult(version, promote ? SecretStage.Current : SecretStage.Pending, now, promote ? metadata.Epoch : null);
+        }));
+    }
+
+    /// <summary><c>POST /v1/secrets/{path}/promote {version}</c>: the pending version becomes current.</summary>
+    public async Task<(long Version, long Epoch)> PromoteAsync(Principal caller, string path, long? version, AuditDraft audit)
+    {
+        audit.Path = path;
+        SecretPath.Require(path);
+        var tenant = caller.Require(path, Capability.Rotate);
+        if (version is not { } wanted)
+        {
+            throw KeywardErrors.MissingField("version");
+        }
+
+        if (wanted <= 0)
+        {
+            throw KeywardErrors.InvalidField("version", "must be a positive integer");
+        }
+
+        audit.Version = wanted;
+        return await _rows.MutateAsync(() => _committer.ExecuteAsync(audit, async session =>
+        {
+            var metadata = await RequireMetadataAsync(session, tenant.Uid, path);
+            if (metadata.PendingVersion != wanted)
+            {
+                throw KeywardErrors.NotPending(path, wanted, metadata.PendingVersion);
+            }
+
+            await RequireActiveAsync(session, tenant.Uid, path, wanted, () => KeywardErrors.NotPending(path, wanted, null));
+            metadata = await MakeCurrentAsync(session, metadata, wanted, "promote", _time.GetUtcNow());
+            audit.Epoch = metadata.Epoch;
+            return (wanted, metadata.Epoch);
+        }));
+    }
+
+    /// <summary><c>POST /v1/secrets/{path}/rollback</c>: the previous version becomes current again, and the current one previous.</summary>
+    public async Task<(long Version, long Epoch)> RollbackAsync(Principal caller, string path, AuditDraft audit)
+    {
+        audit.Path = path;
+        SecretPath.Require(path);
+        var tenant = caller.Require(path, Capability.Rotate);
+        return await _rows.MutateAsync(() => _committer.ExecuteAsync(audit, async session =>
+        {
+            var metadata = await RequireMetadataAsync(session, tenant.Uid, path);
+            if (metadata.PreviousVersion is not { } previous)
+            {
+                throw KeywardErrors.NoPreviousVersion(path);
+            }
+
+            await RequireActiveAsync(session, tenant.Uid, path, previous, () => KeywardErrors.NoPreviousVersion(path));
+            audit.Version = previous;
+            metadata = await MakeCurrentAsync(session, metadata, previous, "rollback", _time.GetUtcNow());
+            audit.Epoch = metadata.Epoch;
+            return (previous, metadata.Epoch);
+        }));
+    }
+
+    /// <summary>
+    /// A read of the current version of a secret whose policy has <c>max_uses</c>: the use is counted in the read's
+    /// own transaction (with its audit record), and the N-th use rotates and promotes in that same transaction — it
+    /// still gets the value it counted against. Concurrent readers are serialized on the counter, so exactly every
+    /// N-th use rotates.
+    /// </summary>
+    public async Task<SecretRead> CountedReadAsync(Tenant tenant, string path, AuditDraft audit)
+    {
+        var ring = await _rings.GetAsync(tenant.Uid);
+        var rotated = false;
+        try
+        {
+            return await _committer.ExecuteAsync(audit, async session =>
+            {
+                var uses = await session.Secrets.CountUseAsync(tenant.Uid, path) ?? throw KeywardErrors.SecretNotFound(path);
+                var (metadata, stored) = await session.Secrets.ReadAsync(tenant.Uid, path, null) ?? throw KeywardErrors.SecretNotFound(path);
+                if (metadata.CurrentVersion == 0)
+                {
+                    throw KeywardErrors.SecretNotFound(path);
+                }
+
+                if (stored is null || stored.DestroyedAt is not null)
+                {
+                    throw KeywardErrors.SecretDeleted(path, metadata.CurrentVersion);
+                }
+
+                audit.Version = stored.Version;
+                audit.Epoch = metadata.Epoch;
+                var data = SecretWrites.Open(ring, stored);
+                try
+                {
+                    if (metadata.Rotation?.MaxUses is { } maxUses && uses >= maxUses)
+                    {
+                        _rows.Invalidate();
+                        rotated = true;
+                        var next = await StageAsync(session, ring, metadata, null, promote: true, "max_uses", _time.GetUtcNow());
+                        audit.AddDetail("rotated_to", next.CurrentVersion);
+                    }
+
+                    audit.AddDetail("uses", uses);
+                    return new SecretRead(path, stored.Version, stored.CreatedAt, data) { Epoch = metadata.Epoch, Stage = SecretStage.Current };
+                }
+                catch
+                {
+                    CryptographicOperations.ZeroMemory(data);
+                    throw;
+                }
+            });
+        }
+        finally
+        {
+            if (rotated)
+            {
+                _rows.Invalidate();
+            }
+        }
+    }
+
+    /// <summary>
+    /// Stages a new version inside <paramref name="session"/>: <paramref name="data"/>, or a value from the secret's
+    /// generator (which sees the current value, so fields it does not generate are carried over). A pending version
+    /// staged before loses the stage (at most one version is pending). Promoted at once when <paramref name="promote"/>.
+    /// </summary>
+    internal static async Task<SecretMetadata> StageAsync(
+        IWriteSession session, KeyRing ring, SecretMetadata metadata, ReadOnlyMemory<byte>? data, bool promote, string reason, DateTimeOffset now)
+    {
+        var value = data is null ? await GenerateAsync(session, ring, metadata) : null;
+        var version = metadata.LatestVersion + 1;
+        try
+        {
+            ReadOnlySpan<byte> plaintext = value is null ? data!.Value.Span : value;
+            await SecretWrites.InsertAsync(session, ring, metadata.TenantUid, metadata.Path, version, plaintext, now);
+        }
+        finally
+        {
+            if (value is not null)
+            {
+                CryptographicOperations.ZeroMemory(value);
+            }
+        }
+
+        metadata = metadata with { LatestVersion = version, PendingVersion = version, UpdatedAt = now };
+        if (promote)
+        {
+            metadata = metadata.WithCurrent(version, now);
+        }
+
+        await session.Secrets.UpsertMetadataAsync(metadata);
+        await SecretWrites.PruneAsync(session, metadata);
+        await AppendRotatedAsync(session, metadata, version, promote ? SecretStage.Current : SecretStage.Pending, reason, now);
+        return metadata;
+    }
+
+    /// <summary>Makes <paramref name="version"/> current inside <paramref name="session"/> and records the event.</summary>
+    internal static async Task<SecretMetadata> MakeCurrentAsync(IWriteSession session, SecretMetadata metadata, long version, string reason, DateTimeOffset now)
+    {
+        metadata = metadata.WithCurrent(version, now);
+        await session.Secrets.UpsertMetadataAsync(metadata);
+        await AppendRotatedAsync(session, metadata, version, SecretStage.Current, reason, now);
+        return metadata;
+    }
+
+    private static Task AppendRotatedAsync(IWriteSession session, SecretMetadata metadata, long version, SecretStage stage, string reason, DateTimeOffset now) =>
+        EventLog.AppendAsync(session, metadata.TenantUid, EventTypes.SecretRotated, now,
+            new { path = metadata.Path, version, stage = SecretStages.Name(stage), epoch = metadata.Epoch, reason }, path: metadata.Path);
+
+    private static async Task<byte[]> GenerateAsync(IWriteSession session, KeyRing ring, SecretMetadata metadata)
+    {
+        var generator = metadata.Rotation?.Generator
+            ?? throw KeywardErrors.NoGenerator($"'{metadata.Path}' has no generator: give the new value as data, or set rotation.generator with PUT /v1/secret-metadata/{metadata.Path}");
+        byte[] current = [];
+        if (await session.Secrets.ReadAsync(metadata.TenantUid, metadata.Path, null) is (_, { DeletedAt: null, Ciphertext: not null } stored))
+        {
+            current = SecretWrites.Open(ring, stored);
+        }
+
+        try
+        {
+            return generator.Generate(current);
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(current);
+        }
+    }
+
+    private static async Task<SecretMetadata> RequireMetadataAsync(IWriteSession session, string tenantUid, string path)
+    {
+        var metadata = await session.Secrets.GetMetadataAsync(tenantUid, path);
+        return metadata is null || metadata.CurrentVersion == 0 ? throw KeywardErrors.SecretNotFound(path) : metadata;
+    }
+
+    private static async Task RequireActiveAsync(IWriteSession session, string tenantUid, string path, long version, Func<KeywardException> otherwise)
+    {
+        if (await session.Secrets.ReadAsync(tenantUid, path, version) is not (_, { DeletedAt: null, DestroyedAt: null }))
+        {
+            throw otherwise();
+        }
+    }
+}
