@@ -67,6 +67,11 @@ public sealed class RotationService
             throw KeywardErrors.ValueTooLarge(SecretService.MaxDataBytes);
         }
 
+        if (data is { Length: 0 })
+        {
+            throw KeywardErrors.InvalidField("data", "must be a JSON object");
+        }
+
         if (promote)
         {
             audit.AddDetail("reason", AnomalyReason);

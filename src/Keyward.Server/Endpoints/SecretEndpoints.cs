@@ -304,7 +304,8 @@ public static class SecretEndpoints
         try
         {
             ctx.Audit.SuccessStatus = StatusCodes.Status201Created;
-            var result = await rotation.RotateAsync(ctx.Caller, path, bytes, body.Reason, ctx.Audit);
+            ReadOnlyMemory<byte>? payload = bytes is null ? default(ReadOnlyMemory<byte>?) : bytes;
+            var result = await rotation.RotateAsync(ctx.Caller, path, payload, body.Reason, ctx.Audit);
             return TypedResults.Created((string?)null, new RotateResponse(result.Version, SecretStages.Name(result.Stage), result.CreatedAt, result.Epoch));
         }
         finally
