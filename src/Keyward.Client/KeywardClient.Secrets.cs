@@ -73,6 +73,21 @@ public partial class KeywardClient
             new RotateBody(data is null ? null : JsonSerializer.SerializeToElement(data, KeywardJson.Options), null), authenticate: true, cancellationToken);
 
     /// <summary>
+    /// <c>POST /v1/secrets/{path}/rotate {data, reason?}</c> with arbitrary JSON data (an object); <paramref name="now"/>
+    /// sends reason <c>anomaly</c> (tenant admin only: promoted at once).
+    /// </summary>
+    public virtual Task<SecretRotationResult> RotateSecretAsync(string path, JsonElement data, bool now = false, CancellationToken cancellationToken = default)
+    {
+        if (data.ValueKind != JsonValueKind.Object)
+        {
+            throw new ArgumentException("Secret data must be a JSON object.", nameof(data));
+        }
+
+        return SendAsync<SecretRotationResult>(
+            HttpMethod.Post, SecretUrl(path) + "/rotate", new RotateBody(data, now ? "anomaly" : null), authenticate: true, cancellationToken);
+    }
+
+    /// <summary>
     /// <c>POST /v1/secrets/{path}/rotate {"reason": "anomaly"}</c> (tenant admin only): stages a generated or given value
     /// and promotes it at once, for a credential believed to be exposed.
     /// </summary>

@@ -59,8 +59,8 @@ public sealed class QuickstartTests : IClassFixture<CliServerFixture>
         CliAssert.Ok(await Server.RunAsync(admin, "secrets", "destroy", "app/db", "--versions", "1"));
         CliAssert.Exit(3, await Server.RunAsync(admin, "secrets", "get", "app/db", "--version", "1"));
         var versions = CliAssert.Ok(await Server.RunAsync(admin, "secrets", "metadata", "app/db"));
-        Assert.Matches("(?m)^1\\s+\\S+ \\S+\\s+destroyed$", versions.Stdout);
-        Assert.Matches("(?m)^2\\s+\\S+ \\S+\\s+active$", versions.Stdout);
+        Assert.Matches("(?m)^1\\s+\\S+ \\S+\\s+destroyed\\s+previous$", versions.Stdout);
+        Assert.Matches("(?m)^2\\s+\\S+ \\S+\\s+active\\s+current$", versions.Stdout);
 
         // Roles.
         var role = CliAssert.Ok(await Server.RunAsync(admin, "roles", "put", "reader", "--rule", "app/**=read,list", "--rule", "ops/*=use", "--max-ttl", "30m"));
