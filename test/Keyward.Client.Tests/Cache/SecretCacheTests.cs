@@ -169,5 +169,14 @@ public sealed class SecretCacheTests : IClassFixture<ServerFixture>
         Assert.False(session.Secrets.IsLive);
     }
 
+    [Fact]
+    public async Task Session_CreateContext_CarriesItsIdentity()
+    {
+        var world = await AgentWorld.CreateAsync(_server);
+        await using var session = await world.SessionAsync("ctx-agent", "run-ctx");
+
+        Assert.Equal(new AgentContext(world.Tenant, "ctx-agent", "run-ctx", "worker"), session.CreateContext());
+    }
+
     private static string? Password(SecretValue value) => value.TryGetField("password", out var password) ? password : null;
 }
