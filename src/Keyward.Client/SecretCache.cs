@@ -380,9 +380,11 @@ public sealed class SecretCache : IAsyncDisposable
                 DropAll(refused.Status == 423 ? SecretInvalidationReason.Lockdown : SecretInvalidationReason.Revoked, refuse: true);
                 return;
             }
-            catch (Exception error) when (error is KeywardRequestFailedException or HttpRequestException or IOException or JsonException)
+#pragma warning disable CA1031 // Anything else (no answer, 429, 5xx, a cut connection) is transient: the loop must outlive it.
+            catch (Exception)
+#pragma warning restore CA1031
             {
-                // Transient (no answer, 429, 5xx, a cut connection): serve on the fallback TTL and reconnect.
+                // Serve on the fallback TTL and reconnect.
             }
 
             GoDown();
