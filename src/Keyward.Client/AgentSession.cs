@@ -32,6 +32,7 @@ public sealed class AgentSession : IAsyncDisposable
     private static readonly TimeSpan MaximumRetryDelay = TimeSpan.FromSeconds(30);
 
     private readonly KeywardClient _client;
+    private readonly SecretCache _secrets;
     private readonly AgentSessionOptions _options;
     private readonly TimeProvider _time;
     private readonly Lock _gate = new();
@@ -62,6 +63,7 @@ public sealed class AgentSession : IAsyncDisposable
         Role = session.Role;
         _expiresAt = session.ExpiresAt;
         _renewable = session.Renewable;
+        _secrets = new SecretCache(SecretCacheBackend.For(client), Accessor, options);
     }
 
     /// <summary>Raised after each successful background renewal (on a thread-pool thread).</summary>
@@ -72,6 +74,12 @@ public sealed class AgentSession : IAsyncDisposable
 
     /// <summary>A client that sends this session's token. Disposed with the session.</summary>
     public KeywardClient Client => _client;
+
+    /// <summary>
+    /// This session's secret cache: reads of current versions, kept current by the server's event stream (opened on first
+    /// use). See <see cref="SecretCache"/> and <see cref="PrefetchAsync"/>.
+    /// </summary>
+    public SecretCache Secrets => _secrets;
 
     /// <summary>The session token's accessor (safe to log; it cannot authenticate).</summary>
     public string Accessor { get; }
@@ -215,6 +223,19 @@ public sealed class AgentSession : IAsyncDisposable
     }
 
     /// <summary>
+    /// Warms <see cref="Secrets"/> with every secret this session's rules (<c>GET /v1/auth/self</c>) let it read; see
+    /// <see cref="SecretCache.PrefetchAsync"/>. Subscribes to the event stream first. Returns how many were loaded.
+    /// </summary>
+    public Task<int> PrefetchAsync(CancellationToken cancellationToken = default)
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        return _secrets.PrefetchAsync(cancellationToken);
+    }
+
+    /// <summary>This session's identity as an <see cref="AgentContext"/> (push it with <see cref="AgentContext.Push"/>).</summary>
+    public AgentContext CreateContext() => new(Tenant, AgentId, RunId, Role);
+
+    /// <summary>
     /// Mints a bootstrap token for a child agent (<c>POST /v1/agents/spawn</c>) in this session's run. Hand it to the
     /// child through <c>KEYWARD_BOOTSTRAP_TOKEN</c>. A role outside this role's <c>may_spawn</c> or rules beyond this
     /// session's fail with a 403 <see cref="KeywardRequestFailedException"/>.
@@ -255,6 +276,7 @@ public sealed class AgentSession : IAsyncDisposable
         await StopRenewalAsync().ConfigureAwait(false);
         await _client.RevokeSelfAsync(cancellationToken).ConfigureAwait(false);
         Interlocked.Exchange(ref _revoked, 1);
+        _secrets.Refuse(SecretInvalidationReason.Revoked);
     }
 
     /// <summary>
@@ -271,6 +293,7 @@ public sealed class AgentSession : IAsyncDisposable
 
         try
         {
+            await _secrets.DisposeAsync().ConfigureAwait(false);
             await StopRenewalAsync().ConfigureAwait(false);
             if (_options.RevokeOnDispose && Volatile.Read(ref _revoked) == 0)
             {

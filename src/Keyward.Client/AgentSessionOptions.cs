@@ -20,6 +20,27 @@ public sealed class AgentSessionOptions
 
     /// <summary>Whether <see cref="AgentSession.DisposeAsync"/> revokes the session ("task done"). Default true.</summary>
     public bool RevokeOnDispose { get; init; } = true;
+
+    /// <summary>The default <see cref="CacheFallbackTtl"/>.</summary>
+    public static readonly TimeSpan DefaultCacheFallbackTtl = TimeSpan.FromSeconds(5);
+
+    /// <summary>The default <see cref="CacheOpenTimeout"/>.</summary>
+    public static readonly TimeSpan DefaultCacheOpenTimeout = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// Whether <see cref="AgentSession.Secrets"/> caches values (kept current by the event stream, which it opens on first
+    /// use). Default true; when false every read goes to the server.
+    /// </summary>
+    public bool CacheEnabled { get; init; } = true;
+
+    /// <summary>While the event stream is down, how long an entry is still served (from its fetch, or the moment the stream went down). Default 5 s.</summary>
+    public TimeSpan CacheFallbackTtl { get; init; } = DefaultCacheFallbackTtl;
+
+    /// <summary>How long the first read waits for the event stream to open before it falls back to TTL mode. Default 5 s.</summary>
+    public TimeSpan CacheOpenTimeout { get; init; } = DefaultCacheOpenTimeout;
+
+    /// <summary>Where fetched values are registered for redaction; null means <see cref="SecretScrubber.Shared"/>.</summary>
+    public SecretScrubber? Scrubber { get; init; }
 }
 
 /// <summary>Where an <see cref="AgentSession"/>'s background renewal stands.</summary>

@@ -16,8 +16,17 @@ public partial class KeywardClient
     /// missed for good and any cache must be dropped. The sequence ends when the server closes the stream (the token
     /// was revoked or expired, or the tenant locked down); the client's timeout applies to opening it only.
     /// </summary>
-    public virtual async IAsyncEnumerable<KeywardEvent> StreamEventsAsync(
-        string? prefix = null, long? lastEventId = null, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    public virtual IAsyncEnumerable<KeywardEvent> StreamEventsAsync(
+        string? prefix = null, long? lastEventId = null, CancellationToken cancellationToken = default) =>
+        StreamEventsCoreAsync(prefix, lastEventId, opened: null, cancellationToken);
+
+    /// <summary>
+    /// <see cref="StreamEventsAsync"/>, calling <paramref name="opened"/> once the server has answered 200 (the stream's
+    /// start is fixed before the response opens, so everything committed after <paramref name="opened"/> is delivered).
+    /// The secret cache subscribes through this before its first fetch.
+    /// </summary>
+    internal async IAsyncEnumerable<KeywardEvent> StreamEventsCoreAsync(
+        string? prefix, long? lastEventId, Action? opened, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(_address, "v1/events" + Query(("prefix", prefix))));
         request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("text/event-stream"));
@@ -38,6 +47,8 @@ public partial class KeywardClient
             {
                 throw await FailureAsync(response, cancellationToken).ConfigureAwait(false);
             }
+
+            opened?.Invoke();
 
             using var reader = new StreamReader(await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false));
             long? eventId = null;
