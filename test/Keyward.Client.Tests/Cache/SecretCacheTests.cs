@@ -35,6 +35,38 @@ public sealed class SecretCacheTests : IClassFixture<ServerFixture>
     }
 
     [Fact]
+    public async Task RotateThenPromote_PendingKeepsTheEntry_PromoteDropsIt_NextReadIsTheNewCurrent()
+    {
+        var world = await AgentWorld.CreateAsync(_server);
+        await using var session = await world.SessionAsync("cacher", "run-cache-rotate");
+        using var admin = world.Admin();
+        var first = await session.Secrets.GetAsync("app/db");
+        var invalidations = new List<SecretInvalidatedEventArgs>();
+        session.Secrets.Invalidated += (_, e) =>
+        {
+            lock (invalidations)
+            {
+                invalidations.Add(e);
+            }
+        };
+
+        var staged = await admin.RotateSecretAsync("app/db", new Dictionary<string, string> { ["password"] = "pw-rotated" });
+        var dropped = Invalidations.Next(session.Secrets, e => e.Path == "app/db");
+        var promoted = await admin.PromoteSecretAsync("app/db", staged.Version);
+        Assert.Equal(SecretInvalidationReason.Rotated, (await dropped).Reason);
+
+        lock (invalidations)
+        {
+            // The pending stage came first on the same stream and dropped nothing.
+            Assert.Single(invalidations);
+        }
+
+        Assert.Throws<ObjectDisposedException>(() => first.GetString());
+        var second = await session.Secrets.GetAsync("app/db");
+        Assert.Equal(("pw-rotated", staged.Version, promoted.Epoch), (Password(second), second.Version, second.Epoch));
+    }
+
+    [Fact]
     public async Task Delete_DropsTheEntry()
     {
         var world = await AgentWorld.CreateAsync(_server);
