@@ -1,3 +1,4 @@
+using Keyward.Client.Internal;
 using Keyward.Client.Models;
 
 namespace Keyward.Client;
@@ -459,7 +460,7 @@ public sealed class AgentSession : IAsyncDisposable
             }
         }
 
-        Raise(Renewed, new AgentSessionRenewedEventArgs(renewal.ExpiresAt));
+        EventHandlers.RaiseEach(Renewed, this, new AgentSessionRenewedEventArgs(renewal.ExpiresAt));
     }
 
     private void RenewalFailedWith(Exception error)
@@ -483,27 +484,6 @@ public sealed class AgentSession : IAsyncDisposable
             }
         }
 
-        Raise(RenewalFailed, new AgentSessionRenewalFailedEventArgs(error, willRetry));
-    }
-
-    private void Raise<T>(EventHandler<T>? handlers, T args)
-    {
-        if (handlers is null)
-        {
-            return;
-        }
-
-        foreach (var handler in handlers.GetInvocationList().Cast<EventHandler<T>>())
-        {
-            try
-            {
-                handler(this, args);
-            }
-#pragma warning disable CA1031 // A subscriber's exception must never escape a timer callback.
-            catch (Exception)
-#pragma warning restore CA1031
-            {
-            }
-        }
+        EventHandlers.RaiseEach(RenewalFailed, this, new AgentSessionRenewalFailedEventArgs(error, willRetry));
     }
 }

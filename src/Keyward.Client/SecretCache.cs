@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics.CodeAnalysis;
 using System.Text.Json;
+using Keyward.Client.Internal;
 using Keyward.Client.Models;
 
 namespace Keyward.Client;
@@ -515,27 +516,8 @@ public sealed class SecretCache : IAsyncDisposable
         }
     }
 
-    private void Raise(string? path, SecretInvalidationReason reason)
-    {
-        if (Invalidated is not { } handlers)
-        {
-            return;
-        }
-
-        var args = new SecretInvalidatedEventArgs(path, reason);
-        foreach (var handler in handlers.GetInvocationList().Cast<EventHandler<SecretInvalidatedEventArgs>>())
-        {
-            try
-            {
-                handler(this, args);
-            }
-#pragma warning disable CA1031 // A subscriber's exception must never stop the event stream.
-            catch (Exception)
-#pragma warning restore CA1031
-            {
-            }
-        }
-    }
+    private void Raise(string? path, SecretInvalidationReason reason) =>
+        EventHandlers.RaiseEach(Invalidated, this, new SecretInvalidatedEventArgs(path, reason));
 
     private static string? String(JsonElement data, string name) =>
         data.ValueKind == JsonValueKind.Object && data.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String ? value.GetString() : null;
