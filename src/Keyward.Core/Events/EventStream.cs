@@ -20,7 +20,8 @@ public readonly record struct StreamStart(long Position, bool Reset);
 /// revocations in their own subtree, and <c>tenant.lockdown</c>. A subscriber resuming with <c>Last-Event-ID</c> gets
 /// everything after it that is still retained (<see cref="Leases.Sweeper.EventRetention"/>), or a reset if some of it
 /// was pruned. The stream re-checks its token at least every second and ends when the token is revoked or expires
-/// or the tenant is locked down; it wakes on every commit.
+/// or the tenant is locked down. It queries the event table when this node has committed an event past its position
+/// (<see cref="GroupCommitter.LatestEventId"/>) and at least every second otherwise.
 /// </summary>
 public sealed class EventStream
 {
@@ -33,6 +34,7 @@ public sealed class EventStream
 
     private readonly IKeywardStore _store;
     private readonly TokenService _tokens;
+    private readonly GroupCommitter _committer;
     private readonly ConcurrentDictionary<string, int> _open = new(StringComparer.Ordinal);
     private TaskCompletionSource _committed = NewSignal();
 
@@ -40,6 +42,7 @@ public sealed class EventStream
     {
         _store = store;
         _tokens = tokens;
+        _committer = committer;
         committer.Committed += () => Interlocked.Exchange(ref _committed, NewSignal()).TrySetResult();
     }
 
@@ -87,48 +90,63 @@ public sealed class EventStream
             yield return new StreamItem(null, Reset: true);
         }
 
+        // Query when this node committed an event past the stream's position, and at least every RecheckInterval (the
+        // token check, and events committed by other nodes sharing the store). A commit of audit records alone — one
+        // per group of reads — wakes the stream but costs it nothing: with a thousand streams open, a query each per
+        // commit would starve the reads themselves.
+        var due = true;
         while (!cancellationToken.IsCancellationRequested)
         {
             var signal = Volatile.Read(ref _committed).Task;
-            IReadOnlyList<EventRecord> page;
-            var visible = new List<EventRecord>();
-            await using (var session = await _store.ReadAsync(cancellationToken))
+            var committedBefore = _committer.LatestEventId;
+            if (due || committedBefore > position)
             {
-                page = await session.Events.ListAsync(tenant.Uid, position, PageSize, cancellationToken);
-                foreach (var record in page)
+                IReadOnlyList<EventRecord> page;
+                var visible = new List<EventRecord>();
+                await using (var session = await _store.ReadAsync(cancellationToken))
                 {
-                    if (await IsVisibleAsync(session, caller, prefix, record))
+                    page = await session.Events.ListAsync(tenant.Uid, position, PageSize, cancellationToken);
+                    foreach (var record in page)
                     {
-                        visible.Add(record);
+                        if (await IsVisibleAsync(session, caller, prefix, record))
+                        {
+                            visible.Add(record);
+                        }
                     }
                 }
-            }
 
-            foreach (var record in visible)
-            {
-                yield return new StreamItem(record, Reset: false);
-                if (record.Type == EventTypes.TenantLockdown)
+                foreach (var record in visible)
+                {
+                    yield return new StreamItem(record, Reset: false);
+                    if (record.Type == EventTypes.TenantLockdown)
+                    {
+                        yield break;
+                    }
+                }
+
+                if (page.Count > 0)
+                {
+                    position = page[^1].Id;
+                }
+
+                if (page.Count == PageSize)
+                {
+                    due = true;
+                    continue;
+                }
+
+                // Re-checked after every query: a revocation is a commit with an event, so its stream ends at once.
+                if (!await StillValidAsync(token, cancellationToken))
                 {
                     yield break;
                 }
+
+                // Other tenants' events move the id too: without this, every later commit would re-query. Everything up
+                // to committedBefore was durable before this query began, so the query saw all of it.
+                position = Math.Max(position, committedBefore);
             }
 
-            if (page.Count > 0)
-            {
-                position = page[^1].Id;
-            }
-
-            if (page.Count == PageSize)
-            {
-                continue;
-            }
-
-            if (!await StillValidAsync(token, cancellationToken))
-            {
-                yield break;
-            }
-
-            await Task.WhenAny(signal, Task.Delay(RecheckInterval, cancellationToken));
+            due = await Task.WhenAny(signal, Task.Delay(RecheckInterval, cancellationToken)) != signal;
         }
     }
 

@@ -36,6 +36,7 @@ public sealed class GroupCommitter : IAsyncDisposable
     private readonly Task _checkpointTimer;
     private long _lastCheckpointSeq = -1;
     private long _headSeq;
+    private long _latestEventId;
     private long _lastCheckpointTicks;
     private long _commits;
     private long _commitTicks;
@@ -57,6 +58,13 @@ public sealed class GroupCommitter : IAsyncDisposable
 
     /// <summary>Raised on the writer thread after each durable commit (event streams wake up on it). Must be cheap.</summary>
     public event Action? Committed;
+
+    /// <summary>
+    /// The newest event id in the store as of this node's last commit (0 before its first): a stream positioned at or
+    /// past it has nothing new from this node, so a commit that wrote only audit records need not wake it into a
+    /// query. Events other nodes commit are not seen here (streams also poll, see <see cref="Events.EventStream"/>).
+    /// </summary>
+    public long LatestEventId => Interlocked.Read(ref _latestEventId);
 
     /// <summary>Commit statistics since start (for metrics and the read benchmark's fsync figure).</summary>
     public CommitStats Stats => new(
@@ -229,6 +237,7 @@ public sealed class GroupCommitter : IAsyncDisposable
             }
 
             await session.Audit.SetHeadAsync(head);
+            var latestEventId = await session.Events.LatestIdAsync();
             var started = Stopwatch.GetTimestamp();
             await session.CommitAsync();
             var committed = Stopwatch.GetTimestamp();
@@ -254,6 +263,7 @@ public sealed class GroupCommitter : IAsyncDisposable
                 KeywardLog.AuditCheckpoint(_logger, checkpoint.Seq, Convert.ToHexStringLower(checkpoint.Hash), Convert.ToHexStringLower(checkpoint.Mac));
             }
 
+            Interlocked.Exchange(ref _latestEventId, latestEventId);
             batch.ForEach(i => i.Complete());
             Committed?.Invoke();
         }

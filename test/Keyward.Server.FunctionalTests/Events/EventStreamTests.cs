@@ -1,4 +1,5 @@
 using System.Net;
+using Keyward.Core.Events;
 using Keyward.Server.FunctionalTests.Agents;
 using Keyward.Tests.Common;
 
@@ -148,5 +149,65 @@ public sealed class EventStreamTests : IAsyncLifetime
         {
             await stream.DisposeAsync();
         }
+    }
+
+    [Fact]
+    public async Task OtherTenantsCommits_MoveNoStreamPastItsOwnEvents()
+    {
+        // Arrange: a stream of acme, and a busy neighbour whose events take ids before, between and after acme's
+        var globex = await AgentWorld.CreateAsync(_host, "globex");
+        await using var stream = await SseStream.OpenAsync(_host, _world.Admin, "/v1/events");
+
+        // Act
+        var writes = new List<Task>();
+        for (var i = 0; i < 20; i++)
+        {
+            writes.Add(_host.PutSecretAsync(globex.Admin, $"apps/g{i}", new { password = "globex-value" }));
+            if (i % 5 == 0)
+            {
+                writes.Add(_host.PutSecretAsync(_world.Admin, $"apps/a{i}", new { password = "acme-value" }));
+            }
+        }
+
+        await Task.WhenAll(writes);
+        var seen = await stream.ReadAsync(4, Wait);
+        await _host.PutSecretAsync(globex.Admin, "apps/g-last", new { password = "globex-value" });
+        await _host.PutSecretAsync(_world.Admin, "apps/a-last", new { password = "acme-value" });
+        var last = await stream.ReadAsync(1, Wait);
+
+        // Assert: every acme write, in id order, nothing of globex's
+        Assert.Equal(["apps/a0", "apps/a10", "apps/a15", "apps/a5"], seen.Select(e => e.Data.GetProperty("path").GetString()).Order(StringComparer.Ordinal));
+        Assert.Equal(seen.OrderBy(e => e.Id).Select(e => e.Id), seen.Select(e => e.Id));
+        Assert.Equal("apps/a-last", Assert.Single(last).Data.GetProperty("path").GetString());
+    }
+
+    [Fact]
+    public async Task EventsCommittedByAnotherNodeOfTheStore_ReachTheStreamWithoutACommitHere()
+    {
+        // Arrange: two servers on one data directory, a stream on the first that has already read up to date
+        using var data = new TempDirectory();
+        var quiet = new KeywardServerOptions
+        {
+            Dev = true,
+            DevRootToken = KeywardTestHost.RootToken,
+            DataDirectory = data.Path,
+            SweepInterval = TimeSpan.FromDays(30),
+            RotationInterval = TimeSpan.FromDays(30),
+        };
+        await using var first = await KeywardTestHost.StartAsync(quiet);
+        var world = await AgentWorld.CreateAsync(first, "shared");
+        await using var second = await KeywardTestHost.StartAsync(quiet);
+        await using var stream = await SseStream.OpenAsync(first, world.Admin, "/v1/events");
+        await first.PutSecretAsync(world.Admin, "apps/here", new { password = "written-on-node-1" });
+        var here = await stream.ReadAsync(1, Wait);
+
+        // Act: the write commits on the second node only; the first has no commit to wake its stream (its next audit
+        // checkpoint is 10 s away), so only the stream's own once-a-second poll can find it
+        await second.PutSecretAsync(world.Admin, "apps/elsewhere", new { password = "written-on-node-2" });
+        var events = await stream.ReadAsync(1, EventStream.RecheckInterval * 5);
+
+        // Assert
+        Assert.Equal("apps/here", Assert.Single(here).Data.GetProperty("path").GetString());
+        Assert.Equal("apps/elsewhere", Assert.Single(events).Data.GetProperty("path").GetString());
     }
 }
