@@ -1,5 +1,6 @@
 using BenchmarkDotNet.Running;
 using Keyward.Benchmarks.Agents;
+using Keyward.Benchmarks.Propagation;
 
 // `bench/run micro` runs every benchmark here and reads the means from the JSON export;
 // `dotnet run -c Release -- --filter '*Envelope*'` runs a subset (BenchmarkDotNet's own command line).
@@ -7,6 +8,12 @@ using Keyward.Benchmarks.Agents;
 if (args.Length > 0 && args[0] == "agents")
 {
     return await AgentsCommand.RunAsync(args[1..]);
+}
+
+// `bench/run propagation` runs the rotation propagation driver: `... propagation --addr URL [--subscribers N] [--rounds N]`.
+if (args.Length > 0 && args[0] == "propagation")
+{
+    return await PropagationCommand.RunAsync(args[1..]);
 }
 
 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);

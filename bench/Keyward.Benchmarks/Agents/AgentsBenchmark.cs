@@ -47,7 +47,7 @@ internal sealed class AgentsBenchmark : IDisposable
         }
 
         Array.Sort(samples);
-        return (Percentile(samples, 0.50), Percentile(samples, 0.99), count);
+        return (Percentiles.Of(samples, 0.50), Percentiles.Of(samples, 0.99), count);
     }
 
     /// <summary>Time spent in each step of the cold starts so far (bootstrap, exchange, first read), for the stderr breakdown.</summary>
@@ -165,7 +165,6 @@ internal sealed class AgentsBenchmark : IDisposable
         }
     }
 
-    private static double Percentile(double[] sorted, double p) => sorted[Math.Clamp((int)Math.Ceiling(p * sorted.Length) - 1, 0, sorted.Length - 1)];
 
     public void Dispose() => _http.Dispose();
 }

@@ -10,12 +10,18 @@ internal static class AgentsCommand
 {
     public static async Task<int> RunAsync(string[] args)
     {
-        var options = Parse(args);
+        var options = CommandOptions.Parse(args, new()
+        {
+            ["--agents"] = "100000",
+            ["--cold-starts"] = "1000",
+            ["--warmup-seconds"] = "10",
+            ["--connections"] = "32",
+        });
         var rootToken = Environment.GetEnvironmentVariable("KEYWARD_BENCH_ROOT_TOKEN")
             ?? throw new InvalidOperationException("KEYWARD_BENCH_ROOT_TOKEN is not set");
-        using var bench = new AgentsBenchmark(new Uri(options["--addr"]), rootToken, Int(options, "--connections"));
+        using var bench = new AgentsBenchmark(new Uri(options["--addr"]), rootToken, CommandOptions.Int(options, "--connections"));
 
-        var cold = await bench.ColdStartsAsync(TimeSpan.FromSeconds(Int(options, "--warmup-seconds")), Int(options, "--cold-starts"));
+        var cold = await bench.ColdStartsAsync(TimeSpan.FromSeconds(CommandOptions.Int(options, "--warmup-seconds")), CommandOptions.Int(options, "--cold-starts"));
         Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"bench: cold start (bootstrap, exchange, first read) x{cold.Count}: p50 {cold.P50:F3} ms, p99 {cold.P99:F3} ms"));
 
         Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
@@ -24,7 +30,7 @@ internal static class AgentsCommand
         var verify = DeriveVerify.MeasureMicroseconds();
         Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"bench: derived token verification: {verify:F2} us"));
 
-        var lockdown = await bench.LockdownAsync(Int(options, "--agents"), Int(options, "--connections"), sample: 2000);
+        var lockdown = await bench.LockdownAsync(CommandOptions.Int(options, "--agents"), CommandOptions.Int(options, "--connections"), sample: 2000);
         Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"bench: lockdown: {lockdown.ClientMilliseconds:F1} ms at the client ({lockdown.ServerMilliseconds} ms in the server's transaction); " +
             $"{lockdown.RevokedTokens} tokens and {lockdown.RevokedLeases} leases revoked; {lockdown.CheckedTokens} sampled tokens all refused with 423 afterwards"));
@@ -34,31 +40,4 @@ internal static class AgentsCommand
             $"lockdown_tokens={lockdown.RevokedTokens} lockdown_leases={lockdown.RevokedLeases}"));
         return 0;
     }
-
-    private static Dictionary<string, string> Parse(string[] args)
-    {
-        var options = new Dictionary<string, string>(StringComparer.Ordinal)
-        {
-            ["--agents"] = "100000",
-            ["--cold-starts"] = "1000",
-            ["--warmup-seconds"] = "10",
-            ["--connections"] = "32",
-        };
-        for (var i = 0; i < args.Length; i += 2)
-        {
-            if (i + 1 >= args.Length || !args[i].StartsWith("--", StringComparison.Ordinal))
-            {
-                throw new ArgumentException($"unexpected argument '{args[i]}'");
-            }
-
-            options[args[i]] = args[i + 1];
-        }
-
-        return options.ContainsKey("--addr") ? options : throw new ArgumentException("--addr is required");
-    }
-
-    private static int Int(Dictionary<string, string> options, string name) =>
-        int.TryParse(options[name], NumberStyles.None, CultureInfo.InvariantCulture, out var value) && value > 0
-            ? value
-            : throw new ArgumentException($"{name} must be a positive integer");
 }
