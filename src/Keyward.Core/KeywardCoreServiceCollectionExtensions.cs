@@ -30,6 +30,7 @@ public static class KeywardCoreServiceCollectionExtensions
         services.AddSingleton<TenantService>();
         services.AddSingleton<SecretService>();
         services.AddSingleton<RotationService>();
+        services.AddSingleton<ExposureRotation>();
         services.AddSingleton<RotationScheduler>();
         services.AddSingleton<RoleService>();
         services.AddSingleton<AuditService>();

@@ -100,7 +100,7 @@ public abstract partial class StoreConformanceTests
         Assert.Equal(first, await ReadAsync(store, s => s.TenantSettings.GetAnomalySettingsAsync(acme.Uid)));
         Assert.Null(await ReadAsync(store, s => s.TenantSettings.GetAnomalySettingsAsync(globex.Uid)));
 
-        var second = new AnomalySettings(false, new DenyThreshold(DenyThreshold.MaxCount, DenyThreshold.MaxWindow));
+        var second = new AnomalySettings(false, new DenyThreshold(DenyThreshold.MaxCount, DenyThreshold.MaxWindow), RotateExposed: true);
         await WriteAsync(store, s => s.TenantSettings.PutAnomalySettingsAsync(acme.Uid, second, T0.AddMinutes(1)));
         Assert.Equal(second, await ReadAsync(store, s => s.TenantSettings.GetAnomalySettingsAsync(acme.Uid)));
 

@@ -3,6 +3,7 @@ using Keyward.Core.Errors;
 using Keyward.Core.Events;
 using Keyward.Core.Leases;
 using Keyward.Core.Policies;
+using Keyward.Core.Rotation;
 using Keyward.Core.Storage;
 using Keyward.Core.Tenants;
 using Keyward.Core.Tokens;
@@ -29,15 +30,18 @@ public sealed class AgentService
     private readonly TokenService _tokens;
     private readonly TokenTree _tree;
     private readonly TenantDirectory _tenants;
+    private readonly ExposureRotation _exposure;
     private readonly TimeProvider _time;
 
-    public AgentService(IKeywardStore store, GroupCommitter committer, TokenService tokens, TokenTree tree, TenantDirectory tenants, TimeProvider time)
+    public AgentService(
+        IKeywardStore store, GroupCommitter committer, TokenService tokens, TokenTree tree, TenantDirectory tenants, ExposureRotation exposure, TimeProvider time)
     {
         _store = store;
         _committer = committer;
         _tokens = tokens;
         _tree = tree;
         _tenants = tenants;
+        _exposure = exposure;
         _time = time;
     }
 
@@ -208,6 +212,7 @@ public sealed class AgentService
         catch (KeywardException refusal) when (refusal.KeepsChanges)
         {
             _tokens.InvalidateCache();
+            _exposure.Committed();
             throw;
         }
     }
@@ -237,6 +242,11 @@ public sealed class AgentService
             var counts = await _tree.RevokeSubtreeAsync(session, minterRecord, RevocationReasons.Anomaly, now);
             audit.AddDetail("auto_lockdown_accessor", minterRecord.Accessor);
             audit.AddDetail("auto_lockdown_tokens", counts.Tokens);
+            if (settings.RotateExposed)
+            {
+                // Exposed: what the leaked bootstrap's session could read, and what the minter's subtree could.
+                await _exposure.RotateAsync(session, tenant.Uid, [current.EffectiveRules, minterRecord.EffectiveRules], now, audit);
+            }
         }
 
         throw KeywardErrors.BootstrapReplayed().KeepingChanges();

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using Keyward.Core.Audit;
 using Keyward.Core.Errors;
 using Keyward.Core.Events;
+using Keyward.Core.Rotation;
 using Keyward.Core.Storage;
 using Keyward.Core.Tenants;
 using Keyward.Core.Tokens;
@@ -27,16 +28,18 @@ public sealed class Anomalies
     private readonly GroupCommitter _committer;
     private readonly TokenService _tokens;
     private readonly TokenTree _tree;
+    private readonly ExposureRotation _exposure;
     private readonly TimeProvider _time;
     private readonly ConcurrentDictionary<string, DenyWindow> _denied = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, (AnomalySettings Settings, long At)> _settings = new(StringComparer.Ordinal);
 
-    public Anomalies(IKeywardStore store, GroupCommitter committer, TokenService tokens, TokenTree tree, TimeProvider time)
+    public Anomalies(IKeywardStore store, GroupCommitter committer, TokenService tokens, TokenTree tree, ExposureRotation exposure, TimeProvider time)
     {
         _store = store;
         _committer = committer;
         _tokens = tokens;
         _tree = tree;
+        _exposure = exposure;
         _time = time;
     }
 
@@ -96,11 +99,11 @@ public sealed class Anomalies
         audit.AddDetail("denied_in_window", count);
         if (settings.DenyThreshold is { } threshold && count >= threshold.Count)
         {
-            await LockdownSubtreeAsync(caller, audit, count);
+            await LockdownSubtreeAsync(caller, audit, count, settings.RotateExposed);
         }
     }
 
-    private async Task LockdownSubtreeAsync(Principal caller, AuditDraft trigger, int count)
+    private async Task LockdownSubtreeAsync(Principal caller, AuditDraft trigger, int count, bool rotateExposed)
     {
         var lockdown = new AuditDraft(trigger.RequestId, "anomaly.lockdown")
         {
@@ -118,10 +121,22 @@ public sealed class Anomalies
                 return RevocationCounts.Zero;
             }
 
-            var counts = await _tree.RevokeSubtreeAsync(session, token, RevocationReasons.Anomaly, _time.GetUtcNow());
+            var now = _time.GetUtcNow();
+            var counts = await _tree.RevokeSubtreeAsync(session, token, RevocationReasons.Anomaly, now);
             counts.AddTo(lockdown);
+            if (rotateExposed && caller.Tenant is { } tenant)
+            {
+                // The subtree's tokens hold at most the agent's rules (children and derived tokens only narrow them).
+                await _exposure.RotateAsync(session, tenant.Uid, [token.EffectiveRules], now, lockdown);
+            }
+
             return counts;
         }));
+        if (rotateExposed)
+        {
+            _exposure.Committed();
+        }
+
         _denied.TryRemove(caller.Token.Accessor, out _);
         trigger.AddDetail("auto_lockdown", "subtree");
     }

@@ -5,8 +5,10 @@ namespace Keyward.Core.Tenants;
 /// <summary>
 /// A tenant's anomaly responses (tenant admin, <c>PUT /v1/settings/anomalies</c>). Off by default: an automatic
 /// lockdown is a strong reaction and the tenant chooses it. Both lock down the offending subtree, never the tenant.
+/// With <see cref="RotateExposed"/>, such a lockdown also rotates (and promotes at once) every secret with a generator
+/// that the locked-down tokens could read (<see cref="Rotation.ExposureRotation"/>).
 /// </summary>
-public sealed record AnomalySettings(bool LockdownOnBootstrapReplay, DenyThreshold? DenyThreshold)
+public sealed record AnomalySettings(bool LockdownOnBootstrapReplay, DenyThreshold? DenyThreshold, bool RotateExposed = false)
 {
     public static readonly AnomalySettings Default = new(false, null);
 }

@@ -16,14 +16,16 @@ public sealed class AnomalySettingsBody
     public bool? LockdownOnBootstrapReplay { get; init; }
 
     public DenyThresholdBody? DenyThreshold { get; init; }
+
+    public bool? RotateExposed { get; init; }
 }
 
 public sealed record DenyThresholdResponse(int Count, long Window);
 
-public sealed record AnomalySettingsResponse(bool LockdownOnBootstrapReplay, DenyThresholdResponse? DenyThreshold)
+public sealed record AnomalySettingsResponse(bool LockdownOnBootstrapReplay, DenyThresholdResponse? DenyThreshold, bool RotateExposed)
 {
     public static AnomalySettingsResponse From(AnomalySettings s) =>
-        new(s.LockdownOnBootstrapReplay, s.DenyThreshold is { } t ? new DenyThresholdResponse(t.Count, (long)t.Window.TotalSeconds) : null);
+        new(s.LockdownOnBootstrapReplay, s.DenyThreshold is { } t ? new DenyThresholdResponse(t.Count, (long)t.Window.TotalSeconds) : null, s.RotateExposed);
 }
 
 /// <summary>Tenant settings (tenant admin token): automatic responses to anomalies.</summary>
@@ -44,10 +46,10 @@ public static class SettingsEndpoints
             {
                 var body = await ctx.BodyAsync<AnomalySettingsBody>();
                 var threshold = body.DenyThreshold is { } t ? DenyThreshold.Create(t.Count, t.Window?.Value) : null;
-                var stored = await anomalies.PutSettingsAsync(ctx.Caller, new AnomalySettings(body.LockdownOnBootstrapReplay ?? false, threshold), ctx.Audit);
+                var stored = await anomalies.PutSettingsAsync(ctx.Caller, new AnomalySettings(body.LockdownOnBootstrapReplay ?? false, threshold, body.RotateExposed ?? false), ctx.Audit);
                 return TypedResults.Ok(AnomalySettingsResponse.From(stored));
             }))
-            .WithSummary("Turn bootstrap replay and 'count denied requests within window' into an automatic lockdown of the offending subtree (tenant admin token).")
+            .WithSummary("Turn bootstrap replay and 'count denied requests within window' into an automatic lockdown of the offending subtree, and with rotate_exposed also rotate every secret with a generator those tokens could read (tenant admin token).")
             .WithJsonBody<AnomalySettingsBody>().Produces<AnomalySettingsResponse>().ProducesProblem(400);
 
         return routes;

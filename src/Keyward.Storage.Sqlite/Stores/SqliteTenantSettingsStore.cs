@@ -17,12 +17,12 @@ internal sealed class SqliteTenantSettingsStore(SqliteConnectionLease db) : ITen
         var threshold = stored.DenyCount is { } count && stored.DenyWindowSeconds is { } window
             ? new DenyThreshold(count, TimeSpan.FromSeconds(window))
             : null;
-        return Task.FromResult<AnomalySettings?>(new AnomalySettings(stored.LockdownOnBootstrapReplay, threshold));
+        return Task.FromResult<AnomalySettings?>(new AnomalySettings(stored.LockdownOnBootstrapReplay, threshold, stored.RotateExposed));
     }
 
     public Task PutAnomalySettingsAsync(string tenantUid, AnomalySettings settings, DateTimeOffset at, CancellationToken cancellationToken = default)
     {
-        var stored = new StoredAnomaly(settings.LockdownOnBootstrapReplay, settings.DenyThreshold?.Count, (long?)settings.DenyThreshold?.Window.TotalSeconds);
+        var stored = new StoredAnomaly(settings.LockdownOnBootstrapReplay, settings.DenyThreshold?.Count, (long?)settings.DenyThreshold?.Window.TotalSeconds, settings.RotateExposed);
         db.Execute(
             "INSERT INTO tenant_settings (tenant_uid, anomaly, updated_at) VALUES ($uid, $json, $at) " +
             "ON CONFLICT (tenant_uid) DO UPDATE SET anomaly = excluded.anomaly, updated_at = excluded.updated_at",
@@ -30,5 +30,6 @@ internal sealed class SqliteTenantSettingsStore(SqliteConnectionLease db) : ITen
         return Task.CompletedTask;
     }
 
-    private sealed record StoredAnomaly(bool LockdownOnBootstrapReplay, int? DenyCount, long? DenyWindowSeconds);
+    // RotateExposed was added later: rows stored before it read as false.
+    private sealed record StoredAnomaly(bool LockdownOnBootstrapReplay, int? DenyCount, long? DenyWindowSeconds, bool RotateExposed = false);
 }
