@@ -43,6 +43,7 @@ public static class KeywardCoreServiceCollectionExtensions
         services.AddSingleton<Anomalies>();
         services.AddSingleton<Sweeper>();
         services.AddSingleton<Events.EventStream>();
+        services.AddSingleton<NodeCoherence>();
         services.AddSingleton<JwtValidator>();
         services.AddSingleton<JwtIssuerService>();
         services.AddSingleton<JwtLoginService>();

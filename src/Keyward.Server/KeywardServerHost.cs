@@ -116,6 +116,7 @@ public sealed class KeywardServerHost : IAsyncDisposable
     {
         var services = App.Services;
         await services.GetRequiredService<IKeywardStore>().OpenAsync(cancellationToken);
+        services.GetRequiredService<NodeCoherence>().Start();
         var seal = services.GetRequiredService<SealService>();
         var keys = services.GetRequiredService<KeyHierarchy>();
         var logger = services.GetRequiredService<ILoggerFactory>().CreateLogger("Keyward.Server");

@@ -37,6 +37,7 @@ public sealed class EventStream
     private readonly GroupCommitter _committer;
     private readonly ConcurrentDictionary<string, int> _open = new(StringComparer.Ordinal);
     private TaskCompletionSource _committed = NewSignal();
+    private long _remoteChanges;
 
     public EventStream(IKeywardStore store, TokenService tokens, GroupCommitter committer)
     {
@@ -44,6 +45,13 @@ public sealed class EventStream
         _tokens = tokens;
         _committer = committer;
         committer.Committed += () => Interlocked.Exchange(ref _committed, NewSignal()).TrySetResult();
+    }
+
+    /// <summary>Another node committed something: every stream reads the event table now.</summary>
+    public void WakeForRemoteChange()
+    {
+        Interlocked.Increment(ref _remoteChanges);
+        Interlocked.Exchange(ref _committed, NewSignal()).TrySetResult();
     }
 
     /// <summary>Counts a stream against its token's limit (429 beyond it); dispose to release.</summary>
@@ -95,12 +103,15 @@ public sealed class EventStream
         // per group of reads — wakes the stream but costs it nothing: with a thousand streams open, a query each per
         // commit would starve the reads themselves.
         var due = true;
+        var remoteSeen = -1L;
         while (!cancellationToken.IsCancellationRequested)
         {
             var signal = Volatile.Read(ref _committed).Task;
             var committedBefore = _committer.LatestEventId;
-            if (due || committedBefore > position)
+            var remote = Interlocked.Read(ref _remoteChanges);
+            if (due || committedBefore > position || remote != remoteSeen)
             {
+                remoteSeen = remote;
                 IReadOnlyList<EventRecord> page;
                 var visible = new List<EventRecord>();
                 await using (var session = await _store.ReadAsync(cancellationToken))

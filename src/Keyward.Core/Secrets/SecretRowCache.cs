@@ -25,6 +25,7 @@ public sealed class SecretRowCache
     private readonly ConcurrentDictionary<(string TenantUid, string Path, long Version), Entry> _entries = new();
     private long _generation;
     private long _bytes;
+    private volatile bool _disabled;
 
     public SecretRowCache()
     {
@@ -45,9 +46,19 @@ public sealed class SecretRowCache
     /// </summary>
     public static long Slot(long? version, SecretStage stage = SecretStage.Current) => version ?? -(long)stage;
 
+    /// <summary>
+    /// Stops caching for good (a store shared with other nodes: a row another node changed must not be served from
+    /// here even for the moment its notification takes) and drops what is held.
+    /// </summary>
+    public void Disable()
+    {
+        _disabled = true;
+        Clear();
+    }
+
     public bool TryGet(string tenantUid, string path, long slot, out Entry entry)
     {
-        if (_entries.TryGetValue((tenantUid, path, slot), out var found) && found.Generation == Generation)
+        if (!_disabled && _entries.TryGetValue((tenantUid, path, slot), out var found) && found.Generation == Generation)
         {
             entry = found;
             return true;
@@ -60,7 +71,7 @@ public sealed class SecretRowCache
     public void Add(string tenantUid, string path, long slot, (SecretMetadata Metadata, SecretVersion? Version) row, long generation)
     {
         var size = row.Version?.Ciphertext?.Length ?? 0;
-        if (size > MaxCachedValueBytes)
+        if (_disabled || size > MaxCachedValueBytes)
         {
             return;
         }

@@ -36,6 +36,23 @@ public interface IKeywardStore : IAsyncDisposable
     Task PurgeDeletedDataAsync(CancellationToken cancellationToken = default);
 }
 
+/// <summary>
+/// A store other Keyward nodes write to as well (PostgreSQL). Each node keeps caches; <see cref="NodeCoherence"/>
+/// drops them when the store reports another node's commit, and bounds their age, so that nothing another node
+/// changed is hidden for long (see docs/designs/0008-several-nodes.md).
+/// </summary>
+public interface ISharedStore : IKeywardStore
+{
+    /// <summary>
+    /// Raised (on any thread, after the commit) when another node committed a write, and when notifications were
+    /// interrupted (a reconnect: something may have been missed). Handlers must be cheap.
+    /// </summary>
+    event Action? ChangedElsewhere;
+
+    /// <summary>This node's name in the store (rotation claims, notifications).</summary>
+    string NodeId { get; }
+}
+
 public interface IStoreSession : IAsyncDisposable
 {
     ISealStore Seal { get; }

@@ -16,8 +16,12 @@ public sealed class TenantKeyRings
     private readonly IKeywardStore _store;
     private readonly KeyHierarchy _keys;
     private readonly TimeProvider _time;
-    private readonly ConcurrentDictionary<string, KeyRing> _rings = new(StringComparer.Ordinal);
+    /// <summary>How long a replaced ring stays usable by requests that took it before its keys are zeroed.</summary>
+    private static readonly TimeSpan RetireDelay = TimeSpan.FromSeconds(30);
+
+    private readonly ConcurrentDictionary<string, Loaded> _rings = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _loading = new(1, 1);
+    private long _generation;
 
     public TenantKeyRings(IKeywardStore store, KeyHierarchy keys, TimeProvider time)
     {
@@ -29,17 +33,18 @@ public sealed class TenantKeyRings
 
     public async ValueTask<KeyRing> GetAsync(string tenantUid, CancellationToken cancellationToken = default)
     {
-        if (_rings.TryGetValue(tenantUid, out var ring))
+        var generation = Volatile.Read(ref _generation);
+        if (_rings.TryGetValue(tenantUid, out var loaded) && loaded.Generation == generation)
         {
-            return ring;
+            return loaded.Ring;
         }
 
         await _loading.WaitAsync(cancellationToken);
         try
         {
-            if (_rings.TryGetValue(tenantUid, out ring))
+            if (_rings.TryGetValue(tenantUid, out loaded) && loaded.Generation == generation)
             {
-                return ring;
+                return loaded.Ring;
             }
 
             var root = _keys.Require();
@@ -51,6 +56,11 @@ public sealed class TenantKeyRings
 
             if (stored.Count == 0)
             {
+                if (loaded is not null && _rings.TryRemove(tenantUid, out _))
+                {
+                    _ = RetireAsync(loaded.Ring);
+                }
+
                 throw new InvalidOperationException($"Tenant {tenantUid} has no key material (deleted).");
             }
 
@@ -60,14 +70,40 @@ public sealed class TenantKeyRings
                 keys[key.Version] = KeyWrapper.Unwrap(root.TenantKeyWrapping, key.WrappedKey, tenantUid, key.Version);
             }
 
-            ring = new KeyRing(keys);
-            _rings[tenantUid] = ring;
+            var ring = new KeyRing(keys);
+            if (loaded is not null && loaded.Ring.Versions.Order().SequenceEqual(ring.Versions.Order()))
+            {
+                // Re-read after MarkStale and unchanged: keep the ring in use (requests may hold it), zero the copy.
+                ring.Dispose();
+                _rings[tenantUid] = loaded with { Generation = generation };
+                return loaded.Ring;
+            }
+
+            _rings[tenantUid] = new Loaded(ring, generation);
+            if (loaded is not null)
+            {
+                // Another node rotated the tenant's key: requests that took the old ring a moment ago may still use it.
+                _ = RetireAsync(loaded.Ring);
+            }
+
             return ring;
         }
         finally
         {
             _loading.Release();
         }
+    }
+
+    /// <summary>
+    /// Every ring is read again from the store on its next use (another node may have rotated a key or deleted the
+    /// tenant); a ring whose versions did not change is kept. Cheap: a counter.
+    /// </summary>
+    public void MarkStale() => Interlocked.Increment(ref _generation);
+
+    private async Task RetireAsync(KeyRing ring)
+    {
+        await Task.Delay(RetireDelay, _time);
+        ring.Dispose();
     }
 
     /// <summary>A new key version, wrapped for storage. The caller stores it and then calls <see cref="AdoptAsync"/>.</summary>
@@ -82,24 +118,25 @@ public sealed class TenantKeyRings
     /// <summary>After a committed rotation: the ring gains the new version as current; old versions stay readable.</summary>
     public async Task AdoptAsync(string tenantUid, int version, SecretKey key, CancellationToken cancellationToken = default)
     {
-        if (!_rings.TryGetValue(tenantUid, out var ring))
+        if (!_rings.TryGetValue(tenantUid, out var loaded))
         {
             key.Dispose();
             await GetAsync(tenantUid, cancellationToken);
             return;
         }
 
+        var ring = loaded.Ring;
         var keys = ring.Versions.ToDictionary(v => v, v => ring.TryGet(v, out var k) ? k : throw new InvalidOperationException());
         keys[version] = key;
-        _rings[tenantUid] = new KeyRing(keys);
+        _rings[tenantUid] = loaded with { Ring = new KeyRing(keys) };
     }
 
     /// <summary>Drops and zeroes a deleted tenant's keys.</summary>
     public void Remove(string tenantUid)
     {
-        if (_rings.TryRemove(tenantUid, out var ring))
+        if (_rings.TryRemove(tenantUid, out var loaded))
         {
-            ring.Dispose();
+            loaded.Ring.Dispose();
         }
     }
 
@@ -110,4 +147,6 @@ public sealed class TenantKeyRings
             Remove(uid);
         }
     }
+
+    private sealed record Loaded(KeyRing Ring, long Generation);
 }
