@@ -145,6 +145,7 @@ public sealed class PostgresCluster
                     continue;
                 }
 
+                cluster.StartWatchdog();
                 AppDomain.CurrentDomain.ProcessExit += (_, _) => cluster.Stop();
                 return cluster;
             }
@@ -158,7 +159,11 @@ public sealed class PostgresCluster
         }
     }
 
-    /// <summary>Stops the server (fast shutdown: sessions are ended) and removes its directory. Safe to call twice.</summary>
+    /// <summary>
+    /// Stops the server (fast shutdown: sessions are ended) and removes its directory; bounded, safe to call twice. Runs
+    /// on process exit, synchronously (a test host may be ended soon after its exit handlers start: the watchdog started
+    /// with the cluster finishes the job if this one is cut short, or if the process is killed outright).
+    /// </summary>
     public void Stop()
     {
         if (Interlocked.Exchange(ref _stopped, 1) != 0)
@@ -168,7 +173,7 @@ public sealed class PostgresCluster
 
         try
         {
-            PgCtlAsync("stop", "-w", "-t", "30", "-m", "fast").GetAwaiter().GetResult();
+            Run(Path.Combine(_binDirectory, "pg_ctl"), ["-D", DataDirectory, "stop", "-w", "-t", "30", "-m", "fast"], _asPostgresUser);
         }
         catch (Exception error) when (error is InvalidOperationException or IOException or System.ComponentModel.Win32Exception)
         {
@@ -178,8 +183,71 @@ public sealed class PostgresCluster
         TryDelete(_directory);
     }
 
+    /// <summary>
+    /// A detached shell (its own session, so killing this process's tree leaves it) that waits for this process to end,
+    /// however it ends, then stops the server if it still runs and removes the directory. The server itself is detached
+    /// by pg_ctl and would otherwise outlive a killed test host.
+    /// </summary>
+    private void StartWatchdog()
+    {
+        var pgCtl = Path.Combine(_binDirectory, "pg_ctl");
+        var stop = (_asPostgresUser ? "runuser -u postgres -- " : "") + $"'{pgCtl}' -D '{DataDirectory}' stop -w -t 30 -m fast";
+        var script =
+            $"while kill -0 {Environment.ProcessId} 2>/dev/null; do sleep 1; done; " +
+            $"if [ -f '{DataDirectory}/postmaster.pid' ]; then {stop} >/dev/null 2>&1; fi; rm -rf '{_directory}'";
+        var start = new ProcessStartInfo("setsid") { UseShellExecute = false, RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var argument in (string[])["-f", "sh", "-c", script])
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        using var process = Process.Start(start) ?? throw new InvalidOperationException("Could not start the cluster's watchdog.");
+        process.WaitForExit(10_000);
+    }
+
     private Task PgCtlAsync(params string[] arguments) =>
         RunAsync(Path.Combine(_binDirectory, "pg_ctl"), ["-D", DataDirectory, .. arguments], _asPostgresUser);
+
+    /// <summary>Like <see cref="RunAsync"/>, blocking (for process exit handlers).</summary>
+    private static void Run(string file, IReadOnlyList<string> arguments, bool asPostgres)
+    {
+        using var process = Process.Start(StartInfo(file, arguments, asPostgres)) ?? throw new InvalidOperationException($"Could not start {file}.");
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        if (!process.WaitForExit(StepTimeout))
+        {
+            process.Kill(entireProcessTree: true);
+            throw new InvalidOperationException($"{Path.GetFileName(file)} did not finish within {StepTimeout.TotalSeconds} s.");
+        }
+
+        if (process.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"{Path.GetFileName(file)} exited with {process.ExitCode}: {stderr.GetAwaiter().GetResult()}{stdout.GetAwaiter().GetResult()}");
+        }
+    }
+
+    private static ProcessStartInfo StartInfo(string file, IReadOnlyList<string> arguments, bool asPostgres)
+    {
+        var start = asPostgres ? new ProcessStartInfo("runuser") : new ProcessStartInfo(file);
+        if (asPostgres)
+        {
+            foreach (var argument in (string[])["-u", "postgres", "--", file])
+            {
+                start.ArgumentList.Add(argument);
+            }
+        }
+
+        foreach (var argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        start.RedirectStandardOutput = true;
+        start.RedirectStandardError = true;
+        start.UseShellExecute = false;
+        start.WorkingDirectory = Path.GetTempPath();
+        return start;
+    }
 
     private static string? FindBinDirectory()
     {
@@ -240,25 +308,7 @@ public sealed class PostgresCluster
     /// <summary>Runs a program (as <c>postgres</c> through runuser when asked), bounded by <see cref="StepTimeout"/>; throws on failure.</summary>
     private static async Task<string> RunAsync(string file, IReadOnlyList<string> arguments, bool asPostgres)
     {
-        var start = asPostgres ? new ProcessStartInfo("runuser") : new ProcessStartInfo(file);
-        if (asPostgres)
-        {
-            foreach (var argument in (string[])["-u", "postgres", "--", file])
-            {
-                start.ArgumentList.Add(argument);
-            }
-        }
-
-        foreach (var argument in arguments)
-        {
-            start.ArgumentList.Add(argument);
-        }
-
-        start.RedirectStandardOutput = true;
-        start.RedirectStandardError = true;
-        start.UseShellExecute = false;
-        start.WorkingDirectory = Path.GetTempPath();
-        using var process = Process.Start(start) ?? throw new InvalidOperationException($"Could not start {file}.");
+        using var process = Process.Start(StartInfo(file, arguments, asPostgres)) ?? throw new InvalidOperationException($"Could not start {file}.");
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
         using var timeout = new CancellationTokenSource(StepTimeout);
