@@ -67,11 +67,13 @@ public sealed class PostgresStore : IKeywardStore
         return new PostgresStore(dataSource, target.ConnectionString, logger ?? NullLogger.Instance);
     }
 
+    /// <inheritdoc/>
     public string Engine => "postgres";
 
     /// <summary>The connection string without its password (for logs and errors).</summary>
     public string Target => _target;
 
+    /// <summary>Connects and applies pending migrations (see <see cref="PostgresMigrations"/>); logs the target without its password.</summary>
     public async Task OpenAsync(CancellationToken cancellationToken = default)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
@@ -81,12 +83,14 @@ public sealed class PostgresStore : IKeywardStore
         KeywardLog.StoreOpened(_logger, Engine, version);
     }
 
+    /// <summary>A <c>READ ONLY</c>, <c>REPEATABLE READ</c> transaction on a pooled connection: one snapshot for the whole session.</summary>
     public async ValueTask<IStoreSession> ReadAsync(CancellationToken cancellationToken = default)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         return await PostgresSession.BeginAsync(_dataSource, write: false, cancellationToken);
     }
 
+    /// <summary>A <c>READ COMMITTED</c> transaction on a pooled connection; rolled back unless committed.</summary>
     public async ValueTask<IWriteSession> WriteAsync(CancellationToken cancellationToken = default)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
@@ -189,6 +193,7 @@ public sealed class PostgresStore : IKeywardStore
         return (int)(await read.ExecuteScalarAsync(cancellationToken))!;
     }
 
+    /// <summary>Closes the pool's connections. Sessions still open keep theirs until they are disposed.</summary>
     public async ValueTask DisposeAsync()
     {
         if (_disposed)

@@ -44,6 +44,7 @@ public sealed class PostgresCluster
         Port = port;
     }
 
+    /// <summary>The loopback port the server listens on.</summary>
     public int Port { get; }
 
     private string DataDirectory => Path.Combine(_directory, "data");
