@@ -14,6 +14,18 @@ fi
 
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
 
+# The PostgreSQL store's tests start a throwaway cluster (test/Keyward.Tests.Common/PostgresCluster.cs): they need
+# PostgreSQL's server binaries. Without them those tests fail, naming the package; they are never skipped.
+if ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
+  say "== installing PostgreSQL's server binaries (apt-get install postgresql)"
+  sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  if ! { timeout 600 $sudo apt-get update -qq \
+      && timeout 900 $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }; then
+    say "test.sh: installing PostgreSQL failed (apt-get install -y postgresql); the PostgreSQL store's tests will fail and say so."
+  fi
+fi
+
 say "== build"
 if ! dotnet build Keyward.slnx -c Debug -nologo -v quiet; then
   say "test.sh: the build failed."

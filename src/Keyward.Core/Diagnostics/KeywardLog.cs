@@ -40,6 +40,10 @@ public static partial class KeywardLog
     [LoggerMessage(2004, LogLevel.Warning, "Background WAL checkpoint failed with SQLite error {Code}; the next one will retry")]
     public static partial void CheckpointFailed(ILogger logger, int code);
 
+    /// <summary>Where a shared store lives: its connection string with the password removed, never with it.</summary>
+    [LoggerMessage(2005, LogLevel.Information, "Store target: {Engine} at {Target}")]
+    public static partial void StoreTarget(ILogger logger, string engine, string target);
+
     // 3xxx: audit
     [LoggerMessage(3001, LogLevel.Information, "Audit checkpoint seq={Seq} hash={Hash} mac={Mac}")]
     public static partial void AuditCheckpoint(ILogger logger, long seq, string hash, string mac);

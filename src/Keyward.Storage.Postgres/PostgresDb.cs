@@ -1,0 +1,65 @@
+using Npgsql;
+
+namespace Keyward.Storage.Postgres;
+
+/// <summary>
+/// One session's connection and transaction, with the few ways the stores talk to it. Every value travels as a
+/// parameter (<c>@name</c> in the SQL); nothing is ever spliced into SQL text. Used by one session at a time.
+/// </summary>
+internal sealed class PostgresDb(NpgsqlConnection connection, NpgsqlTransaction transaction, bool write)
+{
+    public NpgsqlConnection Connection { get; } = connection;
+
+    public NpgsqlTransaction Transaction { get; } = transaction;
+
+    /// <summary>A write session: reads that precede a change lock their rows (<c>FOR UPDATE</c>).</summary>
+    public bool Write { get; } = write;
+
+    public NpgsqlCommand Command(string sql, (string Name, object? Value)[] parameters)
+    {
+        var command = new NpgsqlCommand(sql, Connection, Transaction);
+        foreach (var (name, value) in parameters)
+        {
+            command.Parameters.Add(new NpgsqlParameter(name, value ?? DBNull.Value));
+        }
+
+        return command;
+    }
+
+    public async Task<int> ExecuteAsync(string sql, (string Name, object? Value)[] parameters, CancellationToken cancellationToken)
+    {
+        await using var command = Command(sql, parameters);
+        return await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    public async Task<object?> ScalarAsync(string sql, (string Name, object? Value)[] parameters, CancellationToken cancellationToken)
+    {
+        await using var command = Command(sql, parameters);
+        var value = await command.ExecuteScalarAsync(cancellationToken);
+        return value is DBNull ? null : value;
+    }
+
+    /// <summary>Runs a query and maps every row; the reader is closed before this returns.</summary>
+    public async Task<List<T>> ListAsync<T>(
+        string sql, (string Name, object? Value)[] parameters, Func<NpgsqlDataReader, T> map, CancellationToken cancellationToken)
+    {
+        await using var command = Command(sql, parameters);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        var list = new List<T>();
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            list.Add(map(reader));
+        }
+
+        return list;
+    }
+
+    /// <summary>The first row mapped, or the default when there is none.</summary>
+    public async Task<T?> FirstOrDefaultAsync<T>(
+        string sql, (string Name, object? Value)[] parameters, Func<NpgsqlDataReader, T> map, CancellationToken cancellationToken)
+    {
+        await using var command = Command(sql, parameters);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        return await reader.ReadAsync(cancellationToken) ? map(reader) : default;
+    }
+}

@@ -1,0 +1,114 @@
+using System.Data;
+using Keyward.Core.Audit;
+using Keyward.Core.Auth.Jwt;
+using Keyward.Core.Events;
+using Keyward.Core.Leases;
+using Keyward.Core.Policies;
+using Keyward.Core.Seal;
+using Keyward.Core.Secrets;
+using Keyward.Core.Storage;
+using Keyward.Core.Tenants;
+using Keyward.Core.Tokens;
+using Keyward.Storage.Postgres.Stores;
+using Npgsql;
+
+namespace Keyward.Storage.Postgres;
+
+/// <summary>
+/// A read snapshot (a <c>READ ONLY</c>, <c>REPEATABLE READ</c> transaction: every query sees the database as of the
+/// first one) or a write transaction (<c>READ COMMITTED</c>: each statement sees what others committed before it,
+/// and the row locks the stores take — the audit head, a secret's metadata, conditional updates — serialize writers
+/// where it matters). Each session holds one pooled connection; a write session not committed is rolled back on
+/// dispose.
+/// </summary>
+internal sealed class PostgresSession : IWriteSession
+{
+    private const string Savepoint = "op";
+
+    private readonly PostgresDb _db;
+    private bool _open = true;
+
+    private PostgresSession(PostgresDb db)
+    {
+        _db = db;
+    }
+
+    public static async Task<PostgresSession> BeginAsync(NpgsqlDataSource dataSource, bool write, CancellationToken cancellationToken)
+    {
+        var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        try
+        {
+            var transaction = await connection.BeginTransactionAsync(write ? IsolationLevel.ReadCommitted : IsolationLevel.RepeatableRead, cancellationToken);
+            if (!write)
+            {
+                // Sent with the BEGIN in one round trip; the snapshot is taken by the first query after it.
+                await using var readOnly = new NpgsqlCommand("SET TRANSACTION READ ONLY", connection, transaction);
+                await readOnly.ExecuteNonQueryAsync(cancellationToken);
+            }
+
+            return new PostgresSession(new PostgresDb(connection, transaction, write));
+        }
+        catch
+        {
+            await connection.DisposeAsync();
+            throw;
+        }
+    }
+
+    public ISealStore Seal => field ??= new PostgresSealStore(_db);
+
+    public ITenantStore Tenants => field ??= new PostgresTenantStore(_db);
+
+    public ITenantKeyStore TenantKeys => field ??= new PostgresTenantKeyStore(_db);
+
+    public ITokenStore Tokens => field ??= new PostgresTokenStore(_db);
+
+    public IRoleStore Roles => field ??= new PostgresRoleStore(_db);
+
+    public ISecretStore Secrets => field ??= new PostgresSecretStore(_db);
+
+    public IAuditStore Audit => field ??= new PostgresAuditStore(_db);
+
+    public ILeaseStore Leases => field ??= new PostgresLeaseStore(_db);
+
+    public IEventStore Events => field ??= new PostgresEventStore(_db);
+
+    public ITenantSettingsStore TenantSettings => field ??= new PostgresTenantSettingsStore(_db);
+
+    public IJwtIssuerStore JwtIssuers => field ??= new PostgresJwtIssuerStore(_db);
+
+    /// <summary><c>SAVEPOINT op</c>.</summary>
+    public Task SavepointAsync(CancellationToken cancellationToken = default) => _db.Transaction.SaveAsync(Savepoint, cancellationToken);
+
+    /// <summary><c>ROLLBACK TO SAVEPOINT op</c>: also clears the aborted state a failed statement leaves the transaction in.</summary>
+    public Task RollbackToSavepointAsync(CancellationToken cancellationToken = default) => _db.Transaction.RollbackAsync(Savepoint, cancellationToken);
+
+    /// <summary><c>RELEASE SAVEPOINT op</c>.</summary>
+    public Task ReleaseSavepointAsync(CancellationToken cancellationToken = default) => _db.Transaction.ReleaseAsync(Savepoint, cancellationToken);
+
+    /// <summary>Commits; with <c>synchronous_commit</c> on (the default), it returns once the commit is flushed to the WAL.</summary>
+    public async Task CommitAsync(CancellationToken cancellationToken = default)
+    {
+        await _db.Transaction.CommitAsync(cancellationToken);
+        _open = false;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_open)
+        {
+            _open = false;
+            try
+            {
+                await _db.Transaction.RollbackAsync();
+            }
+            catch (Exception error) when (error is NpgsqlException or InvalidOperationException)
+            {
+                // The connection broke: the server has rolled back already, and the pool drops a broken connection.
+            }
+        }
+
+        await _db.Transaction.DisposeAsync();
+        await _db.Connection.DisposeAsync();
+    }
+}

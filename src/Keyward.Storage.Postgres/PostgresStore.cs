@@ -1,0 +1,207 @@
+using Keyward.Core.Diagnostics;
+using Keyward.Core.Storage;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Npgsql;
+
+namespace Keyward.Storage.Postgres;
+
+/// <summary>
+/// The shared store: one PostgreSQL database that several Keyward nodes may use at once. Sessions take pooled
+/// connections from one <see cref="NpgsqlDataSource"/>. A write session is one <c>READ COMMITTED</c> transaction whose
+/// stores take the row locks that keep writers from different nodes correct (the audit chain head <c>FOR UPDATE</c>,
+/// event ids from a locked counter row, rotation claims <c>FOR UPDATE SKIP LOCKED</c>, conditional updates for every
+/// check-and-set); a read session is a <c>READ ONLY</c> <c>REPEATABLE READ</c> transaction (one consistent snapshot).
+/// Commits are durable when they return: <c>synchronous_commit</c> is left on (the server default). Migrations run at
+/// <see cref="OpenAsync"/>, each in its own transaction under an advisory lock. See docs/designs/0007-postgres-store.md.
+/// </summary>
+public sealed class PostgresStore : IKeywardStore
+{
+    /// <summary>The tables that held key material (wrapped tenant keys, secret ciphertexts): vacuumed after a purge.</summary>
+    private const string PurgeVacuum = "VACUUM tenant_keys, secret_versions";
+
+    private readonly NpgsqlDataSource _dataSource;
+    private readonly ILogger _logger;
+    private readonly string _target;
+    private bool _disposed;
+
+    private PostgresStore(NpgsqlDataSource dataSource, string target, ILogger logger)
+    {
+        _dataSource = dataSource;
+        _target = target;
+        _logger = logger;
+    }
+
+    /// <summary>
+    /// A store on the database <paramref name="connectionString"/> names (an Npgsql connection string, e.g.
+    /// <c>Host=db;Port=5432;Database=keyward;Username=keyward;Password=…</c>). Nothing connects until
+    /// <see cref="OpenAsync"/>.
+    /// </summary>
+    /// <exception cref="ArgumentException">The connection string is malformed or names no database. The message never
+    /// repeats the connection string (it may hold a password).</exception>
+    public static PostgresStore Create(string connectionString, ILogger? logger = null)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(connectionString);
+        NpgsqlConnectionStringBuilder builder;
+        try
+        {
+            builder = new NpgsqlConnectionStringBuilder(connectionString);
+        }
+        catch (Exception error) when (error is ArgumentException or FormatException or InvalidCastException or OverflowException)
+        {
+            // The parser's own message may quote a value, the password included: only its type is kept.
+            throw new ArgumentException($"The PostgreSQL connection string is malformed ({error.GetType().Name}).", nameof(connectionString));
+        }
+
+        if (string.IsNullOrWhiteSpace(builder.Database))
+        {
+            throw new ArgumentException(
+                "The PostgreSQL connection string names no database: add Database=<name> (Keyward never uses the server's default database).",
+                nameof(connectionString));
+        }
+
+        // A password is only needed to open connections; nothing may read it back from an open connection.
+        builder.PersistSecurityInfo = false;
+        var target = new NpgsqlConnectionStringBuilder(builder.ConnectionString) { Password = null, Passfile = null };
+        var dataSource = NpgsqlDataSource.Create(builder);
+        return new PostgresStore(dataSource, target.ConnectionString, logger ?? NullLogger.Instance);
+    }
+
+    /// <inheritdoc/>
+    public string Engine => "postgres";
+
+    /// <summary>The connection string without its password (for logs and errors).</summary>
+    public string Target => _target;
+
+    /// <summary>Connects and applies pending migrations (see <see cref="PostgresMigrations"/>); logs the target without its password.</summary>
+    public async Task OpenAsync(CancellationToken cancellationToken = default)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        KeywardLog.StoreTarget(_logger, Engine, _target);
+        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
+        var version = await MigrateAsync(connection, cancellationToken);
+        KeywardLog.StoreOpened(_logger, Engine, version);
+    }
+
+    /// <summary>A <c>READ ONLY</c>, <c>REPEATABLE READ</c> transaction on a pooled connection: one snapshot for the whole session.</summary>
+    public async ValueTask<IStoreSession> ReadAsync(CancellationToken cancellationToken = default)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        return await PostgresSession.BeginAsync(_dataSource, write: false, cancellationToken);
+    }
+
+    /// <summary>A <c>READ COMMITTED</c> transaction on a pooled connection; rolled back unless committed.</summary>
+    public async ValueTask<IWriteSession> WriteAsync(CancellationToken cancellationToken = default)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        return await PostgresSession.BeginAsync(_dataSource, write: true, cancellationToken);
+    }
+
+    /// <summary>
+    /// PostgreSQL has no <c>secure_delete</c>: a deleted row stays in its page until the space is reused. This runs
+    /// <c>VACUUM</c> on the tables that held key material (wrapped tenant keys, secret ciphertexts), outside any
+    /// transaction, so the dead tuples are pruned and their space freed for reuse now rather than whenever autovacuum
+    /// comes by. It cannot reach every copy: the WAL (until its segments are recycled), WAL archives, replicas and base
+    /// backups keep the old pages for as long as they are kept. What lingers there is only ever ciphertext — secret
+    /// versions sealed under tenant keys, tenant keys wrapped under the root key — and a shredded tenant's key is
+    /// destroyed, so its ciphertexts cannot be opened again from any copy.
+    /// </summary>
+    public async Task PurgeDeletedDataAsync(CancellationToken cancellationToken = default)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
+        await using var vacuum = new NpgsqlCommand(PurgeVacuum, connection);
+        await vacuum.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    /// <summary>
+    /// Applies pending migrations, each in its own transaction that first takes <c>pg_advisory_xact_lock</c>: when two
+    /// nodes start at once on an empty database one migrates while the other waits, then finds the version recorded
+    /// and skips it. The lock is released with each transaction, never held across them.
+    /// </summary>
+    private static async Task<int> MigrateAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
+    {
+        var current = 0;
+        foreach (var (version, sql) in PostgresMigrations.All)
+        {
+            await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+            current = await LockAndReadVersionAsync(connection, transaction, cancellationToken);
+            if (current > PostgresMigrations.Latest)
+            {
+                throw new InvalidOperationException(
+                    $"The store's schema is version {current}, newer than this binary understands ({PostgresMigrations.Latest}). Upgrade Keyward.");
+            }
+
+            if (version <= current)
+            {
+                await transaction.RollbackAsync(cancellationToken);
+                continue;
+            }
+
+            await using (var migrate = new NpgsqlCommand(sql, connection, transaction))
+            {
+                await migrate.ExecuteNonQueryAsync(cancellationToken);
+            }
+
+            await using (var record = new NpgsqlCommand("INSERT INTO schema_migrations (version, applied_at) VALUES (@v, @at)", connection, transaction))
+            {
+                record.Parameters.AddWithValue("v", version);
+                record.Parameters.AddWithValue("at", DateTimeOffset.UtcNow.UtcTicks);
+                await record.ExecuteNonQueryAsync(cancellationToken);
+            }
+
+            await transaction.CommitAsync(cancellationToken);
+            current = version;
+        }
+
+        if (PostgresMigrations.All.Count == 0)
+        {
+            return current;
+        }
+
+        // Nothing was pending (or the last one was applied): report what the database holds now.
+        await using (var transaction = await connection.BeginTransactionAsync(cancellationToken))
+        {
+            current = await LockAndReadVersionAsync(connection, transaction, cancellationToken);
+            await transaction.CommitAsync(cancellationToken);
+        }
+
+        if (current > PostgresMigrations.Latest)
+        {
+            throw new InvalidOperationException(
+                $"The store's schema is version {current}, newer than this binary understands ({PostgresMigrations.Latest}). Upgrade Keyward.");
+        }
+
+        return current;
+    }
+
+    private static async Task<int> LockAndReadVersionAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, CancellationToken cancellationToken)
+    {
+        await using (var lockCommand = new NpgsqlCommand("SELECT pg_advisory_xact_lock(@key)", connection, transaction))
+        {
+            lockCommand.Parameters.AddWithValue("key", PostgresMigrations.LockKey);
+            await lockCommand.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        await using (var create = new NpgsqlCommand(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, applied_at bigint NOT NULL)", connection, transaction))
+        {
+            await create.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        await using var read = new NpgsqlCommand("SELECT COALESCE(max(version), 0) FROM schema_migrations", connection, transaction);
+        return (int)(await read.ExecuteScalarAsync(cancellationToken))!;
+    }
+
+    /// <summary>Closes the pool's connections. Sessions still open keep theirs until they are disposed.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (_disposed)
+        {
+            return;
+        }
+
+        _disposed = true;
+        await _dataSource.DisposeAsync();
+    }
+}

@@ -1,0 +1,98 @@
+using System.Text;
+using Keyward.Core.Audit;
+using Npgsql;
+
+namespace Keyward.Storage.Postgres.Stores;
+
+internal sealed class PostgresAuditStore(PostgresDb db) : IAuditStore
+{
+    /// <summary>
+    /// In a write session the head row is read <c>FOR UPDATE</c>: the lock is held until commit, so batches from
+    /// several nodes (every group-commit batch reads the head first) take turns, each chaining onto the head the
+    /// previous one committed — the chain never forks. The row always exists (migration 1 inserts it; a NULL hash is
+    /// the genesis head).
+    /// </summary>
+    public async Task<AuditHead> GetHeadAsync(CancellationToken cancellationToken = default) =>
+        await db.FirstOrDefaultAsync<AuditHead?>(
+            db.Write ? "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE" : "SELECT seq, hash FROM audit_head WHERE id = 1", [],
+            r => r.IsDBNull(1) ? AuditHead.Genesis : new AuditHead(r.GetInt64(0), PostgresValues.Blob(r, 1)),
+            cancellationToken) ?? AuditHead.Genesis;
+
+    public Task SetHeadAsync(AuditHead head, CancellationToken cancellationToken = default) =>
+        db.ExecuteAsync(
+            "INSERT INTO audit_head (id, seq, hash) VALUES (1, @seq, @hash) ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+            [("seq", head.Seq), ("hash", head.Hash)], cancellationToken);
+
+    private const string Insert =
+        "INSERT INTO audit_log (seq, tenant, time, agent_id, path, body, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+
+    /// <summary>The hottest statement of the broker (one row per request): the whole batch in one round trip.</summary>
+    public async Task AppendAsync(IReadOnlyList<AuditEntry> entries, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(entries);
+        if (entries.Count == 0)
+        {
+            return;
+        }
+
+        await using var batch = new NpgsqlBatch(db.Connection, db.Transaction);
+        foreach (var e in entries)
+        {
+            var command = new NpgsqlBatchCommand(Insert);
+            command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = e.Seq });
+            command.Parameters.Add(new NpgsqlParameter { Value = (object?)e.TenantId ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text });
+            command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = PostgresValues.Ticks(e.Time) });
+            command.Parameters.Add(new NpgsqlParameter { Value = (object?)e.AgentId ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text });
+            command.Parameters.Add(new NpgsqlParameter { Value = (object?)e.Path ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text });
+            command.Parameters.Add(new NpgsqlParameter<byte[]> { TypedValue = e.Body });
+            command.Parameters.Add(new NpgsqlParameter<byte[]> { TypedValue = e.PrevHash });
+            command.Parameters.Add(new NpgsqlParameter<byte[]> { TypedValue = e.Hash });
+            batch.BatchCommands.Add(command);
+        }
+
+        await batch.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    public async Task<IReadOnlyList<AuditEntry>> QueryAsync(AuditQuery query, CancellationToken cancellationToken = default)
+    {
+        // One statement shape per filter combination (only the shape varies; every value is a parameter).
+        var sql = new StringBuilder("SELECT seq, tenant, time, agent_id, path, body, prev_hash, hash FROM audit_log WHERE seq > @after");
+        var parameters = new List<(string, object?)> { ("after", query.After), ("limit", query.Limit) };
+        if (query.TenantId is not null)
+        {
+            sql.Append(" AND tenant = @tenant");
+            parameters.Add(("tenant", query.TenantId));
+        }
+
+        if (query.AgentId is not null)
+        {
+            sql.Append(" AND agent_id = @agent");
+            parameters.Add(("agent", query.AgentId));
+        }
+
+        if (query.Path is not null)
+        {
+            sql.Append(" AND path = @path");
+            parameters.Add(("path", query.Path));
+        }
+
+        sql.Append(" ORDER BY seq LIMIT @limit");
+        return await db.ListAsync(
+            sql.ToString(), [.. parameters],
+            r => new AuditEntry(
+                r.GetInt64(0), PostgresValues.NullableString(r, 1), PostgresValues.Instant(r, 2), PostgresValues.NullableString(r, 3),
+                PostgresValues.NullableString(r, 4), PostgresValues.Blob(r, 5), PostgresValues.Blob(r, 6), PostgresValues.Blob(r, 7)),
+            cancellationToken);
+    }
+
+    public Task AppendCheckpointAsync(AuditCheckpoint c, CancellationToken cancellationToken = default) =>
+        db.ExecuteAsync(
+            "INSERT INTO audit_checkpoints (seq, hash, time, mac) VALUES (@seq, @hash, @time, @mac) ON CONFLICT (seq) DO NOTHING",
+            [("seq", c.Seq), ("hash", c.Hash), ("time", PostgresValues.Ticks(c.Time)), ("mac", c.Mac)], cancellationToken);
+
+    public async Task<IReadOnlyList<AuditCheckpoint>> ListCheckpointsAsync(CancellationToken cancellationToken = default) =>
+        await db.ListAsync(
+            "SELECT seq, hash, time, mac FROM audit_checkpoints ORDER BY seq", [],
+            r => new AuditCheckpoint(r.GetInt64(0), PostgresValues.Blob(r, 1), PostgresValues.Instant(r, 2), PostgresValues.Blob(r, 3)),
+            cancellationToken);
+}
