@@ -7,6 +7,7 @@ using Keyward.Core.Storage;
 using Keyward.Server.Endpoints;
 using Keyward.Server.Hosting;
 using Keyward.Server.Http;
+using Keyward.Storage.Postgres;
 using Keyward.Storage.Sqlite;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
@@ -89,7 +90,7 @@ public sealed class KeywardServerHost : IAsyncDisposable
         });
 
         builder.Services.AddKeywardCore();
-        builder.Services.AddSingleton<IKeywardStore>(sp => SqliteStore.InDirectory(dataDirectory, sp.GetRequiredService<ILogger<SqliteStore>>()));
+        builder.Services.AddSingleton(CreateStore(options, dataDirectory));
         builder.Services.AddSingleton<Audited>();
         builder.Services.ConfigureHttpJsonOptions(json => KeywardJson.Configure(json.SerializerOptions));
         builder.Services.AddOpenApi(openApi => openApi.AddJsonBodies());
@@ -110,6 +111,35 @@ public sealed class KeywardServerHost : IAsyncDisposable
         app.MapOpenApi();
         return new KeywardServerHost(options, app, dataDirectory, temporary);
     }
+
+    /// <summary>The store the options name (not opened yet): SQLite in the data directory, or PostgreSQL.</summary>
+    private static Func<IServiceProvider, IKeywardStore> CreateStore(KeywardServerOptions options, string dataDirectory)
+    {
+        if (options.Storage != KeywardServerOptions.PostgresStorage)
+        {
+            return sp => SqliteStore.InDirectory(dataDirectory, sp.GetRequiredService<ILogger<SqliteStore>>());
+        }
+
+        try
+        {
+            // Parsed now, so a malformed connection string is refused before anything starts.
+            var store = PostgresStore.Create(options.PostgresConnectionString!);
+            _ = store.DisposeAsync();
+        }
+        catch (ArgumentException refused)
+        {
+            throw new ServerStartupException("--pg: " + refused.Message);
+        }
+
+        return sp => PostgresStore.Create(options.PostgresConnectionString!, sp.GetRequiredService<ILogger<PostgresStore>>());
+    }
+
+    /// <summary>The store this server runs on, for the start-up report: the data directory, or PostgreSQL's target without its password.</summary>
+    public string StoreDescription => Services.GetRequiredService<IKeywardStore>() switch
+    {
+        PostgresStore postgres => "postgres " + postgres.Target,
+        var other => $"{other.Engine} in {DataDirectory}",
+    };
 
     /// <summary>Opens the store, unseals if configured to, then starts listening.</summary>
     public async Task<StartupReport> StartAsync(CancellationToken cancellationToken = default)

@@ -14,8 +14,21 @@ public sealed record KeywardServerOptions
     /// <summary><c>host:port</c>; an IP literal or localhost.</summary>
     public string Listen { get; init; } = DefaultListen;
 
-    /// <summary>Where the store lives. Required outside dev mode; dev mode uses a fresh temporary directory without it.</summary>
+    public const string SqliteStorage = "sqlite";
+
+    public const string PostgresStorage = "postgres";
+
+    /// <summary>
+    /// Where the SQLite store lives (and, in dev mode, the dev unseal key whatever the store). Required outside dev
+    /// mode with SQLite; dev mode uses a fresh temporary directory without it.
+    /// </summary>
     public string? DataDirectory { get; init; }
+
+    /// <summary><see cref="SqliteStorage"/> (embedded, the default) or <see cref="PostgresStorage"/> (shared by several nodes).</summary>
+    public string Storage { get; init; } = SqliteStorage;
+
+    /// <summary>With <see cref="PostgresStorage"/>: the Npgsql connection string (<c>Host=…;Database=…;Username=…;Password=…</c>).</summary>
+    public string? PostgresConnectionString { get; init; }
 
     /// <summary>Unattended mode: unseal at start with the key shares in this file (one per line).</summary>
     public string? UnsealKeyFile { get; init; }

@@ -12,11 +12,41 @@ internal sealed class PostgresDb(NpgsqlConnection connection, NpgsqlTransaction 
 
     public NpgsqlTransaction Transaction { get; } = transaction;
 
+    private int _unannounced;
+
     /// <summary>A write session: reads that precede a change lock their rows (<c>FOR UPDATE</c>).</summary>
     public bool Write { get; } = write;
 
+    /// <summary>
+    /// Whether this write session ran a statement that changes what other nodes cache or stream (anything but a
+    /// <c>SELECT</c>, outside <see cref="UnannouncedAsync"/>): the session then notifies them as it commits.
+    /// </summary>
+    public bool Changed { get; private set; }
+
+    /// <summary>
+    /// Runs statements other nodes need not hear of: the audit trail, which no node caches (every request appends to
+    /// it; announcing those would make every other node drop its caches on every request).
+    /// </summary>
+    public async Task UnannouncedAsync(Func<Task> work)
+    {
+        _unannounced++;
+        try
+        {
+            await work();
+        }
+        finally
+        {
+            _unannounced--;
+        }
+    }
+
     public NpgsqlCommand Command(string sql, (string Name, object? Value)[] parameters)
     {
+        if (Write && _unannounced == 0 && !sql.AsSpan().TrimStart().StartsWith("SELECT", StringComparison.OrdinalIgnoreCase))
+        {
+            Changed = true;
+        }
+
         var command = new NpgsqlCommand(sql, Connection, Transaction);
         foreach (var (name, value) in parameters)
         {

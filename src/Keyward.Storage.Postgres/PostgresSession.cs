@@ -26,14 +26,16 @@ internal sealed class PostgresSession : IWriteSession
     private const string Savepoint = "op";
 
     private readonly PostgresDb _db;
+    private readonly string _nodeId;
     private bool _open = true;
 
-    private PostgresSession(PostgresDb db)
+    private PostgresSession(PostgresDb db, string nodeId)
     {
         _db = db;
+        _nodeId = nodeId;
     }
 
-    public static async Task<PostgresSession> BeginAsync(NpgsqlDataSource dataSource, bool write, CancellationToken cancellationToken)
+    public static async Task<PostgresSession> BeginAsync(NpgsqlDataSource dataSource, bool write, string nodeId, CancellationToken cancellationToken)
     {
         var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         try
@@ -46,7 +48,7 @@ internal sealed class PostgresSession : IWriteSession
                 await readOnly.ExecuteNonQueryAsync(cancellationToken);
             }
 
-            return new PostgresSession(new PostgresDb(connection, transaction, write));
+            return new PostgresSession(new PostgresDb(connection, transaction, write), nodeId);
         }
         catch
         {
@@ -86,9 +88,19 @@ internal sealed class PostgresSession : IWriteSession
     /// <summary><c>RELEASE SAVEPOINT op</c>.</summary>
     public Task ReleaseSavepointAsync(CancellationToken cancellationToken = default) => _db.Transaction.ReleaseAsync(Savepoint, cancellationToken);
 
-    /// <summary>Commits; with <c>synchronous_commit</c> on (the default), it returns once the commit is flushed to the WAL.</summary>
+    /// <summary>
+    /// Commits; with <c>synchronous_commit</c> on (the default), it returns once the commit is flushed to the WAL. A
+    /// session that changed something other nodes cache or stream first queues a notification on
+    /// <see cref="PostgresStore.Channel"/> naming this node: PostgreSQL delivers it when (and only if) the commit does.
+    /// </summary>
     public async Task CommitAsync(CancellationToken cancellationToken = default)
     {
+        if (_db.Changed)
+        {
+            await using var notify = _db.Command("SELECT pg_notify(@channel, @node)", [("channel", PostgresStore.Channel), ("node", _nodeId)]);
+            await notify.ExecuteNonQueryAsync(cancellationToken);
+        }
+
         await _db.Transaction.CommitAsync(cancellationToken);
         _open = false;
     }

@@ -15,14 +15,22 @@ namespace Keyward.Storage.Postgres;
 /// Commits are durable when they return: <c>synchronous_commit</c> is left on (the server default). Migrations run at
 /// <see cref="OpenAsync"/>, each in its own transaction under an advisory lock. See docs/designs/0007-postgres-store.md.
 /// </summary>
-public sealed class PostgresStore : IKeywardStore
+public sealed class PostgresStore : ISharedStore
 {
+    /// <summary>The notification channel: each commit that changed what nodes cache or stream names its node here.</summary>
+    public const string Channel = "keyward_changes";
+
+    private static readonly TimeSpan MinimumReconnectDelay = TimeSpan.FromMilliseconds(100);
+    private static readonly TimeSpan MaximumReconnectDelay = TimeSpan.FromSeconds(5);
+
     /// <summary>The tables that held key material (wrapped tenant keys, secret ciphertexts): vacuumed after a purge.</summary>
     private const string PurgeVacuum = "VACUUM tenant_keys, secret_versions";
 
     private readonly NpgsqlDataSource _dataSource;
     private readonly ILogger _logger;
     private readonly string _target;
+    private readonly CancellationTokenSource _stopping = new();
+    private Task? _listener;
     private bool _disposed;
 
     private PostgresStore(NpgsqlDataSource dataSource, string target, ILogger logger)
@@ -30,7 +38,17 @@ public sealed class PostgresStore : IKeywardStore
         _dataSource = dataSource;
         _target = target;
         _logger = logger;
+        NodeId = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(8));
     }
+
+    /// <inheritdoc/>
+    public event Action? ChangedElsewhere;
+
+    /// <summary>This store object's name in notifications: random per process (a restarted node is a new node).</summary>
+    public string NodeId { get; }
+
+    /// <summary>Whether the listener is connected and listening (notifications from other nodes arrive).</summary>
+    public bool Listening { get; private set; }
 
     /// <summary>
     /// A store on the database <paramref name="connectionString"/> names (an Npgsql connection string, e.g.
@@ -81,20 +99,21 @@ public sealed class PostgresStore : IKeywardStore
         await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
         var version = await MigrateAsync(connection, cancellationToken);
         KeywardLog.StoreOpened(_logger, Engine, version);
+        _listener ??= Task.Run(ListenAsync);
     }
 
     /// <summary>A <c>READ ONLY</c>, <c>REPEATABLE READ</c> transaction on a pooled connection: one snapshot for the whole session.</summary>
     public async ValueTask<IStoreSession> ReadAsync(CancellationToken cancellationToken = default)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        return await PostgresSession.BeginAsync(_dataSource, write: false, cancellationToken);
+        return await PostgresSession.BeginAsync(_dataSource, write: false, NodeId, cancellationToken);
     }
 
     /// <summary>A <c>READ COMMITTED</c> transaction on a pooled connection; rolled back unless committed.</summary>
     public async ValueTask<IWriteSession> WriteAsync(CancellationToken cancellationToken = default)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        return await PostgresSession.BeginAsync(_dataSource, write: true, cancellationToken);
+        return await PostgresSession.BeginAsync(_dataSource, write: true, NodeId, cancellationToken);
     }
 
     /// <summary>
@@ -193,6 +212,72 @@ public sealed class PostgresStore : IKeywardStore
         return (int)(await read.ExecuteScalarAsync(cancellationToken))!;
     }
 
+    /// <summary>
+    /// Follows <see cref="Channel"/> on a connection of its own for as long as the store is open: a notification from
+    /// another node raises <see cref="ChangedElsewhere"/>. When the connection breaks, it raises the event too (what was
+    /// committed meanwhile is unknown), reconnects with backoff, and raises it again once listening: no change can hide
+    /// in the gap. (The caches also expire on their own; see NodeCoherence.)
+    /// </summary>
+    private async Task ListenAsync()
+    {
+        var delay = MinimumReconnectDelay;
+        while (!_stopping.IsCancellationRequested)
+        {
+            try
+            {
+                await using var connection = await _dataSource.OpenConnectionAsync(_stopping.Token);
+                connection.Notification += (_, e) =>
+                {
+                    if (e.Payload != NodeId)
+                    {
+                        ChangedElsewhere?.Invoke();
+                    }
+                };
+                await using (var listen = new NpgsqlCommand($"LISTEN {Channel}", connection))
+                {
+                    await listen.ExecuteNonQueryAsync(_stopping.Token);
+                }
+
+                Listening = true;
+                ChangedElsewhere?.Invoke();
+                delay = MinimumReconnectDelay;
+                while (true)
+                {
+                    await connection.WaitAsync(_stopping.Token);
+                }
+            }
+            catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
+            {
+                break;
+            }
+#pragma warning disable CA1031 // Any failure of the listening connection is retried; none may end the loop.
+            catch (Exception error)
+#pragma warning restore CA1031
+            {
+                if (Listening)
+                {
+                    KeywardLog.StoreNotificationsLost(_logger, error.GetType().Name);
+                }
+
+                Listening = false;
+                ChangedElsewhere?.Invoke();
+            }
+
+            try
+            {
+                await Task.Delay(delay, _stopping.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
+
+            delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, MaximumReconnectDelay.Ticks));
+        }
+
+        Listening = false;
+    }
+
     /// <summary>Closes the pool's connections. Sessions still open keep theirs until they are disposed.</summary>
     public async ValueTask DisposeAsync()
     {
@@ -202,6 +287,13 @@ public sealed class PostgresStore : IKeywardStore
         }
 
         _disposed = true;
+        await _stopping.CancelAsync();
+        if (_listener is not null)
+        {
+            await _listener;
+        }
+
+        _stopping.Dispose();
         await _dataSource.DisposeAsync();
     }
 }

@@ -44,6 +44,9 @@ public static partial class KeywardLog
     [LoggerMessage(2005, LogLevel.Information, "Store target: {Engine} at {Target}")]
     public static partial void StoreTarget(ILogger logger, string engine, string target);
 
+    [LoggerMessage(2006, LogLevel.Warning, "Lost the store's change notifications ({Error}); reconnecting. Caches are dropped meanwhile and expire within a second")]
+    public static partial void StoreNotificationsLost(ILogger logger, string error);
+
     // 3xxx: audit
     [LoggerMessage(3001, LogLevel.Information, "Audit checkpoint seq={Seq} hash={Hash} mac={Mac}")]
     public static partial void AuditCheckpoint(ILogger logger, long seq, string hash, string mac);

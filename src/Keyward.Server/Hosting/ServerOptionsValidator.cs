@@ -51,10 +51,25 @@ public static class ServerOptionsValidator
                 throw new ServerStartupException("--dev-root-token needs --dev.");
             }
 
-            if (string.IsNullOrWhiteSpace(options.DataDirectory))
+            if (options.Storage == KeywardServerOptions.SqliteStorage && string.IsNullOrWhiteSpace(options.DataDirectory))
             {
                 throw new ServerStartupException("--data DIR is required (outside --dev): it is where the store lives.");
             }
+        }
+
+        switch (options.Storage)
+        {
+            case KeywardServerOptions.SqliteStorage when options.PostgresConnectionString is not null:
+                throw new ServerStartupException("--pg (or KEYWARD_PG) needs --storage postgres.");
+            case KeywardServerOptions.SqliteStorage:
+                break;
+            case KeywardServerOptions.PostgresStorage when string.IsNullOrWhiteSpace(options.PostgresConnectionString):
+                throw new ServerStartupException(
+                    "--storage postgres needs a connection string: --pg \"Host=…;Database=…;Username=…\" or, to keep the password out of the process list, KEYWARD_PG.");
+            case KeywardServerOptions.PostgresStorage:
+                break;
+            default:
+                throw new ServerStartupException($"--storage must be sqlite or postgres, not '{options.Storage}'.");
         }
 
         if (!listen!.IsLoopback && !tls && !options.InsecureNoTls)

@@ -19,9 +19,9 @@ internal sealed class PostgresAuditStore(PostgresDb db) : IAuditStore
             cancellationToken) ?? AuditHead.Genesis;
 
     public Task SetHeadAsync(AuditHead head, CancellationToken cancellationToken = default) =>
-        db.ExecuteAsync(
+        db.UnannouncedAsync(() => db.ExecuteAsync(
             "INSERT INTO audit_head (id, seq, hash) VALUES (1, @seq, @hash) ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
-            [("seq", head.Seq), ("hash", head.Hash)], cancellationToken);
+            [("seq", head.Seq), ("hash", head.Hash)], cancellationToken));
 
     private const string Insert =
         "INSERT INTO audit_log (seq, tenant, time, agent_id, path, body, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
@@ -86,9 +86,9 @@ internal sealed class PostgresAuditStore(PostgresDb db) : IAuditStore
     }
 
     public Task AppendCheckpointAsync(AuditCheckpoint c, CancellationToken cancellationToken = default) =>
-        db.ExecuteAsync(
+        db.UnannouncedAsync(() => db.ExecuteAsync(
             "INSERT INTO audit_checkpoints (seq, hash, time, mac) VALUES (@seq, @hash, @time, @mac) ON CONFLICT (seq) DO NOTHING",
-            [("seq", c.Seq), ("hash", c.Hash), ("time", PostgresValues.Ticks(c.Time)), ("mac", c.Mac)], cancellationToken);
+            [("seq", c.Seq), ("hash", c.Hash), ("time", PostgresValues.Ticks(c.Time)), ("mac", c.Mac)], cancellationToken));
 
     public async Task<IReadOnlyList<AuditCheckpoint>> ListCheckpointsAsync(CancellationToken cancellationToken = default) =>
         await db.ListAsync(

@@ -40,8 +40,13 @@ internal sealed class PostgresEventStore(PostgresDb db) : IEventStore
     public async Task<long> LatestIdAsync(CancellationToken cancellationToken = default) =>
         await db.ScalarAsync("SELECT last_id FROM event_counter WHERE id = 1", [], cancellationToken) is long id ? id : 0L;
 
-    public Task<int> PruneAsync(DateTimeOffset before, int limit, CancellationToken cancellationToken = default) =>
-        db.ExecuteAsync(
+    /// <summary>Pruning old events changes nothing another node streams (its streams are past them): not announced.</summary>
+    public async Task<int> PruneAsync(DateTimeOffset before, int limit, CancellationToken cancellationToken = default)
+    {
+        var pruned = 0;
+        await db.UnannouncedAsync(async () => pruned = await db.ExecuteAsync(
             "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE time < @before ORDER BY id LIMIT @limit)",
-            [("before", PostgresValues.Ticks(before)), ("limit", limit)], cancellationToken);
+            [("before", PostgresValues.Ticks(before)), ("limit", limit)], cancellationToken));
+        return pruned;
+    }
 }

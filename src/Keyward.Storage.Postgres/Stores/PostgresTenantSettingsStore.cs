@@ -16,12 +16,12 @@ internal sealed class PostgresTenantSettingsStore(PostgresDb db) : ITenantSettin
         var threshold = stored.DenyCount is { } count && stored.DenyWindowSeconds is { } window
             ? new DenyThreshold(count, TimeSpan.FromSeconds(window))
             : null;
-        return new AnomalySettings(stored.LockdownOnBootstrapReplay, threshold);
+        return new AnomalySettings(stored.LockdownOnBootstrapReplay, threshold, stored.RotateExposed);
     }
 
     public Task PutAnomalySettingsAsync(string tenantUid, AnomalySettings settings, DateTimeOffset at, CancellationToken cancellationToken = default)
     {
-        var stored = new StoredAnomaly(settings.LockdownOnBootstrapReplay, settings.DenyThreshold?.Count, (long?)settings.DenyThreshold?.Window.TotalSeconds);
+        var stored = new StoredAnomaly(settings.LockdownOnBootstrapReplay, settings.DenyThreshold?.Count, (long?)settings.DenyThreshold?.Window.TotalSeconds, settings.RotateExposed);
         return db.ExecuteAsync(
             "INSERT INTO tenant_settings (tenant_uid, anomaly, updated_at) VALUES (@uid, @json, @at) " +
             "ON CONFLICT (tenant_uid) DO UPDATE SET anomaly = excluded.anomaly, updated_at = excluded.updated_at",
@@ -29,5 +29,5 @@ internal sealed class PostgresTenantSettingsStore(PostgresDb db) : ITenantSettin
             cancellationToken);
     }
 
-    private sealed record StoredAnomaly(bool LockdownOnBootstrapReplay, int? DenyCount, long? DenyWindowSeconds);
+    private sealed record StoredAnomaly(bool LockdownOnBootstrapReplay, int? DenyCount, long? DenyWindowSeconds, bool RotateExposed = false);
 }

@@ -19,10 +19,19 @@ internal static class ServerCommand
         var tlsCert = new Option<string?>("--tls-cert") { Description = "PEM certificate for TLS." };
         var tlsKey = new Option<string?>("--tls-key") { Description = "PEM private key for TLS." };
         var insecure = new Option<bool>("--insecure-no-tls") { Description = "Allow a non-loopback --listen without TLS (only behind a proxy that terminates TLS)." };
+        var storage = new Option<string>("--storage")
+        {
+            Description = "sqlite (embedded in --data, the default) or postgres (one database shared by several nodes; needs --pg or KEYWARD_PG).",
+            DefaultValueFactory = _ => KeywardServerOptions.SqliteStorage,
+        };
+        var pg = new Option<string?>("--pg")
+        {
+            Description = $"With --storage postgres: the Npgsql connection string (Host=…;Port=…;Database=…;Username=…). Put the password in {PostgresVariable} instead to keep it out of the process list.",
+        };
 
         var command = new Command("server", "Run the Keyward broker.")
         {
-            dev, devRootToken, listen, data, unsealKeyFile, tlsCert, tlsKey, insecure,
+            dev, devRootToken, listen, data, unsealKeyFile, tlsCert, tlsKey, insecure, storage, pg,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -36,11 +45,19 @@ internal static class ServerCommand
                 TlsCertificateFile = parse.GetValue(tlsCert),
                 TlsKeyFile = parse.GetValue(tlsKey),
                 InsecureNoTls = parse.GetValue(insecure),
+                Storage = parse.GetValue(storage)!,
+                PostgresConnectionString = parse.GetValue(pg)
+                    ?? (parse.GetValue(storage) == KeywardServerOptions.PostgresStorage ? NonEmpty(Environment.GetEnvironmentVariable(PostgresVariable)) : null),
             };
             return await RunAsync(options, cancellationToken);
         });
         return command;
     }
+
+    /// <summary>The connection string when <c>--pg</c> is not given (keeps a password out of the process list).</summary>
+    public const string PostgresVariable = "KEYWARD_PG";
+
+    private static string? NonEmpty(string? value) => string.IsNullOrWhiteSpace(value) ? null : value;
 
     private static async Task<int> RunAsync(KeywardServerOptions options, CancellationToken cancellationToken)
     {
@@ -71,7 +88,7 @@ internal static class ServerCommand
             var scheme = options.TlsCertificateFile is null ? "http" : "https";
             var address = report.Address.Contains("://", StringComparison.Ordinal) ? report.Address : $"{scheme}://{report.Address}";
             Console.WriteLine($"Keyward server listening on {address}");
-            Console.WriteLine($"  data directory: {report.DataDirectory}");
+            Console.WriteLine($"  store:          {host.StoreDescription}");
             Console.WriteLine($"  state:          {report.State.ToString().ToLowerInvariant()}");
             if (report.DevKeyFile is not null)
             {

@@ -1,0 +1,203 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Json;
+using Keyward.Core.Storage;
+using Keyward.Server.FunctionalTests.Agents;
+using Keyward.Server.FunctionalTests.Events;
+using Keyward.Tests.Common;
+using Xunit.Abstractions;
+
+namespace Keyward.Server.FunctionalTests.Nodes;
+
+/// <summary>
+/// Two servers on one PostgreSQL database behave as one broker: a write on one is read on the other at once; a
+/// revocation, a lockdown or a key rotation on one holds on the other within the bound (NodeCoherence.MaxStaleness,
+/// usually milliseconds through LISTEN/NOTIFY); the other's event streams carry the first's events in order and
+/// resume; writes from both form one valid audit chain.
+/// </summary>
+public sealed class TwoNodeTests(ITestOutputHelper output) : IAsyncLifetime
+{
+    private static readonly TimeSpan Wait = TimeSpan.FromSeconds(10);
+
+    private readonly TempDirectory _data = new();
+    private string _database = null!;
+    private KeywardTestHost _a = null!;
+    private KeywardTestHost _b = null!;
+    private AgentWorld _world = null!;
+
+    public async Task InitializeAsync()
+    {
+        var cluster = await PostgresCluster.GetAsync();
+        _database = await cluster.CreateDatabaseAsync();
+        var options = new KeywardServerOptions
+        {
+            Dev = true,
+            DevRootToken = KeywardTestHost.RootToken,
+            DataDirectory = _data.Path, // the dev unseal key, shared by both nodes
+            Storage = KeywardServerOptions.PostgresStorage,
+            PostgresConnectionString = cluster.ConnectionString(_database),
+        };
+        _a = await KeywardTestHost.StartAsync(options);
+        _b = await KeywardTestHost.StartAsync(options);
+        _world = await AgentWorld.CreateAsync(_a, "acme");
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _b.DisposeAsync();
+        await _a.DisposeAsync();
+        await (await PostgresCluster.GetAsync()).DropDatabaseAsync(_database);
+        _data.Dispose();
+    }
+
+    [Fact]
+    public async Task BothNodes_RunOnTheSharedStore()
+    {
+        var body = await Problems.JsonAsync(await _b.Client(null).GetAsync("/v1/sys/health"));
+
+        Assert.Equal("postgres", body.GetProperty("storage").GetString());
+        Assert.True(_a.Services.GetService(typeof(NodeCoherence)) is NodeCoherence { Shared: true });
+    }
+
+    [Fact]
+    public async Task WriteOnA_IsReadOnB_AtOnce()
+    {
+        // Arrange: B has the secret in whatever it caches
+        await _a.PutSecretAsync(_world.Admin, "apps/db", new { password = "v0" });
+        Assert.Equal("v0", await ReadPasswordAsync(_b, "apps/db"));
+
+        for (var i = 1; i <= 30; i++)
+        {
+            // Act
+            await _a.PutSecretAsync(_world.Admin, "apps/db", new { password = $"v{i}" });
+
+            // Assert: the very next read on B sees it
+            Assert.Equal($"v{i}", await ReadPasswordAsync(_b, "apps/db"));
+        }
+    }
+
+    [Fact]
+    public async Task RevocationOnA_IsRefusedOnB_WithinTheBound()
+    {
+        // Arrange: an agent B has authenticated many times (cached)
+        await _a.PutSecretAsync(_world.Admin, "apps/web/db", new { password = "p" });
+        var agent = await _world.StartAgentAsync("agent-1", "run-1");
+        for (var i = 0; i < 20; i++)
+        {
+            Assert.Equal(HttpStatusCode.OK, await ReadStatusAsync(_b, agent.Token, "apps/web/db"));
+        }
+
+        // Act
+        using (var revoke = await _world.PostAsync(_world.Orchestrator, "/v1/auth/revoke", new { accessor = agent.Accessor }))
+        {
+            Assert.Equal(HttpStatusCode.NoContent, revoke.StatusCode);
+        }
+
+        var returned = Stopwatch.GetTimestamp();
+        var status = HttpStatusCode.OK;
+        while (status == HttpStatusCode.OK && Stopwatch.GetElapsedTime(returned) < Wait)
+        {
+            status = await ReadStatusAsync(_b, agent.Token, "apps/web/db");
+        }
+
+        // Assert
+        var took = Stopwatch.GetElapsedTime(returned);
+        output.WriteLine($"B refused the revoked token {took.TotalMilliseconds:F1} ms after A's revoke returned");
+        Assert.Equal(HttpStatusCode.Unauthorized, status);
+        Assert.True(took < NodeCoherence.MaxStaleness, $"B still accepted the revoked token {took.TotalMilliseconds:F0} ms after the revoke returned");
+    }
+
+    [Fact]
+    public async Task LockdownOnA_IsEnforcedOnB()
+    {
+        await _a.PutSecretAsync(_world.Admin, "apps/web/db", new { password = "p" });
+        var agent = await _world.StartAgentAsync("agent-1", "run-1");
+        Assert.Equal(HttpStatusCode.OK, await ReadStatusAsync(_b, agent.Token, "apps/web/db"));
+
+        using (var root = _a.Client())
+        {
+            var lockdown = await root.PostAsJsonAsync("/v1/tenants/acme/lockdown", new { reason = "two-node test" });
+            Assert.Equal(HttpStatusCode.OK, lockdown.StatusCode);
+        }
+
+        var deadline = Stopwatch.GetTimestamp();
+        var status = HttpStatusCode.OK;
+        while (status == HttpStatusCode.OK && Stopwatch.GetElapsedTime(deadline) < Wait)
+        {
+            status = await ReadStatusAsync(_b, _world.Admin, "apps/web/db");
+        }
+
+        Assert.Equal(HttpStatusCode.Locked, status);
+        Assert.True(Stopwatch.GetElapsedTime(deadline) < NodeCoherence.MaxStaleness);
+        Assert.NotEqual(HttpStatusCode.OK, await ReadStatusAsync(_b, agent.Token, "apps/web/db"));
+    }
+
+    [Fact]
+    public async Task EventsWrittenThroughA_ReachAStreamOnB_InOrder_AndResume()
+    {
+        // Arrange
+        await using var stream = await SseStream.OpenAsync(_b, _world.Admin, "/v1/events");
+
+        // Act
+        for (var i = 0; i < 5; i++)
+        {
+            await _a.PutSecretAsync(_world.Admin, $"apps/s{i}", new { password = "p" });
+        }
+
+        var events = await stream.ReadAsync(5, Wait);
+        await using var resumed = await SseStream.OpenAsync(_b, _world.Admin, "/v1/events", lastEventId: events[1].Id);
+        var missed = await resumed.ReadAsync(3, Wait);
+
+        // Assert
+        Assert.Equal(Enumerable.Range(0, 5).Select(i => $"apps/s{i}"), events.Select(e => e.Data.GetProperty("path").GetString()));
+        Assert.Equal(events.Select(e => e.Id).Order(), events.Select(e => e.Id));
+        Assert.Equal(events.Skip(2).Select(e => e.Id), missed.Select(e => e.Id));
+    }
+
+    [Fact]
+    public async Task KeyRotatedOnA_SecretsWrittenOnEitherNode_ReadOnTheOther()
+    {
+        // Arrange: B holds the tenant's key ring
+        await _a.PutSecretAsync(_world.Admin, "apps/before", new { password = "before" });
+        Assert.Equal("before", await ReadPasswordAsync(_b, "apps/before"));
+
+        // Act
+        using (var root = _a.Client())
+        {
+            Assert.Equal(HttpStatusCode.OK, (await root.PostAsync("/v1/tenants/acme/rotate-key", null)).StatusCode);
+        }
+
+        await _a.PutSecretAsync(_world.Admin, "apps/after-a", new { password = "after-a" });
+        await _b.PutSecretAsync(_world.Admin, "apps/after-b", new { password = "after-b" });
+
+        // Assert
+        Assert.Equal("after-a", await ReadPasswordAsync(_b, "apps/after-a"));
+        Assert.Equal("after-b", await ReadPasswordAsync(_a, "apps/after-b"));
+        Assert.Equal("before", await ReadPasswordAsync(_a, "apps/before"));
+    }
+
+    [Fact]
+    public async Task ConcurrentWritesOnBothNodes_FormOneValidAuditChain()
+    {
+        var writes = Enumerable.Range(0, 40).Select(i => (i % 2 == 0 ? _a : _b).PutSecretAsync(_world.Admin, $"apps/c{i}", new { password = $"p{i}" }));
+        await Task.WhenAll(writes);
+
+        var verify = await Problems.JsonAsync(await _b.Client().GetAsync("/v1/sys/audit/verify"));
+
+        Assert.True(verify.GetProperty("ok").GetBoolean(), verify.GetRawText());
+    }
+
+    private async Task<string?> ReadPasswordAsync(KeywardTestHost node, string path)
+    {
+        using var client = node.Client(_world.Admin);
+        var read = await Problems.JsonAsync(await client.GetAsync($"/v1/secrets/{path}"));
+        return read.GetProperty("data").GetProperty("password").GetString();
+    }
+
+    private static async Task<HttpStatusCode> ReadStatusAsync(KeywardTestHost node, string token, string path)
+    {
+        using var client = node.Client(token);
+        using var response = await client.GetAsync($"/v1/secrets/{path}");
+        return response.StatusCode;
+    }
+}
