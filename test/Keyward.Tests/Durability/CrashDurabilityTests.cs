@@ -62,7 +62,7 @@ public sealed class CrashDurabilityTests(ITestOutputHelper output)
             Assert.Equal(value, read.GetProperty("data").GetProperty("v").GetString());
         }
 
-        var audited = await AuditedWritesAsync(client);
+        var audited = await AuditedWrites.ReadAsync(client);
         foreach (var (path, version, _) in acknowledged)
         {
             Assert.True(audited.Contains((path, version)), $"acknowledged write {path}#{version} has no audit record");
@@ -103,30 +103,6 @@ public sealed class CrashDurabilityTests(ITestOutputHelper output)
                     return;
                 }
             }
-        }
-    }
-
-    private static async Task<HashSet<(string Path, long Version)>> AuditedWritesAsync(HttpClient admin)
-    {
-        var found = new HashSet<(string, long)>();
-        long after = 0;
-        while (true)
-        {
-            var page = await Problems.JsonAsync(await admin.GetAsync($"/v1/audit?after={after}&limit=1000"));
-            foreach (var record in page.GetProperty("records").EnumerateArray())
-            {
-                if (record.GetProperty("operation").GetString() == "secret.write" && record.GetProperty("outcome").GetString() == "ok")
-                {
-                    found.Add((record.GetProperty("path").GetString()!, record.GetProperty("version").GetInt64()));
-                }
-            }
-
-            if (page.GetProperty("next").ValueKind == JsonValueKind.Null)
-            {
-                return found;
-            }
-
-            after = page.GetProperty("next").GetInt64();
         }
     }
 }
