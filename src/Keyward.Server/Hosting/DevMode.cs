@@ -15,6 +15,17 @@ public static class DevMode
         var keyFile = Path.Combine(dataDirectory, UnsealKeyFile.DevFileName);
         if (keys.State == SealState.Uninitialized)
         {
+            // Before initializing: the key share must have somewhere to go (with PostgreSQL the store does not create
+            // the directory), or the store would be initialized with its only share lost.
+            if (OperatingSystem.IsWindows())
+            {
+                Directory.CreateDirectory(dataDirectory);
+            }
+            else
+            {
+                Directory.CreateDirectory(dataDirectory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            }
+
             var result = await seal.InitializeAsync(1, 1, Draft("sys.init"), rootToken);
             UnsealKeyFile.Write(keyFile, result.Keys, "Keyward dev mode unseal key. Anyone who can read this file can unseal this store: development only.");
             return result.RootToken;

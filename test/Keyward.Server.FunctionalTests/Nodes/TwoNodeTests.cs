@@ -187,6 +187,46 @@ public sealed class TwoNodeTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.True(verify.GetProperty("ok").GetBoolean(), verify.GetRawText());
     }
 
+    [Fact]
+    public async Task DevMode_OnPostgres_CreatesTheDirectoryForItsKeyBeforeInitializing()
+    {
+        // Arrange: a fresh database and a data directory that does not exist yet
+        var cluster = await PostgresCluster.GetAsync();
+        var database = await cluster.CreateDatabaseAsync();
+        var directory = Path.Combine(_data.Path, "not", "yet");
+        try
+        {
+            // Act
+            await using (var host = await KeywardTestHost.StartAsync(new KeywardServerOptions
+            {
+                Dev = true,
+                DevRootToken = KeywardTestHost.RootToken,
+                DataDirectory = directory,
+                Storage = KeywardServerOptions.PostgresStorage,
+                PostgresConnectionString = cluster.ConnectionString(database),
+            }))
+            {
+                await host.CreateTenantAsync("fresh");
+            }
+
+            // Assert: the key share was kept, and a restart unseals with it
+            Assert.True(File.Exists(Path.Combine(directory, "dev-unseal.key")));
+            await using var again = await KeywardTestHost.StartAsync(new KeywardServerOptions
+            {
+                Dev = true,
+                DevRootToken = KeywardTestHost.RootToken,
+                DataDirectory = directory,
+                Storage = KeywardServerOptions.PostgresStorage,
+                PostgresConnectionString = cluster.ConnectionString(database),
+            });
+            Assert.Equal(HttpStatusCode.OK, (await again.Client().GetAsync("/v1/tenants/fresh")).StatusCode);
+        }
+        finally
+        {
+            await cluster.DropDatabaseAsync(database);
+        }
+    }
+
     private async Task<string?> ReadPasswordAsync(KeywardTestHost node, string path)
     {
         using var client = node.Client(_world.Admin);
