@@ -40,13 +40,9 @@ internal sealed class PostgresSession : IWriteSession
         var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         try
         {
+            // A read session's connection comes from the read pool, whose transactions are read-only by default
+            // (default_transaction_read_only): no statement is needed here. BEGIN goes out with the first query.
             var transaction = await connection.BeginTransactionAsync(write ? IsolationLevel.ReadCommitted : IsolationLevel.RepeatableRead, cancellationToken);
-            if (!write)
-            {
-                // Sent with the BEGIN in one round trip; the snapshot is taken by the first query after it.
-                await using var readOnly = new NpgsqlCommand("SET TRANSACTION READ ONLY", connection, transaction);
-                await readOnly.ExecuteNonQueryAsync(cancellationToken);
-            }
 
             return new PostgresSession(new PostgresDb(connection, transaction, write), nodeId);
         }

@@ -27,15 +27,17 @@ public sealed class PostgresStore : ISharedStore
     private const string PurgeVacuum = "VACUUM tenant_keys, secret_versions";
 
     private readonly NpgsqlDataSource _dataSource;
+    private readonly NpgsqlDataSource _readSource;
     private readonly ILogger _logger;
     private readonly string _target;
     private readonly CancellationTokenSource _stopping = new();
     private Task? _listener;
     private bool _disposed;
 
-    private PostgresStore(NpgsqlDataSource dataSource, string target, ILogger logger)
+    private PostgresStore(NpgsqlDataSource dataSource, NpgsqlDataSource readSource, string target, ILogger logger)
     {
         _dataSource = dataSource;
+        _readSource = readSource;
         _target = target;
         _logger = logger;
         NodeId = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(8));
@@ -80,9 +82,32 @@ public sealed class PostgresStore : ISharedStore
 
         // A password is only needed to open connections; nothing may read it back from an open connection.
         builder.PersistSecurityInfo = false;
+
+        // The request path runs a handful of statement shapes thousands of times a second: prepare them once per
+        // connection (unless the operator chose otherwise). Sessions leave no session state behind (every setting is
+        // transaction-scoped, the listener keeps its own connection), so a returned connection needs no DISCARD ALL —
+        // which would also throw those prepared statements away.
+        if (!connectionString.Contains("Auto Prepare", StringComparison.OrdinalIgnoreCase))
+        {
+            builder.MaxAutoPrepare = 64;
+            builder.AutoPrepareMinUsages = 2;
+        }
+
+        if (!connectionString.Contains("Reset On Close", StringComparison.OrdinalIgnoreCase))
+        {
+            builder.NoResetOnClose = true;
+        }
         var target = new NpgsqlConnectionStringBuilder(builder.ConnectionString) { Password = null, Passfile = null };
         var dataSource = NpgsqlDataSource.Create(builder);
-        return new PostgresStore(dataSource, target.ConnectionString, logger ?? NullLogger.Instance);
+
+        // Read sessions come from their own pool whose connections start every transaction read-only: the guard costs
+        // no extra round trip per session (a read is then BEGIN + query, and COMMIT).
+        var reader = new NpgsqlConnectionStringBuilder(builder.ConnectionString)
+        {
+            Options = ((builder.Options ?? "") + " -c default_transaction_read_only=on").Trim(),
+        };
+        var readSource = NpgsqlDataSource.Create(reader);
+        return new PostgresStore(dataSource, readSource, target.ConnectionString, logger ?? NullLogger.Instance);
     }
 
     /// <inheritdoc/>
@@ -106,7 +131,7 @@ public sealed class PostgresStore : ISharedStore
     public async ValueTask<IStoreSession> ReadAsync(CancellationToken cancellationToken = default)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        return await PostgresSession.BeginAsync(_dataSource, write: false, NodeId, cancellationToken);
+        return await PostgresSession.BeginAsync(_readSource, write: false, NodeId, cancellationToken);
     }
 
     /// <summary>A <c>READ COMMITTED</c> transaction on a pooled connection; rolled back unless committed.</summary>
@@ -294,6 +319,7 @@ public sealed class PostgresStore : ISharedStore
         }
 
         _stopping.Dispose();
+        await _readSource.DisposeAsync();
         await _dataSource.DisposeAsync();
     }
 }
