@@ -10,6 +10,12 @@ if (args.Length > 0 && args[0] == "agents")
     return await AgentsCommand.RunAsync(args[1..]);
 }
 
+// `bench/run nodes` runs the cross-node revocation driver: `... nodes --addr-a URL --addr-b URL [--revocations N]`.
+if (args.Length > 0 && args[0] == "nodes")
+{
+    return await Keyward.Benchmarks.Nodes.RevocationPropagationCommand.RunAsync(args[1..]);
+}
+
 // `bench/run propagation` runs the rotation propagation driver: `... propagation --addr URL [--subscribers N] [--rounds N]`.
 if (args.Length > 0 && args[0] == "propagation")
 {
