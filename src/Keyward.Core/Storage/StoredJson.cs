@@ -24,4 +24,21 @@ public static class StoredJson
 
     public static IReadOnlyDictionary<string, string> ParseMap(string json) =>
         JsonSerializer.Deserialize<Dictionary<string, string>>(json, Options) ?? new Dictionary<string, string>();
+
+    /// <summary>A tenant's anomaly settings (the <c>tenant_settings.anomaly</c> column; property names as first stored).</summary>
+    public static string Anomaly(Tenants.AnomalySettings settings) =>
+        JsonSerializer.Serialize(new StoredAnomaly(
+            settings.LockdownOnBootstrapReplay, settings.DenyThreshold?.Count, (long?)settings.DenyThreshold?.Window.TotalSeconds, settings.RotateExposed));
+
+    public static Tenants.AnomalySettings ParseAnomaly(string json)
+    {
+        var stored = JsonSerializer.Deserialize<StoredAnomaly>(json) ?? throw new InvalidDataException("Stored anomaly settings are empty.");
+        var threshold = stored.DenyCount is { } count && stored.DenyWindowSeconds is { } window
+            ? new Tenants.DenyThreshold(count, TimeSpan.FromSeconds(window))
+            : null;
+        return new Tenants.AnomalySettings(stored.LockdownOnBootstrapReplay, threshold, stored.RotateExposed);
+    }
+
+    // RotateExposed was added later: rows stored before it read as false.
+    private sealed record StoredAnomaly(bool LockdownOnBootstrapReplay, int? DenyCount, long? DenyWindowSeconds, bool RotateExposed = false);
 }

@@ -1,6 +1,5 @@
 using Keyward.Core.Auth.Jwt;
 using Keyward.Core.Storage;
-using Npgsql;
 
 namespace Keyward.Storage.Postgres.Stores;
 
@@ -9,13 +8,13 @@ internal sealed class PostgresJwtIssuerStore(PostgresDb db) : IJwtIssuerStore
     private const string Columns = "tenant_uid, name, node_id, issuer, keys, audiences, bindings, clock_skew_seconds, created_at, updated_at";
 
     public Task<JwtIssuer?> GetAsync(string tenantUid, string name, CancellationToken cancellationToken = default) =>
-        db.FirstOrDefaultAsync<JwtIssuer?>($"SELECT {Columns} FROM jwt_issuers WHERE tenant_uid = @uid AND name = @v", [("uid", tenantUid), ("v", name)], Map, cancellationToken);
+        db.FirstOrDefaultAsync<JwtIssuer?>($"SELECT {Columns} FROM jwt_issuers WHERE tenant_uid = @uid AND name = @v", [("uid", tenantUid), ("v", name)], StoredRows.JwtIssuer, cancellationToken);
 
     public Task<JwtIssuer?> GetByIssuerAsync(string tenantUid, string issuer, CancellationToken cancellationToken = default) =>
-        db.FirstOrDefaultAsync<JwtIssuer?>($"SELECT {Columns} FROM jwt_issuers WHERE tenant_uid = @uid AND issuer = @v", [("uid", tenantUid), ("v", issuer)], Map, cancellationToken);
+        db.FirstOrDefaultAsync<JwtIssuer?>($"SELECT {Columns} FROM jwt_issuers WHERE tenant_uid = @uid AND issuer = @v", [("uid", tenantUid), ("v", issuer)], StoredRows.JwtIssuer, cancellationToken);
 
     public async Task<IReadOnlyList<JwtIssuer>> ListAsync(string tenantUid, CancellationToken cancellationToken = default) =>
-        await db.ListAsync($"SELECT {Columns} FROM jwt_issuers WHERE tenant_uid = @uid ORDER BY name", [("uid", tenantUid)], Map, cancellationToken);
+        await db.ListAsync($"SELECT {Columns} FROM jwt_issuers WHERE tenant_uid = @uid ORDER BY name", [("uid", tenantUid)], StoredRows.JwtIssuer, cancellationToken);
 
     public Task UpsertAsync(JwtIssuer issuer, CancellationToken cancellationToken = default) =>
         db.ExecuteAsync(
@@ -34,9 +33,4 @@ internal sealed class PostgresJwtIssuerStore(PostgresDb db) : IJwtIssuerStore
     public async Task<string?> DeleteAsync(string tenantUid, string name, CancellationToken cancellationToken = default) =>
         await db.ScalarAsync(
             "DELETE FROM jwt_issuers WHERE tenant_uid = @uid AND name = @name RETURNING node_id", [("uid", tenantUid), ("name", name)], cancellationToken) as string;
-
-    private static JwtIssuer Map(NpgsqlDataReader r) => new(
-        r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3), JwtIssuerJson.ParseKeys(r.GetString(4)),
-        StoredJson.ParseStrings(r.GetString(5)), JwtIssuerJson.ParseBindings(r.GetString(6)), TimeSpan.FromSeconds(r.GetInt64(7)),
-        PostgresValues.Instant(r, 8), PostgresValues.Instant(r, 9));
 }

@@ -1,5 +1,5 @@
+using Keyward.Core.Storage;
 using Keyward.Core.Leases;
-using Npgsql;
 
 namespace Keyward.Storage.Postgres.Stores;
 
@@ -24,7 +24,7 @@ internal sealed class PostgresLeaseStore(PostgresDb db) : ILeaseStore
             cancellationToken);
 
     public Task<LeaseRecord?> GetAsync(string leaseId, CancellationToken cancellationToken = default) =>
-        db.FirstOrDefaultAsync<LeaseRecord?>($"SELECT {Columns} FROM leases WHERE lease_id = @id", [("id", leaseId)], Map, cancellationToken);
+        db.FirstOrDefaultAsync<LeaseRecord?>($"SELECT {Columns} FROM leases WHERE lease_id = @id", [("id", leaseId)], StoredRows.Lease, cancellationToken);
 
     public async Task<IReadOnlyList<LeaseRecord>> ListAsync(
         string tenantUid, string? scopeAccessor, string prefix, bool includeRevoked, int limit, CancellationToken cancellationToken = default)
@@ -47,7 +47,7 @@ internal sealed class PostgresLeaseStore(PostgresDb db) : ILeaseStore
             parameters.Add(("prefix", prefix));
         }
 
-        return await db.ListAsync(sql, [.. parameters], Map, cancellationToken);
+        return await db.ListAsync(sql, [.. parameters], StoredRows.Lease, cancellationToken);
     }
 
     public async Task<bool> SetExpiryAsync(string leaseId, DateTimeOffset expiresAt, CancellationToken cancellationToken = default) =>
@@ -103,12 +103,12 @@ internal sealed class PostgresLeaseStore(PostgresDb db) : ILeaseStore
             "UPDATE leases " + RevokeSet +
             "WHERE lease_id IN (SELECT lease_id FROM leases WHERE expires_at <= @at AND revoked_at IS NULL ORDER BY expires_at LIMIT @limit) " +
             $"AND revoked_at IS NULL RETURNING {Columns}",
-            [("at", PostgresValues.Ticks(now)), ("engines", externalEngines.ToArray()), ("limit", limit)], Map, cancellationToken);
+            [("at", PostgresValues.Ticks(now)), ("engines", externalEngines.ToArray()), ("limit", limit)], StoredRows.Lease, cancellationToken);
 
     public async Task<IReadOnlyList<LeaseRecord>> ListDueCleanupsAsync(DateTimeOffset now, int limit, CancellationToken cancellationToken = default) =>
         await db.ListAsync(
             $"SELECT {Columns} FROM leases WHERE cleanup_state = 'pending' AND cleanup_next_at <= @now ORDER BY cleanup_next_at LIMIT @limit",
-            [("now", PostgresValues.Ticks(now)), ("limit", limit)], Map, cancellationToken);
+            [("now", PostgresValues.Ticks(now)), ("limit", limit)], StoredRows.Lease, cancellationToken);
 
     /// <summary>Conditional on the clean-up still pending: a clean-up recorded done is never reopened.</summary>
     public Task RecordCleanupAsync(string leaseId, bool done, DateTimeOffset? nextAt, string? error, CancellationToken cancellationToken = default) =>
@@ -134,10 +134,4 @@ internal sealed class PostgresLeaseStore(PostgresDb db) : ILeaseStore
         CleanupState.Done => "done",
         _ => "none",
     };
-
-    private static LeaseRecord Map(NpgsqlDataReader r) => new(
-        r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetString(4), PostgresValues.NullableString(r, 5),
-        PostgresValues.Instant(r, 6), PostgresValues.Instant(r, 7), PostgresValues.Instant(r, 8), PostgresValues.NullableInstant(r, 9),
-        r.GetString(10) switch { "pending" => CleanupState.Pending, "done" => CleanupState.Done, _ => CleanupState.None },
-        r.GetInt32(11), PostgresValues.NullableInstant(r, 12), PostgresValues.NullableString(r, 13));
 }

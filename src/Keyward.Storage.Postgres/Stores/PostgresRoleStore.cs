@@ -1,6 +1,5 @@
 using Keyward.Core.Policies;
 using Keyward.Core.Storage;
-using Npgsql;
 
 namespace Keyward.Storage.Postgres.Stores;
 
@@ -9,10 +8,10 @@ internal sealed class PostgresRoleStore(PostgresDb db) : IRoleStore
     private const string Columns = "tenant_uid, name, rules, max_ttl_seconds, may_spawn, created_at, updated_at";
 
     public Task<Role?> GetAsync(string tenantUid, string name, CancellationToken cancellationToken = default) =>
-        db.FirstOrDefaultAsync<Role?>($"SELECT {Columns} FROM roles WHERE tenant_uid = @uid AND name = @name", [("uid", tenantUid), ("name", name)], Map, cancellationToken);
+        db.FirstOrDefaultAsync<Role?>($"SELECT {Columns} FROM roles WHERE tenant_uid = @uid AND name = @name", [("uid", tenantUid), ("name", name)], StoredRows.Role, cancellationToken);
 
     public async Task<IReadOnlyList<Role>> ListAsync(string tenantUid, CancellationToken cancellationToken = default) =>
-        await db.ListAsync($"SELECT {Columns} FROM roles WHERE tenant_uid = @uid ORDER BY name", [("uid", tenantUid)], Map, cancellationToken);
+        await db.ListAsync($"SELECT {Columns} FROM roles WHERE tenant_uid = @uid ORDER BY name", [("uid", tenantUid)], StoredRows.Role, cancellationToken);
 
     public Task UpsertAsync(Role role, CancellationToken cancellationToken = default) =>
         db.ExecuteAsync(
@@ -28,8 +27,4 @@ internal sealed class PostgresRoleStore(PostgresDb db) : IRoleStore
 
     public async Task<bool> DeleteAsync(string tenantUid, string name, CancellationToken cancellationToken = default) =>
         await db.ExecuteAsync("DELETE FROM roles WHERE tenant_uid = @uid AND name = @name", [("uid", tenantUid), ("name", name)], cancellationToken) == 1;
-
-    private static Role Map(NpgsqlDataReader r) => new(
-        r.GetString(0), r.GetString(1), RuleSet.FromSpecs(StoredJson.ParseRules(r.GetString(2))), TimeSpan.FromSeconds(r.GetInt64(3)),
-        StoredJson.ParseStrings(r.GetString(4)), PostgresValues.Instant(r, 5), PostgresValues.Instant(r, 6));
 }

@@ -1,7 +1,5 @@
-using Keyward.Core.Rotation;
 using Keyward.Core.Secrets;
 using Keyward.Core.Storage;
-using Npgsql;
 
 namespace Keyward.Storage.Postgres.Stores;
 
@@ -25,7 +23,7 @@ internal sealed class PostgresSecretStore(PostgresDb db) : ISecretStore
     public Task<SecretMetadata?> GetMetadataAsync(string tenantUid, string path, CancellationToken cancellationToken = default) =>
         db.FirstOrDefaultAsync<SecretMetadata?>(
             $"SELECT {MetadataColumns} FROM secrets m WHERE m.tenant_uid = @uid AND m.path = @path" + (db.Write ? " FOR UPDATE" : ""),
-            [("uid", tenantUid), ("path", path)], MapMetadata, cancellationToken);
+            [("uid", tenantUid), ("path", path)], StoredRows.SecretMetadata, cancellationToken);
 
     public Task UpsertMetadataAsync(SecretMetadata m, CancellationToken cancellationToken = default) =>
         db.ExecuteAsync(
@@ -70,7 +68,7 @@ internal sealed class PostgresSecretStore(PostgresDb db) : ISecretStore
             WHERE m.tenant_uid = @uid AND m.path = @path
             """,
             [("uid", tenantUid), ("path", path), ("version", version)],
-            r => (MapMetadata(r), r.IsDBNull(VersionOffset) ? null : MapVersion(r, tenantUid, path, VersionOffset, withCiphertext: true)),
+            r => (StoredRows.SecretMetadata(r), r.IsDBNull(VersionOffset) ? null : StoredRows.SecretVersion(r, tenantUid, path, VersionOffset, withCiphertext: true)),
             cancellationToken);
         return rows.Count == 0 ? null : rows[0];
     }
@@ -117,7 +115,7 @@ internal sealed class PostgresSecretStore(PostgresDb db) : ISecretStore
         await db.ListAsync(
             "SELECT v.version, v.key_version, NULL, v.created_at, v.deleted_at, v.destroyed_at FROM secret_versions v " +
             "WHERE v.tenant_uid = @uid AND v.path = @path ORDER BY v.version",
-            [("uid", tenantUid), ("path", path)], r => MapVersion(r, tenantUid, path, 0, withCiphertext: false), cancellationToken);
+            [("uid", tenantUid), ("path", path)], r => StoredRows.SecretVersion(r, tenantUid, path, 0, withCiphertext: false), cancellationToken);
 
     public Task InsertVersionAsync(SecretVersion v, CancellationToken cancellationToken = default) =>
         db.ExecuteAsync(
@@ -179,22 +177,4 @@ internal sealed class PostgresSecretStore(PostgresDb db) : ISecretStore
             """,
             [("ct", ciphertext), ("new", newKeyVersion), ("uid", tenantUid), ("path", path), ("version", version), ("expected", expectedKeyVersion)],
             cancellationToken) == 1;
-
-    private static SecretMetadata MapMetadata(NpgsqlDataReader r) => new(
-        r.GetString(0), r.GetString(1), r.GetInt64(2), r.GetInt32(3), StoredJson.ParseMap(r.GetString(4)),
-        PostgresValues.Instant(r, 5), PostgresValues.Instant(r, 6))
-    {
-        LatestVersion = r.GetInt64(7),
-        PendingVersion = PostgresValues.NullableInt64(r, 8),
-        PreviousVersion = PostgresValues.NullableInt64(r, 9),
-        PreviousSince = PostgresValues.NullableInstant(r, 10),
-        Epoch = r.GetInt64(11),
-        Rotation = RotationPolicy.FromJson(PostgresValues.NullableString(r, 12)),
-        Uses = r.GetInt64(13),
-        NextRotationAt = PostgresValues.NullableInstant(r, 14),
-    };
-
-    private static SecretVersion MapVersion(NpgsqlDataReader r, string tenantUid, string path, int o, bool withCiphertext) => new(
-        tenantUid, path, r.GetInt64(o), r.GetInt32(o + 1), withCiphertext ? PostgresValues.NullableBlob(r, o + 2) : null,
-        PostgresValues.Instant(r, o + 3), PostgresValues.NullableInstant(r, o + 4), PostgresValues.NullableInstant(r, o + 5));
 }

@@ -1,5 +1,5 @@
+using Keyward.Core.Storage;
 using Keyward.Core.Tenants;
-using Npgsql;
 
 namespace Keyward.Storage.Postgres.Stores;
 
@@ -8,13 +8,13 @@ internal sealed class PostgresTenantStore(PostgresDb db) : ITenantStore
     private const string Columns = "uid, id, name, state, created_at, updated_at, revoked_before, revocation_pending";
 
     public Task<Tenant?> GetByIdAsync(string id, CancellationToken cancellationToken = default) =>
-        db.FirstOrDefaultAsync<Tenant?>($"SELECT {Columns} FROM tenants WHERE id = @v", [("v", id)], Map, cancellationToken);
+        db.FirstOrDefaultAsync<Tenant?>($"SELECT {Columns} FROM tenants WHERE id = @v", [("v", id)], StoredRows.Tenant, cancellationToken);
 
     public Task<Tenant?> GetByUidAsync(string uid, CancellationToken cancellationToken = default) =>
-        db.FirstOrDefaultAsync<Tenant?>($"SELECT {Columns} FROM tenants WHERE uid = @v", [("v", uid)], Map, cancellationToken);
+        db.FirstOrDefaultAsync<Tenant?>($"SELECT {Columns} FROM tenants WHERE uid = @v", [("v", uid)], StoredRows.Tenant, cancellationToken);
 
     public async Task<IReadOnlyList<Tenant>> ListAsync(CancellationToken cancellationToken = default) =>
-        await db.ListAsync($"SELECT {Columns} FROM tenants ORDER BY id", [], Map, cancellationToken);
+        await db.ListAsync($"SELECT {Columns} FROM tenants ORDER BY id", [], StoredRows.Tenant, cancellationToken);
 
     /// <summary>Atomic: one insert that does nothing when the uid or the id is taken (by a committed or a concurrent tenant).</summary>
     public async Task<bool> TryInsertAsync(Tenant tenant, CancellationToken cancellationToken = default) =>
@@ -33,18 +33,10 @@ internal sealed class PostgresTenantStore(PostgresDb db) : ITenantStore
             [("at", PostgresValues.Ticks(revokedBefore)), ("uid", uid)], cancellationToken);
 
     public async Task<IReadOnlyList<Tenant>> ListRevocationPendingAsync(CancellationToken cancellationToken = default) =>
-        await db.ListAsync($"SELECT {Columns} FROM tenants WHERE revocation_pending ORDER BY id", [], Map, cancellationToken);
+        await db.ListAsync($"SELECT {Columns} FROM tenants WHERE revocation_pending ORDER BY id", [], StoredRows.Tenant, cancellationToken);
 
     public Task ClearRevocationPendingAsync(string uid, CancellationToken cancellationToken = default) =>
         db.ExecuteAsync("UPDATE tenants SET revocation_pending = false WHERE uid = @uid", [("uid", uid)], cancellationToken);
-
-    private static Tenant Map(NpgsqlDataReader r) => new(
-        r.GetString(0), r.GetString(1), PostgresValues.NullableString(r, 2), Enum.Parse<TenantState>(r.GetString(3), ignoreCase: true),
-        PostgresValues.Instant(r, 4), PostgresValues.Instant(r, 5))
-    {
-        RevokedBefore = PostgresValues.NullableInstant(r, 6),
-        RevocationPending = r.GetBoolean(7),
-    };
 
     private static string State(TenantState state) => state.ToString().ToLowerInvariant();
 }

@@ -1,6 +1,5 @@
 using Keyward.Core.Storage;
 using Keyward.Core.Tokens;
-using Npgsql;
 
 namespace Keyward.Storage.Postgres.Stores;
 
@@ -34,10 +33,10 @@ internal sealed class PostgresTokenStore(PostgresDb db) : ITokenStore
         "UNION SELECT t.accessor, tree.d + 1 FROM tokens t JOIN tree ON t.parent_accessor = tree.a) ";
 
     public Task<TokenRecord?> GetByHashAsync(byte[] hash, CancellationToken cancellationToken = default) =>
-        db.FirstOrDefaultAsync<TokenRecord?>($"SELECT {Columns} FROM tokens WHERE hash = @v", [("v", hash)], Map, cancellationToken);
+        db.FirstOrDefaultAsync<TokenRecord?>($"SELECT {Columns} FROM tokens WHERE hash = @v", [("v", hash)], StoredRows.Token, cancellationToken);
 
     public Task<TokenRecord?> GetByAccessorAsync(string accessor, CancellationToken cancellationToken = default) =>
-        db.FirstOrDefaultAsync<TokenRecord?>($"SELECT {Columns} FROM tokens WHERE accessor = @v", [("v", accessor)], Map, cancellationToken);
+        db.FirstOrDefaultAsync<TokenRecord?>($"SELECT {Columns} FROM tokens WHERE accessor = @v", [("v", accessor)], StoredRows.Token, cancellationToken);
 
     public Task InsertAsync(TokenRecord t, CancellationToken cancellationToken = default) =>
         db.ExecuteAsync(
@@ -97,7 +96,7 @@ internal sealed class PostgresTokenStore(PostgresDb db) : ITokenStore
         await db.ListAsync(
             RunTreeCte + $"SELECT {Columns} FROM tokens JOIN (SELECT a, max(d) AS depth FROM tree GROUP BY a) AS listed ON tokens.accessor = listed.a " +
             "ORDER BY listed.depth, created_at, accessor LIMIT @limit",
-            [("scope", scopeAccessor), ("uid", tenantUid), ("run", runId), ("limit", limit)], Map, cancellationToken);
+            [("scope", scopeAccessor), ("uid", tenantUid), ("run", runId), ("limit", limit)], StoredRows.Token, cancellationToken);
 
     public async Task<bool> SetExpiryAsync(string accessor, DateTimeOffset expiresAt, CancellationToken cancellationToken = default) =>
         await db.ExecuteAsync("UPDATE tokens SET expires_at = @expires WHERE accessor = @accessor AND revoked_at IS NULL",
@@ -115,27 +114,4 @@ internal sealed class PostgresTokenStore(PostgresDb db) : ITokenStore
     public Task<int> RevokeRootTokensAsync(DateTimeOffset at, CancellationToken cancellationToken = default) =>
         db.ExecuteAsync("UPDATE tokens SET revoked_at = @at, revoked_reason = 'root_revoked' WHERE kind = 'root' AND revoked_at IS NULL",
             [("at", PostgresValues.Ticks(at))], cancellationToken);
-
-    private static TokenRecord Map(NpgsqlDataReader r)
-    {
-        if (!TokenKinds.TryParseName(r.GetString(2), out var kind))
-        {
-            throw new InvalidDataException("A stored token has an unknown kind.");
-        }
-
-        var rules = PostgresValues.NullableString(r, 10);
-        return new TokenRecord(
-            r.GetString(0), PostgresValues.Blob(r, 1), kind, PostgresValues.NullableString(r, 3), PostgresValues.NullableString(r, 4),
-            PostgresValues.NullableString(r, 5), PostgresValues.NullableString(r, 6), PostgresValues.NullableString(r, 7),
-            PostgresValues.NullableString(r, 8), PostgresValues.NullableString(r, 9), rules is null ? null : StoredJson.ParseRules(rules),
-            PostgresValues.Instant(r, 11), PostgresValues.NullableInstant(r, 12), PostgresValues.NullableInstant(r, 13))
-        {
-            SessionTtl = r.IsDBNull(14) ? null : TimeSpan.FromSeconds(r.GetInt64(14)),
-            UsedAt = PostgresValues.NullableInstant(r, 15),
-            UsedBy = PostgresValues.NullableString(r, 16),
-            MaxExpiresAt = PostgresValues.NullableInstant(r, 17),
-            RevokedReason = PostgresValues.NullableString(r, 18),
-            RetainUntil = PostgresValues.NullableInstant(r, 19),
-        };
-    }
 }

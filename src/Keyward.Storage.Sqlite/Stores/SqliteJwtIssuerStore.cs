@@ -1,6 +1,5 @@
 using Keyward.Core.Auth.Jwt;
 using Keyward.Core.Storage;
-using Microsoft.Data.Sqlite;
 
 namespace Keyward.Storage.Sqlite.Stores;
 
@@ -20,7 +19,7 @@ internal sealed class SqliteJwtIssuerStore(SqliteConnectionLease db) : IJwtIssue
         var list = new List<JwtIssuer>();
         while (reader.Read())
         {
-            list.Add(Map(reader));
+            list.Add(StoredRows.JwtIssuer(reader));
         }
 
         return Task.FromResult<IReadOnlyList<JwtIssuer>>(list);
@@ -48,11 +47,6 @@ internal sealed class SqliteJwtIssuerStore(SqliteConnectionLease db) : IJwtIssue
     private JwtIssuer? ReadOne(string sql, string tenantUid, string value)
     {
         using var reader = db.Query(sql, ("$uid", tenantUid), ("$v", value));
-        return reader.Read() ? Map(reader) : null;
+        return reader.Read() ? StoredRows.JwtIssuer(reader) : null;
     }
-
-    private static JwtIssuer Map(SqliteDataReader r) => new(
-        r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3), JwtIssuerJson.ParseKeys(r.GetString(4)),
-        StoredJson.ParseStrings(r.GetString(5)), JwtIssuerJson.ParseBindings(r.GetString(6)), TimeSpan.FromSeconds(r.GetInt64(7)),
-        SqliteValues.Instant(r, 8), SqliteValues.Instant(r, 9));
 }

@@ -1,3 +1,4 @@
+using Keyward.Core.Storage;
 using System.Text.Json;
 using Keyward.Core.Leases;
 using Microsoft.Data.Sqlite;
@@ -29,7 +30,7 @@ internal sealed class SqliteLeaseStore(SqliteConnectionLease db) : ILeaseStore
     public Task<LeaseRecord?> GetAsync(string leaseId, CancellationToken cancellationToken = default)
     {
         using var reader = db.Query($"SELECT {Columns} FROM leases WHERE lease_id = $id", ("$id", leaseId));
-        return Task.FromResult(reader.Read() ? Map(reader) : null);
+        return Task.FromResult(reader.Read() ? StoredRows.Lease(reader) : null);
     }
 
     public Task<IReadOnlyList<LeaseRecord>> ListAsync(
@@ -138,15 +139,9 @@ internal sealed class SqliteLeaseStore(SqliteConnectionLease db) : ILeaseStore
         var list = new List<LeaseRecord>();
         while (reader.Read())
         {
-            list.Add(Map(reader));
+            list.Add(StoredRows.Lease(reader));
         }
 
         return list;
     }
-
-    private static LeaseRecord Map(SqliteDataReader r) => new(
-        r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetString(4), SqliteValues.NullableString(r, 5),
-        SqliteValues.Instant(r, 6), SqliteValues.Instant(r, 7), SqliteValues.Instant(r, 8), SqliteValues.NullableInstant(r, 9),
-        r.GetString(10) switch { "pending" => CleanupState.Pending, "done" => CleanupState.Done, _ => CleanupState.None },
-        r.GetInt32(11), SqliteValues.NullableInstant(r, 12), SqliteValues.NullableString(r, 13));
 }

@@ -1,6 +1,5 @@
 using Keyward.Core.Policies;
 using Keyward.Core.Storage;
-using Microsoft.Data.Sqlite;
 
 namespace Keyward.Storage.Sqlite.Stores;
 
@@ -11,7 +10,7 @@ internal sealed class SqliteRoleStore(SqliteConnectionLease db) : IRoleStore
     public Task<Role?> GetAsync(string tenantUid, string name, CancellationToken cancellationToken = default)
     {
         using var reader = db.Query($"SELECT {Columns} FROM roles WHERE tenant_uid = $uid AND name = $name", ("$uid", tenantUid), ("$name", name));
-        return Task.FromResult(reader.Read() ? Map(reader) : null);
+        return Task.FromResult(reader.Read() ? StoredRows.Role(reader) : null);
     }
 
     public Task<IReadOnlyList<Role>> ListAsync(string tenantUid, CancellationToken cancellationToken = default)
@@ -20,7 +19,7 @@ internal sealed class SqliteRoleStore(SqliteConnectionLease db) : IRoleStore
         var list = new List<Role>();
         while (reader.Read())
         {
-            list.Add(Map(reader));
+            list.Add(StoredRows.Role(reader));
         }
 
         return Task.FromResult<IReadOnlyList<Role>>(list);
@@ -42,8 +41,4 @@ internal sealed class SqliteRoleStore(SqliteConnectionLease db) : IRoleStore
 
     public Task<bool> DeleteAsync(string tenantUid, string name, CancellationToken cancellationToken = default) =>
         Task.FromResult(db.Execute("DELETE FROM roles WHERE tenant_uid = $uid AND name = $name", ("$uid", tenantUid), ("$name", name)) == 1);
-
-    private static Role Map(SqliteDataReader r) => new(
-        r.GetString(0), r.GetString(1), RuleSet.FromSpecs(StoredJson.ParseRules(r.GetString(2))), TimeSpan.FromSeconds(r.GetInt64(3)),
-        StoredJson.ParseStrings(r.GetString(4)), SqliteValues.Instant(r, 5), SqliteValues.Instant(r, 6));
 }

@@ -1,7 +1,5 @@
-using Keyward.Core.Rotation;
 using Keyward.Core.Secrets;
 using Keyward.Core.Storage;
-using Microsoft.Data.Sqlite;
 
 namespace Keyward.Storage.Sqlite.Stores;
 
@@ -20,7 +18,7 @@ internal sealed class SqliteSecretStore(SqliteConnectionLease db) : ISecretStore
     public Task<SecretMetadata?> GetMetadataAsync(string tenantUid, string path, CancellationToken cancellationToken = default)
     {
         using var reader = db.Query($"SELECT {MetadataColumns} FROM secrets m WHERE m.tenant_uid = $uid AND m.path = $path", ("$uid", tenantUid), ("$path", path));
-        return Task.FromResult(reader.Read() ? MapMetadata(reader) : null);
+        return Task.FromResult(reader.Read() ? StoredRows.SecretMetadata(reader) : null);
     }
 
     public Task UpsertMetadataAsync(SecretMetadata m, CancellationToken cancellationToken = default)
@@ -73,8 +71,8 @@ internal sealed class SqliteSecretStore(SqliteConnectionLease db) : ISecretStore
             return Task.FromResult<(SecretMetadata, SecretVersion?)?>(null);
         }
 
-        var metadata = MapMetadata(reader);
-        var stored = reader.IsDBNull(VersionOffset) ? null : MapVersion(reader, tenantUid, path, VersionOffset, withCiphertext: true);
+        var metadata = StoredRows.SecretMetadata(reader);
+        var stored = reader.IsDBNull(VersionOffset) ? null : StoredRows.SecretVersion(reader, tenantUid, path, VersionOffset, withCiphertext: true);
         return Task.FromResult<(SecretMetadata, SecretVersion?)?>((metadata, stored));
     }
 
@@ -125,7 +123,7 @@ internal sealed class SqliteSecretStore(SqliteConnectionLease db) : ISecretStore
         var list = new List<SecretVersion>();
         while (reader.Read())
         {
-            list.Add(MapVersion(reader, tenantUid, path, 0, withCiphertext: false));
+            list.Add(StoredRows.SecretVersion(reader, tenantUid, path, 0, withCiphertext: false));
         }
 
         return Task.FromResult<IReadOnlyList<SecretVersion>>(list);
@@ -223,22 +221,4 @@ internal sealed class SqliteSecretStore(SqliteConnectionLease db) : ISecretStore
             WHERE tenant_uid = $uid AND path = $path AND version = $version AND key_version = $expected AND ciphertext IS NOT NULL
             """,
             ("$ct", ciphertext), ("$new", newKeyVersion), ("$uid", tenantUid), ("$path", path), ("$version", version), ("$expected", expectedKeyVersion)) == 1);
-
-    private static SecretMetadata MapMetadata(SqliteDataReader r) => new(
-        r.GetString(0), r.GetString(1), r.GetInt64(2), r.GetInt32(3), StoredJson.ParseMap(r.GetString(4)),
-        SqliteValues.Instant(r, 5), SqliteValues.Instant(r, 6))
-    {
-        LatestVersion = r.GetInt64(7),
-        PendingVersion = r.IsDBNull(8) ? null : r.GetInt64(8),
-        PreviousVersion = r.IsDBNull(9) ? null : r.GetInt64(9),
-        PreviousSince = SqliteValues.NullableInstant(r, 10),
-        Epoch = r.GetInt64(11),
-        Rotation = RotationPolicy.FromJson(r.IsDBNull(12) ? null : r.GetString(12)),
-        Uses = r.GetInt64(13),
-        NextRotationAt = SqliteValues.NullableInstant(r, 14),
-    };
-
-    private static SecretVersion MapVersion(SqliteDataReader r, string tenantUid, string path, int o, bool withCiphertext) => new(
-        tenantUid, path, r.GetInt64(o), r.GetInt32(o + 1), withCiphertext ? SqliteValues.NullableBlob(r, o + 2) : null,
-        SqliteValues.Instant(r, o + 3), SqliteValues.NullableInstant(r, o + 4), SqliteValues.NullableInstant(r, o + 5));
 }

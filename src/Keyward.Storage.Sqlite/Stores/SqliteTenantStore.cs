@@ -1,5 +1,5 @@
+using Keyward.Core.Storage;
 using Keyward.Core.Tenants;
-using Microsoft.Data.Sqlite;
 
 namespace Keyward.Storage.Sqlite.Stores;
 
@@ -19,7 +19,7 @@ internal sealed class SqliteTenantStore(SqliteConnectionLease db) : ITenantStore
         var list = new List<Tenant>();
         while (reader.Read())
         {
-            list.Add(Map(reader));
+            list.Add(StoredRows.Tenant(reader));
         }
 
         return Task.FromResult<IReadOnlyList<Tenant>>(list);
@@ -52,7 +52,7 @@ internal sealed class SqliteTenantStore(SqliteConnectionLease db) : ITenantStore
         var list = new List<Tenant>();
         while (reader.Read())
         {
-            list.Add(Map(reader));
+            list.Add(StoredRows.Tenant(reader));
         }
 
         return Task.FromResult<IReadOnlyList<Tenant>>(list);
@@ -67,16 +67,8 @@ internal sealed class SqliteTenantStore(SqliteConnectionLease db) : ITenantStore
     private Tenant? ReadOne(string sql, string value)
     {
         using var reader = db.Query(sql, ("$v", value));
-        return reader.Read() ? Map(reader) : null;
+        return reader.Read() ? StoredRows.Tenant(reader) : null;
     }
-
-    private static Tenant Map(SqliteDataReader r) => new(
-        r.GetString(0), r.GetString(1), SqliteValues.NullableString(r, 2), Enum.Parse<TenantState>(r.GetString(3), ignoreCase: true),
-        SqliteValues.Instant(r, 4), SqliteValues.Instant(r, 5))
-    {
-        RevokedBefore = SqliteValues.NullableInstant(r, 6),
-        RevocationPending = r.GetInt64(7) != 0,
-    };
 
     private static string State(TenantState state) => state.ToString().ToLowerInvariant();
 }

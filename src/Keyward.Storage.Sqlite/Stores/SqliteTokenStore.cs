@@ -1,6 +1,5 @@
 using Keyward.Core.Storage;
 using Keyward.Core.Tokens;
-using Microsoft.Data.Sqlite;
 
 namespace Keyward.Storage.Sqlite.Stores;
 
@@ -98,7 +97,7 @@ internal sealed class SqliteTokenStore(SqliteConnectionLease db) : ITokenStore
         var list = new List<TokenRecord>();
         while (reader.Read())
         {
-            list.Add(Map(reader));
+            list.Add(StoredRows.Token(reader));
         }
 
         return Task.FromResult<IReadOnlyList<TokenRecord>>(list);
@@ -123,29 +122,6 @@ internal sealed class SqliteTokenStore(SqliteConnectionLease db) : ITokenStore
     private TokenRecord? ReadOne(string sql, object value)
     {
         using var reader = db.Query(sql, ("$v", value));
-        return reader.Read() ? Map(reader) : null;
-    }
-
-    private static TokenRecord Map(SqliteDataReader r)
-    {
-        if (!TokenKinds.TryParseName(r.GetString(2), out var kind))
-        {
-            throw new InvalidDataException("A stored token has an unknown kind.");
-        }
-
-        var rules = SqliteValues.NullableString(r, 10);
-        return new TokenRecord(
-            r.GetString(0), SqliteValues.Blob(r, 1), kind, SqliteValues.NullableString(r, 3), SqliteValues.NullableString(r, 4),
-            SqliteValues.NullableString(r, 5), SqliteValues.NullableString(r, 6), SqliteValues.NullableString(r, 7),
-            SqliteValues.NullableString(r, 8), SqliteValues.NullableString(r, 9), rules is null ? null : StoredJson.ParseRules(rules),
-            SqliteValues.Instant(r, 11), SqliteValues.NullableInstant(r, 12), SqliteValues.NullableInstant(r, 13))
-        {
-            SessionTtl = r.IsDBNull(14) ? null : TimeSpan.FromSeconds(r.GetInt64(14)),
-            UsedAt = SqliteValues.NullableInstant(r, 15),
-            UsedBy = SqliteValues.NullableString(r, 16),
-            MaxExpiresAt = SqliteValues.NullableInstant(r, 17),
-            RevokedReason = SqliteValues.NullableString(r, 18),
-            RetainUntil = SqliteValues.NullableInstant(r, 19),
-        };
+        return reader.Read() ? StoredRows.Token(reader) : null;
     }
 }
