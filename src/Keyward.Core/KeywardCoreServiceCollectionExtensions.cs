@@ -44,6 +44,7 @@ public static class KeywardCoreServiceCollectionExtensions
         services.AddSingleton<Sweeper>();
         services.AddSingleton<Events.EventStream>();
         services.AddSingleton<NodeCoherence>();
+        services.AddSingleton<StoreProbe>();
         services.AddSingleton<JwtValidator>();
         services.AddSingleton<JwtIssuerService>();
         services.AddSingleton<JwtLoginService>();

@@ -147,6 +147,7 @@ public sealed class KeywardServerHost : IAsyncDisposable
         var services = App.Services;
         await services.GetRequiredService<IKeywardStore>().OpenAsync(cancellationToken);
         services.GetRequiredService<NodeCoherence>().Start();
+        services.GetRequiredService<StoreProbe>().Start();
         var seal = services.GetRequiredService<SealService>();
         var keys = services.GetRequiredService<KeyHierarchy>();
         var logger = services.GetRequiredService<ILoggerFactory>().CreateLogger("Keyward.Server");

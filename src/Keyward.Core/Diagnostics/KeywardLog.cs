@@ -44,6 +44,9 @@ public static partial class KeywardLog
     [LoggerMessage(2005, LogLevel.Information, "Store target: {Engine} at {Target}")]
     public static partial void StoreTarget(ILogger logger, string engine, string target);
 
+    [LoggerMessage(2007, LogLevel.Warning, "The store is unreachable ({Error}); health answers 503 until it is back")]
+    public static partial void StoreUnreachable(ILogger logger, string error);
+
     [LoggerMessage(2006, LogLevel.Warning, "Lost the store's change notifications ({Error}); reconnecting. Caches are dropped meanwhile and expire within a second")]
     public static partial void StoreNotificationsLost(ILogger logger, string error);
 

@@ -51,6 +51,9 @@ public interface ISharedStore : IKeywardStore
 
     /// <summary>This node's name in the store (rotation claims, notifications).</summary>
     string NodeId { get; }
+
+    /// <summary>Whether notifications from other nodes are being received right now.</summary>
+    bool Listening { get; }
 }
 
 public interface IStoreSession : IAsyncDisposable

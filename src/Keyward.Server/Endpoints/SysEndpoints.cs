@@ -33,7 +33,11 @@ public sealed class GenerateRootRequest
 
 public sealed record RootTokenResponse(string RootToken);
 
-public sealed record HealthResponse(bool Initialized, bool Sealed, string Version, string Storage);
+/// <summary>Health: <see cref="Storage"/> is the engine; <see cref="Store"/> what this node knows of it.</summary>
+public sealed record HealthResponse(bool Initialized, bool Sealed, string Version, string Storage, StoreHealth Store);
+
+/// <summary>The store as this node sees it: reachable (checked every second), and for a shared store whether other nodes' changes arrive.</summary>
+public sealed record StoreHealth(bool Reachable, bool Shared, bool? Notifications);
 
 public sealed record AuditVerifyResponse(
     long Records, bool Ok, long? FirstBadSeq, long? TruncatedAfter, int Checkpoints, long? LastCheckpointSeq, string? Problem);
@@ -143,11 +147,15 @@ public static class SysEndpoints
         return routes;
     }
 
-    private static IResult Health(KeyHierarchy keys, IKeywardStore store)
+    /// <summary>503 while sealed, uninitialized or cut off from the store: a load balancer then takes the node out.</summary>
+    private static IResult Health(KeyHierarchy keys, IKeywardStore store, StoreProbe probe)
     {
         var state = keys.State;
-        var body = new HealthResponse(state != SealState.Uninitialized, state != SealState.Unsealed, KeywardVersion.Current, store.Engine);
-        return state == SealState.Unsealed ? TypedResults.Ok(body) : TypedResults.Json(body, KeywardJson.Options, statusCode: 503);
+        var reachable = probe.Reachable;
+        var body = new HealthResponse(
+            state != SealState.Uninitialized, state != SealState.Unsealed, KeywardVersion.Current, store.Engine,
+            new StoreHealth(reachable, store is ISharedStore, probe.Notified));
+        return state == SealState.Unsealed && reachable ? TypedResults.Ok(body) : TypedResults.Json(body, KeywardJson.Options, statusCode: 503);
     }
 
     private static string Metrics(GroupCommitter committer, KeyHierarchy keys)

@@ -57,6 +57,42 @@ public sealed class TwoNodeTests(ITestOutputHelper output) : IAsyncLifetime
 
         Assert.Equal("postgres", body.GetProperty("storage").GetString());
         Assert.True(_a.Services.GetService(typeof(NodeCoherence)) is NodeCoherence { Shared: true });
+        var store = body.GetProperty("store");
+        Assert.True(store.GetProperty("reachable").GetBoolean());
+        Assert.True(store.GetProperty("shared").GetBoolean());
+        Assert.True(store.GetProperty("notifications").GetBoolean());
+    }
+
+    [Fact]
+    public async Task DatabaseGone_HealthAnswers503_WithTheStoreUnreachable()
+    {
+        // Arrange: a node on a database of its own
+        var cluster = await PostgresCluster.GetAsync();
+        var database = await cluster.CreateDatabaseAsync();
+        await using var node = await KeywardTestHost.StartAsync(new KeywardServerOptions
+        {
+            Dev = true,
+            DevRootToken = KeywardTestHost.RootToken,
+            DataDirectory = Path.Combine(_data.Path, "gone"),
+            Storage = KeywardServerOptions.PostgresStorage,
+            PostgresConnectionString = cluster.ConnectionString(database),
+        });
+        Assert.Equal(HttpStatusCode.OK, (await node.Client(null).GetAsync("/v1/sys/health")).StatusCode);
+
+        // Act: the database disappears under it
+        await cluster.DropDatabaseAsync(database);
+        var deadline = Stopwatch.GetTimestamp();
+        HttpResponseMessage health;
+        do
+        {
+            health = await node.Client(null).GetAsync("/v1/sys/health");
+        }
+        while (health.StatusCode == HttpStatusCode.OK && Stopwatch.GetElapsedTime(deadline) < Wait);
+
+        // Assert
+        var body = await Problems.JsonAsync(health, HttpStatusCode.ServiceUnavailable);
+        Assert.False(body.GetProperty("store").GetProperty("reachable").GetBoolean());
+        Assert.False(body.GetProperty("sealed").GetBoolean());
     }
 
     [Fact]
