@@ -55,8 +55,9 @@ internal static class MigrateCommand
     {
         // Validates the connection string (its errors never quote it) and, once open, applies the PostgreSQL schema.
         await using var store = PostgresStore.Create(connectionString);
-        var password = new NpgsqlConnectionStringBuilder(connectionString).Password;
-        var described = store.Target;
+        var given = new NpgsqlConnectionStringBuilder(connectionString);
+        var password = given.Password;
+        var described = new NpgsqlConnectionStringBuilder { Host = given.Host, Port = given.Port, Database = given.Database, Username = given.Username }.ConnectionString;
         var committed = false;
         try
         {

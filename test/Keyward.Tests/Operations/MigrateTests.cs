@@ -50,8 +50,8 @@ public sealed class MigrateSourceFixture : IAsyncLifetime
             Readable.Add(("app/db", version, value));
         }
 
-        // Enough writes that audit_log spans more than one copy batch (1,000 rows).
-        for (var i = 0; i < 520; i++)
+        // Enough writes that secrets, secret_versions and audit_log span more than one copy batch (1,000 rows).
+        for (var i = 0; i < 1050; i++)
         {
             var path = $"app/many/{i:D4}";
             await admin.PutSecretAsync(path, new Dictionary<string, string> { ["value"] = $"m{i}" });
@@ -113,6 +113,7 @@ public sealed class MigrateTests : IClassFixture<MigrateSourceFixture>
             Assert.Matches("(?m)^event_counter\\s+1\\s+1\\s+OK$", result.Stdout);
             Assert.Contains("SAME unseal key shares", result.Stdout, StringComparison.Ordinal);
             Assert.Matches("(?m)^tenants 2/2$", result.Stderr);
+            Assert.Matches("(?m)^secret_versions 1000/\\d+$", result.Stderr);
             Assert.Matches("(?m)^audit_log 1000/\\d+$", result.Stderr);
             Assert.All(await SqliteToPostgres.VerifyAsync(_source.DataDirectory, connection), c => Assert.True(c.Ok, c.Table));
 
