@@ -331,6 +331,32 @@ public sealed class MigrateTests : IClassFixture<MigrateSourceFixture>
         Assert.False(Directory.EnumerateFiles(empty.Path).Any());
     }
 
+    [Fact]
+    public async Task Migrate_WhileAnotherConnectionHoldsTheWriteLock_RefusedAsInUse()
+    {
+        var builder = new SqliteConnectionStringBuilder { DataSource = Path.Combine(_source.DataDirectory, "keyward.db"), Pooling = false };
+        await using var writer = new SqliteConnection(builder.ToString());
+        await writer.OpenAsync();
+        await using (var begin = writer.CreateCommand())
+        {
+            begin.CommandText = "BEGIN IMMEDIATE";
+            await begin.ExecuteNonQueryAsync();
+        }
+
+        try
+        {
+            var refused = CliAssert.Exit(2, await MigrateAsync(["--to-pg", "Host=127.0.0.1;Port=1;Database=x"]));
+
+            Assert.Contains("stop the server before migrating", refused.Stderr, StringComparison.Ordinal);
+        }
+        finally
+        {
+            await using var rollback = writer.CreateCommand();
+            rollback.CommandText = "ROLLBACK";
+            await rollback.ExecuteNonQueryAsync();
+        }
+    }
+
     private string Admin => _source.Admin;
 
     private Task<CliResult> MigrateAsync(string[] args, IReadOnlyDictionary<string, string?>? environment = null) =>
