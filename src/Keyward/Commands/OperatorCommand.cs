@@ -5,14 +5,14 @@ namespace Keyward.Cli.Commands;
 
 /// <summary>
 /// <c>keyward operator</c>: the seal lifecycle (init, unseal, seal, status), root-token recovery, tenant rewrap and
-/// the offline audit verification.
+/// the offline audit verification and the SQLite → PostgreSQL migration.
 /// </summary>
 internal static class OperatorCommand
 {
     public static Command Create()
     {
         var connection = new ConnectionOptions();
-        var command = new Command("operator", "Operate the server: initialize, unseal, seal, show status, recover a root token, rewrap a tenant, verify the audit chain offline.");
+        var command = new Command("operator", "Operate the server: initialize, unseal, seal, show status, recover a root token, rewrap a tenant, verify the audit chain offline, migrate a stopped SQLite store to PostgreSQL.");
         connection.AddTo(command);
         command.Subcommands.Add(Init(connection));
         command.Subcommands.Add(Unseal(connection));
@@ -22,6 +22,7 @@ internal static class OperatorCommand
         command.Subcommands.Add(RootToken(connection));
         command.Subcommands.Add(RewrapCommand.Create(connection));
         command.Subcommands.Add(OfflineAuditVerifyCommand.Create(connection));
+        command.Subcommands.Add(MigrateCommand.Create(connection));
         return command;
     }
 

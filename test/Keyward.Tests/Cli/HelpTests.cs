@@ -6,7 +6,7 @@ public sealed class HelpTests
     {
         "",
         "operator", "operator init", "operator unseal", "operator seal", "operator status", "operator generate-root",
-        "operator root-token", "operator root-token revoke", "operator rewrap", "operator audit", "operator audit verify",
+        "operator root-token", "operator root-token revoke", "operator rewrap", "operator audit", "operator audit verify", "operator migrate",
         "tenants", "tenants create", "tenants list", "tenants get", "tenants delete", "tenants token", "tenants rotate-key",
         "roles", "roles put", "roles get", "roles list", "roles delete",
         "secrets", "secrets put", "secrets get", "secrets list", "secrets metadata", "secrets delete", "secrets undelete", "secrets destroy",
