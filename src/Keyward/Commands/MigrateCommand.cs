@@ -77,17 +77,24 @@ internal static class MigrateCommand
             await target.OpenAsync(cancellationToken);
 
             IReadOnlyList<(string Table, long Rows)> copied;
+            IReadOnlyList<TableCheck> checks;
+            bool ok;
             await using (var transaction = await target.BeginTransactionAsync(cancellationToken))
             {
                 await Refusing(() => SqliteToPostgres.EnsureEmptyAsync(target, transaction, cancellationToken));
                 var shapes = await Refusing(() => SqliteToPostgres.ShapesAsync(source, target, transaction, cancellationToken));
                 copied = await SqliteToPostgres.CopyAsync(source, target, transaction, shapes, Progress, cancellationToken);
-                await transaction.CommitAsync(cancellationToken);
-                committed = true;
+
+                // Verified inside the copy's transaction: a copy that does not match is rolled back, never committed.
+                checks = await SqliteToPostgres.VerifyAsync(source, target, transaction, cancellationToken);
+                ok = checks.All(c => c.Ok);
+                if (ok)
+                {
+                    await transaction.CommitAsync(cancellationToken);
+                    committed = true;
+                }
             }
 
-            var checks = await SqliteToPostgres.VerifyAsync(source, target, cancellationToken);
-            var ok = checks.All(c => c.Ok);
             if (json)
             {
                 Output.Json(new
@@ -118,7 +125,7 @@ internal static class MigrateCommand
                 else
                 {
                     var bad = string.Join(", ", checks.Where(c => !c.Ok).Select(c => c.Table));
-                    Output.Line($"MISMATCH in {bad}: the target differs from the source. Do not use it: drop and recreate the database, then migrate again.");
+                    Output.Line($"MISMATCH in {bad}: the copy differs from the source, so it was rolled back; the target is still empty.");
                 }
             }
 

@@ -282,6 +282,15 @@ internal static class SqliteToPostgres
     public static async Task<IReadOnlyList<TableCheck>> VerifyAsync(SqliteConnection source, NpgsqlConnection target, CancellationToken cancellationToken)
     {
         await using var transaction = await target.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead, cancellationToken);
+        var checks = await VerifyAsync(source, target, transaction, cancellationToken);
+        await transaction.CommitAsync(cancellationToken);
+        return checks;
+    }
+
+    /// <summary>The same checks inside <paramref name="transaction"/> (the copy's own, before it commits).</summary>
+    public static async Task<IReadOnlyList<TableCheck>> VerifyAsync(
+        SqliteConnection source, NpgsqlConnection target, NpgsqlTransaction transaction, CancellationToken cancellationToken)
+    {
         var shapes = await ShapesAsync(source, target, transaction, cancellationToken);
         var checks = new List<TableCheck>();
         foreach (var shape in shapes)
@@ -308,7 +317,6 @@ internal static class SqliteToPostgres
             checks.Add(new TableCheck("event_counter", 1, actual is null ? 0 : 1, text, actual?.ToString(CultureInfo.InvariantCulture) ?? "-"));
         }
 
-        await transaction.CommitAsync(cancellationToken);
         return checks;
     }
 
