@@ -238,6 +238,81 @@ public sealed class PostgresStore : ISharedStore
     }
 
     /// <summary>
+    /// A session-level advisory lock named after <paramref name="role"/>, taken with <c>pg_try_advisory_lock</c> on a
+    /// connection of its own that keeps it: PostgreSQL releases it when that connection closes (disposal, or the node's
+    /// death), and another node's next attempt then wins.
+    /// </summary>
+    public async Task<IStoreLeadership?> TryLeadAsync(string role, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(role);
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
+        try
+        {
+            await using var take = new NpgsqlCommand("SELECT pg_try_advisory_lock(@key)", connection);
+            take.Parameters.AddWithValue("key", LeadershipKey(role));
+            if (await take.ExecuteScalarAsync(cancellationToken) is true)
+            {
+                return new Leadership(connection);
+            }
+        }
+        catch
+        {
+            await connection.DisposeAsync();
+            throw;
+        }
+
+        await connection.DisposeAsync();
+        return null;
+    }
+
+    /// <summary>A stable 64-bit advisory-lock key per role (FNV-1a of "keyward:" + role).</summary>
+    private static long LeadershipKey(string role)
+    {
+        var hash = 14695981039346656037UL;
+        foreach (var b in System.Text.Encoding.UTF8.GetBytes("keyward:" + role))
+        {
+            hash = (hash ^ b) * 1099511628211UL;
+        }
+
+        return unchecked((long)hash);
+    }
+
+    private sealed class Leadership(NpgsqlConnection connection) : IStoreLeadership
+    {
+        public async Task<bool> StillHeldAsync(CancellationToken cancellationToken = default)
+        {
+            try
+            {
+                await using var ping = new NpgsqlCommand("SELECT 1", connection);
+                await ping.ExecuteScalarAsync(cancellationToken);
+                return true;
+            }
+            catch (Exception error) when (error is NpgsqlException or InvalidOperationException)
+            {
+                // The connection is gone, and the lock with it.
+                return false;
+            }
+        }
+
+        /// <summary>Closes the connection for good (not back to the pool), which releases the lock.</summary>
+        public async ValueTask DisposeAsync()
+        {
+            try
+            {
+                await using var release = new NpgsqlCommand("SELECT pg_advisory_unlock_all()", connection);
+                await release.ExecuteNonQueryAsync();
+            }
+            catch (Exception error) when (error is NpgsqlException or InvalidOperationException)
+            {
+                // Already closed: the lock went with it.
+            }
+
+            await connection.DisposeAsync();
+        }
+    }
+
+    /// <summary>
     /// Follows <see cref="Channel"/> on a connection of its own for as long as the store is open: a notification from
     /// another node raises <see cref="ChangedElsewhere"/>. When the connection breaks, it raises the event too (what was
     /// committed meanwhile is unknown), reconnects with backoff, and raises it again once listening: no change can hide

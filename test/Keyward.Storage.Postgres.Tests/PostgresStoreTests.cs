@@ -369,4 +369,52 @@ public sealed class PostgresStoreTests : IAsyncLifetime
         Assert.DoesNotContain("hunter2", store.Target, StringComparison.Ordinal);
         Assert.Contains("keyward", store.Target, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task TryLead_OneNodeAtATime_TheOtherTakesOverWhenItLetsGo()
+    {
+        // Arrange
+        var a = await OpenNodeAsync();
+        var b = await OpenNodeAsync();
+
+        // Act
+        var first = await a.TryLeadAsync("sweeper");
+        var second = await b.TryLeadAsync("sweeper");
+        var otherRole = await b.TryLeadAsync("something-else");
+        var stillHeld = first is not null && await first.StillHeldAsync();
+        await first!.DisposeAsync();
+        var takeover = await b.TryLeadAsync("sweeper");
+
+        // Assert
+        Assert.NotNull(first);
+        Assert.Null(second);
+        Assert.NotNull(otherRole);
+        Assert.True(stillHeld);
+        Assert.NotNull(takeover);
+        await otherRole!.DisposeAsync();
+        await takeover!.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task TryLead_HoldersConnectionKilled_LeadershipPassesToAnotherNode()
+    {
+        // Arrange: A leads; its connection is terminated from outside (as when the node dies)
+        var a = await OpenNodeAsync();
+        var b = await OpenNodeAsync();
+        var lead = await a.TryLeadAsync("sweeper");
+        Assert.NotNull(lead);
+        Assert.Null(await b.TryLeadAsync("sweeper"));
+
+        // Act
+        await QueryAsync<bool>(
+            "SELECT bool_or(pg_terminate_backend(pid)) FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid <> pg_backend_pid() " +
+            "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())");
+
+        // Assert
+        Assert.False(await lead!.StillHeldAsync());
+        var takeover = await b.TryLeadAsync("sweeper");
+        Assert.NotNull(takeover);
+        await takeover!.DisposeAsync();
+        await lead.DisposeAsync();
+    }
 }

@@ -37,6 +37,7 @@ public sealed class Sweeper : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _stopping = new();
     private Task? _loop;
+    private IStoreLeadership? _lead;
 
     public Sweeper(
         IKeywardStore store, GroupCommitter committer, KeyHierarchy keys, LeaseEngines engines, Tenants.LockdownRevocations revocations, TimeProvider time, ILogger<Sweeper> logger)
@@ -67,7 +68,10 @@ public sealed class Sweeper : IAsyncDisposable
 
                 try
                 {
-                    await SweepOnceAsync(_stopping.Token);
+                    if (await LeadsAsync(_stopping.Token))
+                    {
+                        await SweepOnceAsync(_stopping.Token);
+                    }
                 }
                 catch (Exception error) when (error is not OperationCanceledException)
                 {
@@ -78,6 +82,27 @@ public sealed class Sweeper : IAsyncDisposable
         catch (OperationCanceledException)
         {
         }
+    }
+
+    /// <summary>
+    /// Whether this node sweeps: always on an embedded store; on a shared one only the node holding the sweeper's
+    /// leadership, so that clean-ups outside the store (dropping a database login) never run twice at once.
+    /// </summary>
+    private async Task<bool> LeadsAsync(CancellationToken cancellationToken)
+    {
+        if (_store is not ISharedStore shared)
+        {
+            return true;
+        }
+
+        if (_lead is not null && !await _lead.StillHeldAsync(cancellationToken))
+        {
+            await _lead.DisposeAsync();
+            _lead = null;
+        }
+
+        _lead ??= await shared.TryLeadAsync("sweeper", cancellationToken);
+        return _lead is not null;
     }
 
     /// <summary>One pass; returns what it did (tests drive it directly).</summary>
@@ -161,6 +186,12 @@ public sealed class Sweeper : IAsyncDisposable
         if (_loop is not null)
         {
             await _loop;
+        }
+
+        if (_lead is not null)
+        {
+            await _lead.DisposeAsync();
+            _lead = null;
         }
 
         _stopping.Dispose();

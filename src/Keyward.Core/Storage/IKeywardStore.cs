@@ -54,6 +54,20 @@ public interface ISharedStore : IKeywardStore
 
     /// <summary>Whether notifications from other nodes are being received right now.</summary>
     bool Listening { get; }
+
+    /// <summary>
+    /// Becomes the one node doing <paramref name="role"/> (the sweeper's pass, whose clean-ups act outside the store),
+    /// or returns null when another node is. Held until disposed or until the holder's connection to the store is lost
+    /// (then another node can take it): check <see cref="IStoreLeadership.StillHeldAsync"/> before each piece of work.
+    /// </summary>
+    Task<IStoreLeadership?> TryLeadAsync(string role, CancellationToken cancellationToken = default);
+}
+
+/// <summary>One node's exclusive hold on a role among the nodes of a shared store (see <see cref="ISharedStore.TryLeadAsync"/>).</summary>
+public interface IStoreLeadership : IAsyncDisposable
+{
+    /// <summary>Whether the hold is still this node's (false once its connection to the store was lost).</summary>
+    Task<bool> StillHeldAsync(CancellationToken cancellationToken = default);
 }
 
 public interface IStoreSession : IAsyncDisposable
