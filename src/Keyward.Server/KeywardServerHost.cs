@@ -145,7 +145,15 @@ public sealed class KeywardServerHost : IAsyncDisposable
     public async Task<StartupReport> StartAsync(CancellationToken cancellationToken = default)
     {
         var services = App.Services;
-        await services.GetRequiredService<IKeywardStore>().OpenAsync(cancellationToken);
+        try
+        {
+            await services.GetRequiredService<IKeywardStore>().OpenAsync(cancellationToken);
+        }
+        catch (StoreInUseException inUse)
+        {
+            throw new ServerStartupException(inUse.Message);
+        }
+
         services.GetRequiredService<NodeCoherence>().Start();
         services.GetRequiredService<StoreProbe>().Start();
         var seal = services.GetRequiredService<SealService>();

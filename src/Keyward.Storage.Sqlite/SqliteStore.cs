@@ -18,6 +18,9 @@ public sealed class SqliteStore : IKeywardStore
 {
     public const string FileName = "keyward.db";
 
+    /// <summary>Held (an exclusive OS file lock) by the one process using the data directory.</summary>
+    public const string LockFileName = "keyward.lock";
+
     /// <summary>How often the background checkpointer copies committed WAL frames into the database file.</summary>
     private static readonly TimeSpan CheckpointInterval = TimeSpan.FromMilliseconds(200);
 
@@ -28,6 +31,7 @@ public sealed class SqliteStore : IKeywardStore
     private const int CheckpointBusyMilliseconds = 50;
 
     private readonly string _databasePath;
+    private FileStream? _lock;
     private readonly ILogger _logger;
     private readonly SemaphoreSlim _writerGate = new(1, 1);
     private readonly ConcurrentBag<SqliteConnectionLease> _readers = [];
@@ -66,7 +70,18 @@ public sealed class SqliteStore : IKeywardStore
             }
         }
 
-        var writer = Open(writer: true);
+        _lock = LockDirectory(directory);
+        SqliteConnectionLease writer;
+        try
+        {
+            writer = Open(writer: true);
+        }
+        catch
+        {
+            ReleaseLock();
+            throw;
+        }
+
         if (!OperatingSystem.IsWindows())
         {
             File.SetUnixFileMode(_databasePath, UnixFileMode.UserRead | UnixFileMode.UserWrite);
@@ -81,6 +96,7 @@ public sealed class SqliteStore : IKeywardStore
         catch
         {
             writer.Dispose();
+            ReleaseLock();
             throw;
         }
 
@@ -88,6 +104,40 @@ public sealed class SqliteStore : IKeywardStore
         _checkpointer = Task.Run(CheckpointLoopAsync);
         KeywardLog.StoreOpened(_logger, Engine, version);
         return Task.CompletedTask;
+    }
+
+    /// <summary>
+    /// Takes the data directory's lock file (<see cref="LockFileName"/>, an exclusive lock the OS releases when the
+    /// process ends, even killed): one process per SQLite store. Two servers on one file would each cache tokens and
+    /// tenants the other changes — a revocation on one would not hold on the other — so a second one is refused;
+    /// several nodes share a PostgreSQL store instead.
+    /// </summary>
+    /// <exception cref="StoreInUseException">Another process (or store object) holds the directory.</exception>
+    public static FileStream LockDirectory(string directory)
+    {
+        var path = Path.Combine(directory, LockFileName);
+        try
+        {
+            var options = new FileStreamOptions { Mode = FileMode.OpenOrCreate, Access = FileAccess.ReadWrite, Share = FileShare.None };
+            if (!OperatingSystem.IsWindows())
+            {
+                options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+            }
+
+            return new FileStream(path, options);
+        }
+        catch (IOException)
+        {
+            throw new StoreInUseException(
+                $"Another Keyward process is using the data directory {directory} ({LockFileName} is locked): one server per SQLite store. " +
+                "Stop it first, or run several nodes on PostgreSQL (--storage postgres).");
+        }
+    }
+
+    private void ReleaseLock()
+    {
+        _lock?.Dispose();
+        _lock = null;
     }
 
     public ValueTask<IStoreSession> ReadAsync(CancellationToken cancellationToken = default)
@@ -278,6 +328,7 @@ public sealed class SqliteStore : IKeywardStore
 
         _writerGate.Dispose();
         _stopping.Dispose();
+        ReleaseLock();
         return ValueTask.CompletedTask;
     }
 }

@@ -60,6 +60,12 @@ internal static class RawDatabase
         var hits = new List<string>();
         foreach (var file in Directory.GetFiles(dataDirectory))
         {
+            if (IsEmptyLockFile(file))
+            {
+                // The directory lock holds no data (and cannot be opened while the store holds it).
+                continue;
+            }
+
             byte[] bytes;
             using (var stream = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete))
             {
@@ -87,4 +93,8 @@ internal static class RawDatabase
 
         return command;
     }
+
+    /// <summary>The store's directory lock, checked to be empty without opening it (the store holds it exclusively).</summary>
+    public static bool IsEmptyLockFile(string file) =>
+        Path.GetFileName(file) == SqliteStore.LockFileName && new FileInfo(file).Length == 0;
 }

@@ -36,6 +36,15 @@ public interface IKeywardStore : IAsyncDisposable
     Task PurgeDeletedDataAsync(CancellationToken cancellationToken = default);
 }
 
+/// <summary>The store is held by another Keyward process (an embedded store serves one process at a time).</summary>
+public sealed class StoreInUseException : InvalidOperationException
+{
+    public StoreInUseException(string message)
+        : base(message)
+    {
+    }
+}
+
 /// <summary>
 /// A store other Keyward nodes write to as well (PostgreSQL). Each node keeps caches; <see cref="NodeCoherence"/>
 /// drops them when the store reports another node's commit, and bounds their age, so that nothing another node

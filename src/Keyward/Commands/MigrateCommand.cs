@@ -61,6 +61,8 @@ internal static class MigrateCommand
         var committed = false;
         try
         {
+            // The data directory's lock first: a server running on it, even idle, holds it.
+            using var directoryLock = RefusingNow(() => SqliteToPostgres.LockSource(dataDirectory));
             using var source = RefusingNow(() => SqliteToPostgres.OpenSource(dataDirectory, exclusive: true));
             var sourceVersion = SqliteToPostgres.SourceSchemaVersion;
             try

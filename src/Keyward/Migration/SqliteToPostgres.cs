@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
+using Keyward.Core.Storage;
 using Keyward.Storage.Sqlite;
 using Microsoft.Data.Sqlite;
 using Npgsql;
@@ -66,6 +67,26 @@ internal static class SqliteToPostgres
 
     /// <summary>PostgreSQL's <c>audit_head</c> starts with a genesis row (seq 0, no hash): that row is not data.</summary>
     private const string GenesisHead = "seq = 0 AND hash IS NULL";
+
+    /// <summary>Takes the data directory's lock (<see cref="SqliteStore.LockDirectory"/>) for the whole migration.</summary>
+    public static FileStream LockSource(string dataDirectory)
+    {
+        if (!File.Exists(Path.Combine(dataDirectory, SqliteStore.FileName)))
+        {
+            throw new MigrationRefusedException($"No Keyward store in '{dataDirectory}' ({SqliteStore.FileName} not found).");
+        }
+
+        try
+        {
+            return SqliteStore.LockDirectory(dataDirectory);
+        }
+        catch (StoreInUseException)
+        {
+            throw new MigrationRefusedException(
+                $"The store in '{dataDirectory}' is in use by a running Keyward server ({SqliteStore.LockFileName} is locked): stop it before migrating.",
+                conflict: true);
+        }
+    }
 
     /// <summary>
     /// Opens <c>DIR/keyward.db</c> (never creating it), checks it is a Keyward store at <see cref="SourceSchemaVersion"/>,

@@ -1,7 +1,9 @@
 using System.Net;
 using Keyward.Core.Events;
+using Keyward.Core.Storage;
 using Keyward.Server.FunctionalTests.Agents;
 using Keyward.Tests.Common;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Keyward.Server.FunctionalTests.Events;
 
@@ -182,32 +184,50 @@ public sealed class EventStreamTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task EventsCommittedByAnotherNodeOfTheStore_ReachTheStreamWithoutACommitHere()
+    public async Task EventsCommittedOutsideThisNodesCommitter_ReachTheStreamByItsPoll()
     {
-        // Arrange: two servers on one data directory, a stream on the first that has already read up to date
-        using var data = new TempDirectory();
+        // Arrange: a quiet server (no sweeper or scheduler commits), a stream that has already read up to date
         var quiet = new KeywardServerOptions
         {
             Dev = true,
             DevRootToken = KeywardTestHost.RootToken,
-            DataDirectory = data.Path,
             SweepInterval = TimeSpan.FromDays(30),
             RotationInterval = TimeSpan.FromDays(30),
         };
-        await using var first = await KeywardTestHost.StartAsync(quiet);
-        var world = await AgentWorld.CreateAsync(first, "shared");
-        await using var second = await KeywardTestHost.StartAsync(quiet);
-        await using var stream = await SseStream.OpenAsync(first, world.Admin, "/v1/events");
-        await first.PutSecretAsync(world.Admin, "apps/here", new { password = "written-on-node-1" });
+        await using var host = await KeywardTestHost.StartAsync(quiet);
+        var world = await AgentWorld.CreateAsync(host, "shared");
+        await using var stream = await SseStream.OpenAsync(host, world.Admin, "/v1/events");
+        await host.PutSecretAsync(world.Admin, "apps/here", new { password = "written-here" });
         var here = await stream.ReadAsync(1, Wait);
 
-        // Act: the write commits on the second node only; the first has no commit to wake its stream (its next audit
-        // checkpoint is 10 s away), so only the stream's own once-a-second poll can find it
-        await second.PutSecretAsync(world.Admin, "apps/elsewhere", new { password = "written-on-node-2" });
+        // Act: an event committed straight into the store, as another node sharing it would: this node's committer
+        // never sees it (its next audit checkpoint is 10 s away), so only the stream's once-a-second poll can find it
+        var store = host.Services.GetRequiredService<IKeywardStore>();
+        await using (var session = await store.WriteAsync())
+        {
+            var tenant = await session.Tenants.GetByIdAsync("shared");
+            await EventLog.AppendAsync(session, tenant!.Uid, EventTypes.SecretWritten, DateTimeOffset.UtcNow, new { path = "apps/elsewhere", version = 1 }, path: "apps/elsewhere");
+            await session.CommitAsync();
+        }
+
         var events = await stream.ReadAsync(1, EventStream.RecheckInterval * 5);
 
         // Assert
         Assert.Equal("apps/here", Assert.Single(here).Data.GetProperty("path").GetString());
         Assert.Equal("apps/elsewhere", Assert.Single(events).Data.GetProperty("path").GetString());
+    }
+
+    [Fact]
+    public async Task SecondServerOnTheSameSqliteDirectory_IsRefusedAtStart()
+    {
+        // Two servers on one SQLite file would each cache what the other changes (a revocation on one would not
+        // hold on the other): the data directory's lock refuses the second.
+        using var data = new TempDirectory();
+        await using var first = await KeywardTestHost.StartAsync(data.Path);
+
+        var refused = await Assert.ThrowsAsync<Keyward.Server.Hosting.ServerStartupException>(() => KeywardTestHost.StartAsync(data.Path));
+
+        Assert.Contains("keyward.lock", refused.Message, StringComparison.Ordinal);
+        Assert.Contains("--storage postgres", refused.Message, StringComparison.Ordinal);
     }
 }

@@ -357,6 +357,19 @@ public sealed class MigrateTests : IClassFixture<MigrateSourceFixture>
         }
     }
 
+    [Fact]
+    public async Task Migrate_WhileAServerRunsIdleOnTheDirectory_RefusedAsInUse()
+    {
+        // An idle server holds no SQLite lock between transactions; the data directory's lock file catches it.
+        using var data = new TempDirectory();
+        await using var server = await KeywardProcess.StartDevAsync(data.Path);
+
+        var refused = CliAssert.Exit(1, await KeywardCli.RunAsync(["operator", "migrate", "--from-data", data.Path, "--to-pg", "Host=127.0.0.1;Port=1;Database=x"]));
+
+        Assert.Contains("in use by a running Keyward server", refused.Stderr, StringComparison.Ordinal);
+        Assert.False(server.HasExited);
+    }
+
     private string Admin => _source.Admin;
 
     private Task<CliResult> MigrateAsync(string[] args, IReadOnlyDictionary<string, string?>? environment = null) =>
