@@ -133,6 +133,14 @@ internal sealed class PropagationBenchmark : IAsyncDisposable
         return new Round(fromReturn, fromCall, Stopwatch.GetElapsedTime(called, returned).TotalMilliseconds, promotion.Epoch, refill);
     }
 
+    /// <summary>The server's event-stream read counters (how many stream requests shared one read of the event table).</summary>
+    public async Task<string> StreamReadsAsync()
+    {
+        var metrics = await _root.GetMetricsAsync();
+        var lines = metrics.Split('\n').Where(l => l.StartsWith("keyward_event_stream_", StringComparison.Ordinal));
+        return string.Join(", ", lines);
+    }
+
     private void OnInvalidated(int index, SecretInvalidatedEventArgs e)
     {
         var now = Stopwatch.GetTimestamp();

@@ -39,6 +39,7 @@ internal static class PropagationCommand
                 $"p50 {Percentiles.Of(result.FromReturn, 0.50):F2} ms, p99 {Percentiles.Of(result.FromReturn, 0.99):F2} ms, last {result.FromReturn[^1]:F2} ms"));
         }
 
+        Console.Error.WriteLine($"bench: propagation: server {await bench.StreamReadsAsync()}");
         var sorted = fromReturn.ToArray();
         Array.Sort(sorted);
         var sortedCall = fromCall.ToArray();

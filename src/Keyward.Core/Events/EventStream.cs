@@ -37,7 +37,10 @@ public sealed class EventStream
     private readonly GroupCommitter _committer;
     private readonly ConcurrentDictionary<string, int> _open = new(StringComparer.Ordinal);
     private TaskCompletionSource _committed = NewSignal();
+    private readonly ConcurrentDictionary<(string Tenant, long After, long Committed, long Remote), Lazy<Task<IReadOnlyList<EventRecord>>>> _pages = new();
     private long _remoteChanges;
+    private long _pageReads;
+    private long _pageJoins;
 
     public EventStream(IKeywardStore store, TokenService tokens, GroupCommitter committer)
     {
@@ -46,6 +49,9 @@ public sealed class EventStream
         _committer = committer;
         committer.Committed += () => Interlocked.Exchange(ref _committed, NewSignal()).TrySetResult();
     }
+
+    /// <summary>Reads of the event table by streams since start, and requests that joined one already in flight instead.</summary>
+    public (long Reads, long Joined) PageStats => (Interlocked.Read(ref _pageReads), Interlocked.Read(ref _pageJoins));
 
     /// <summary>Another node committed something: every stream reads the event table now.</summary>
     public void WakeForRemoteChange()
@@ -112,17 +118,24 @@ public sealed class EventStream
             if (due || committedBefore > position || remote != remoteSeen)
             {
                 remoteSeen = remote;
-                IReadOnlyList<EventRecord> page;
+                var page = await PageAsync(tenant.Uid, position, (committedBefore, remote), shared: !due, cancellationToken);
                 var visible = new List<EventRecord>();
-                await using (var session = await _store.ReadAsync(cancellationToken))
+                IStoreSession? session = null;
+                try
                 {
-                    page = await session.Events.ListAsync(tenant.Uid, position, PageSize, cancellationToken);
                     foreach (var record in page)
                     {
-                        if (await IsVisibleAsync(session, caller, prefix, record))
+                        if (await IsVisibleAsync(async () => session ??= await _store.ReadAsync(cancellationToken), caller, prefix, record))
                         {
                             visible.Add(record);
                         }
+                    }
+                }
+                finally
+                {
+                    if (session is not null)
+                    {
+                        await session.DisposeAsync();
                     }
                 }
 
@@ -161,6 +174,43 @@ public sealed class EventStream
         }
     }
 
+    /// <summary>
+    /// The tenant's events after <paramref name="after"/>. Woken by the same commit, the streams of one tenant at the
+    /// same position ask for the same page at once: with <paramref name="shared"/> they join one read of the table
+    /// (single flight — the entry is dropped as soon as its read completes, so a later request always reads again).
+    /// Joining is safe: a request joins only a read begun under the same newest-committed id and remote-change count,
+    /// and any commit that read could have missed moves one of them and wakes the stream again. A stream's
+    /// once-a-second poll never joins (it must see what other nodes committed without a notification).
+    /// </summary>
+    private Task<IReadOnlyList<EventRecord>> PageAsync(string tenantUid, long after, (long Committed, long Remote) seen, bool shared, CancellationToken cancellationToken)
+    {
+        if (!shared)
+        {
+            return ReadPageAsync(tenantUid, after, cancellationToken);
+        }
+
+        var key = (tenantUid, after, seen.Committed, seen.Remote);
+        var created = new Lazy<Task<IReadOnlyList<EventRecord>>>(() => ReadPageAsync(tenantUid, after, CancellationToken.None));
+        var flight = _pages.GetOrAdd(key, created);
+        if (!ReferenceEquals(flight, created))
+        {
+            Interlocked.Increment(ref _pageJoins);
+        }
+        else
+        {
+            _ = flight.Value.ContinueWith(_ => _pages.TryRemove(new KeyValuePair<(string, long, long, long), Lazy<Task<IReadOnlyList<EventRecord>>>>(key, created)), TaskScheduler.Default);
+        }
+
+        return flight.Value.WaitAsync(cancellationToken);
+    }
+
+    private async Task<IReadOnlyList<EventRecord>> ReadPageAsync(string tenantUid, long after, CancellationToken cancellationToken)
+    {
+        Interlocked.Increment(ref _pageReads);
+        await using var session = await _store.ReadAsync(cancellationToken);
+        return await session.Events.ListAsync(tenantUid, after, PageSize, cancellationToken);
+    }
+
     private async Task<bool> StillValidAsync(string token, CancellationToken cancellationToken)
     {
         try
@@ -174,7 +224,8 @@ public sealed class EventStream
         }
     }
 
-    private static async Task<bool> IsVisibleAsync(IStoreSession session, Principal caller, string prefix, EventRecord record)
+    /// <summary>Whether <paramref name="caller"/> sees <paramref name="record"/>; a store session is opened only for revocations of others.</summary>
+    private static async Task<bool> IsVisibleAsync(Func<Task<IStoreSession>> session, Principal caller, string prefix, EventRecord record)
     {
         if (record.Path is { } path && prefix.Length > 0 && !Validation.SecretPath.IsUnder(path, prefix))
         {
@@ -204,7 +255,8 @@ public sealed class EventStream
                     return true;
                 }
 
-                return await session.Tokens.GetByAccessorAsync(subject) is { } token && await TokenTree.IsWithinAsync(session, token, caller.Token.Accessor);
+                var store = await session();
+                return await store.Tokens.GetByAccessorAsync(subject) is { } token && await TokenTree.IsWithinAsync(store, token, caller.Token.Accessor);
             default:
                 return false;
         }

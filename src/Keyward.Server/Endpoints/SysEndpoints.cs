@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using Keyward.Core.Audit;
 using Keyward.Core.Errors;
+using Keyward.Core.Events;
 using Keyward.Core.Seal;
 using Keyward.Core.Storage;
 using Keyward.Server.Http;
@@ -135,11 +136,11 @@ public static class SysEndpoints
             .WithSummary("Audit records of any tenant, including deleted ones, or all (root token).")
             .Produces<AuditPage>().ProducesProblem(403);
 
-        sys.MapGet("/metrics", (HttpContext http, Audited audited, GroupCommitter committer, KeyHierarchy keys) =>
+        sys.MapGet("/metrics", (HttpContext http, Audited audited, GroupCommitter committer, KeyHierarchy keys, EventStream events) =>
             audited.RunAsync(http, "sys.metrics", ctx =>
             {
                 ctx.Caller.RequireRoot();
-                return Task.FromResult<IResult>(TypedResults.Text(Metrics(committer, keys), "text/plain; version=0.0.4", Encoding.UTF8));
+                return Task.FromResult<IResult>(TypedResults.Text(Metrics(committer, keys, events), "text/plain; version=0.0.4", Encoding.UTF8));
             }))
             .WithSummary("Prometheus-format metrics: seal state and group-commit figures (root token).")
             .Produces<string>(200, "text/plain");
@@ -158,7 +159,7 @@ public static class SysEndpoints
         return state == SealState.Unsealed && reachable ? TypedResults.Ok(body) : TypedResults.Json(body, KeywardJson.Options, statusCode: 503);
     }
 
-    private static string Metrics(GroupCommitter committer, KeyHierarchy keys)
+    private static string Metrics(GroupCommitter committer, KeyHierarchy keys, EventStream events)
     {
         var stats = committer.Stats;
         var text = new StringBuilder();
@@ -175,6 +176,9 @@ public static class SysEndpoints
         Line("keyward_store_batch_seconds_total", "Time spent in group-commit transactions, BEGIN to the end of COMMIT.", "counter", stats.BatchTime.TotalSeconds);
         Line("keyward_store_operations_total", "Operations committed.", "counter", stats.Operations);
         Line("keyward_audit_records_total", "Audit records committed.", "counter", stats.AuditRecords);
+        var pages = events.PageStats;
+        Line("keyward_event_stream_reads_total", "Reads of the event table by event streams.", "counter", pages.Reads);
+        Line("keyward_event_stream_joined_total", "Event stream requests that joined a read already in flight for the same tenant and position.", "counter", pages.Joined);
         return text.ToString();
     }
 }
