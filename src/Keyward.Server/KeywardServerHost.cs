@@ -123,8 +123,7 @@ public sealed class KeywardServerHost : IAsyncDisposable
         try
         {
             // Parsed now, so a malformed connection string is refused before anything starts.
-            var store = PostgresStore.Create(options.PostgresConnectionString!);
-            _ = store.DisposeAsync();
+            PostgresStore.Validate(options.PostgresConnectionString!);
         }
         catch (ArgumentException refused)
         {

@@ -61,6 +61,44 @@ public sealed class PostgresStore : ISharedStore
     /// repeats the connection string (it may hold a password).</exception>
     public static PostgresStore Create(string connectionString, ILogger? logger = null)
     {
+        var builder = Validate(connectionString);
+
+        // A password is only needed to open connections; nothing may read it back from an open connection.
+        builder.PersistSecurityInfo = false;
+
+        // The request path runs a handful of statement shapes thousands of times a second: prepare them once per
+        // connection (unless the operator chose otherwise). Sessions leave no session state behind (every setting is
+        // transaction-scoped, the listener keeps its own connection), so a returned connection needs no DISCARD ALL —
+        // which would also throw those prepared statements away.
+        var given = GivenKeys(connectionString);
+        if (!given.Contains("maxautoprepare") && !given.Contains("autoprepareminusages"))
+        {
+            builder.MaxAutoPrepare = 64;
+            builder.AutoPrepareMinUsages = 2;
+        }
+
+        if (!given.Contains("noresetonclose"))
+        {
+            builder.NoResetOnClose = true;
+        }
+
+        var target = new NpgsqlConnectionStringBuilder(builder.ConnectionString) { Password = null, Passfile = null };
+        var dataSource = NpgsqlDataSource.Create(builder);
+
+        // Read sessions come from their own pool whose connections start every transaction read-only: the guard costs
+        // no extra round trip per session (a read is then BEGIN + query, and COMMIT).
+        var reader = new NpgsqlConnectionStringBuilder(builder.ConnectionString)
+        {
+            Options = ((builder.Options ?? "") + " -c default_transaction_read_only=on").Trim(),
+        };
+        var readSource = NpgsqlDataSource.Create(reader);
+        return new PostgresStore(dataSource, readSource, target.ConnectionString, logger ?? NullLogger.Instance);
+    }
+
+    /// <summary>Parses and checks <paramref name="connectionString"/> without connecting or creating anything.</summary>
+    /// <exception cref="ArgumentException">Malformed, or names no database; the message never repeats the string.</exception>
+    public static NpgsqlConnectionStringBuilder Validate(string connectionString)
+    {
         ArgumentException.ThrowIfNullOrWhiteSpace(connectionString);
         NpgsqlConnectionStringBuilder builder;
         try
@@ -80,35 +118,15 @@ public sealed class PostgresStore : ISharedStore
                 nameof(connectionString));
         }
 
-        // A password is only needed to open connections; nothing may read it back from an open connection.
-        builder.PersistSecurityInfo = false;
-
-        // The request path runs a handful of statement shapes thousands of times a second: prepare them once per
-        // connection (unless the operator chose otherwise). Sessions leave no session state behind (every setting is
-        // transaction-scoped, the listener keeps its own connection), so a returned connection needs no DISCARD ALL —
-        // which would also throw those prepared statements away.
-        if (!connectionString.Contains("Auto Prepare", StringComparison.OrdinalIgnoreCase))
-        {
-            builder.MaxAutoPrepare = 64;
-            builder.AutoPrepareMinUsages = 2;
-        }
-
-        if (!connectionString.Contains("Reset On Close", StringComparison.OrdinalIgnoreCase))
-        {
-            builder.NoResetOnClose = true;
-        }
-        var target = new NpgsqlConnectionStringBuilder(builder.ConnectionString) { Password = null, Passfile = null };
-        var dataSource = NpgsqlDataSource.Create(builder);
-
-        // Read sessions come from their own pool whose connections start every transaction read-only: the guard costs
-        // no extra round trip per session (a read is then BEGIN + query, and COMMIT).
-        var reader = new NpgsqlConnectionStringBuilder(builder.ConnectionString)
-        {
-            Options = ((builder.Options ?? "") + " -c default_transaction_read_only=on").Trim(),
-        };
-        var readSource = NpgsqlDataSource.Create(reader);
-        return new PostgresStore(dataSource, readSource, target.ConnectionString, logger ?? NullLogger.Instance);
+        return builder;
     }
+
+    /// <summary>The keys the operator wrote, lower-case without spaces (Npgsql accepts "Max Auto Prepare" and "MaxAutoPrepare").</summary>
+    private static HashSet<string> GivenKeys(string connectionString) =>
+        new System.Data.Common.DbConnectionStringBuilder { ConnectionString = connectionString }.Keys
+            .Cast<string>()
+            .Select(k => k.Replace(" ", "", StringComparison.Ordinal).ToLowerInvariant())
+            .ToHashSet(StringComparer.Ordinal);
 
     /// <inheritdoc/>
     public string Engine => "postgres";
