@@ -1,5 +1,6 @@
 using System.Text;
 using Keyward.Core.Audit;
+using Keyward.Core.Storage;
 using Npgsql;
 
 namespace Keyward.Storage.Postgres.Stores;
@@ -15,7 +16,7 @@ internal sealed class PostgresAuditStore(PostgresDb db) : IAuditStore
     public async Task<AuditHead> GetHeadAsync(CancellationToken cancellationToken = default) =>
         await db.FirstOrDefaultAsync<AuditHead?>(
             db.Write ? "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE" : "SELECT seq, hash FROM audit_head WHERE id = 1", [],
-            r => r.IsDBNull(1) ? AuditHead.Genesis : new AuditHead(r.GetInt64(0), PostgresValues.Blob(r, 1)),
+            r => r.IsDBNull(1) ? AuditHead.Genesis : new AuditHead(r.GetInt64(0), StoredRows.Blob(r, 1)),
             cancellationToken) ?? AuditHead.Genesis;
 
     public Task SetHeadAsync(AuditHead head, CancellationToken cancellationToken = default) =>
@@ -80,8 +81,8 @@ internal sealed class PostgresAuditStore(PostgresDb db) : IAuditStore
         return await db.ListAsync(
             sql.ToString(), [.. parameters],
             r => new AuditEntry(
-                r.GetInt64(0), PostgresValues.NullableString(r, 1), PostgresValues.Instant(r, 2), PostgresValues.NullableString(r, 3),
-                PostgresValues.NullableString(r, 4), PostgresValues.Blob(r, 5), PostgresValues.Blob(r, 6), PostgresValues.Blob(r, 7)),
+                r.GetInt64(0), StoredRows.NullableString(r, 1), StoredRows.Instant(r, 2), StoredRows.NullableString(r, 3),
+                StoredRows.NullableString(r, 4), StoredRows.Blob(r, 5), StoredRows.Blob(r, 6), StoredRows.Blob(r, 7)),
             cancellationToken);
     }
 
@@ -93,6 +94,6 @@ internal sealed class PostgresAuditStore(PostgresDb db) : IAuditStore
     public async Task<IReadOnlyList<AuditCheckpoint>> ListCheckpointsAsync(CancellationToken cancellationToken = default) =>
         await db.ListAsync(
             "SELECT seq, hash, time, mac FROM audit_checkpoints ORDER BY seq", [],
-            r => new AuditCheckpoint(r.GetInt64(0), PostgresValues.Blob(r, 1), PostgresValues.Instant(r, 2), PostgresValues.Blob(r, 3)),
+            r => new AuditCheckpoint(r.GetInt64(0), StoredRows.Blob(r, 1), StoredRows.Instant(r, 2), StoredRows.Blob(r, 3)),
             cancellationToken);
 }

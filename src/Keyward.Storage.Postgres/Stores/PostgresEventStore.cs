@@ -1,4 +1,5 @@
 using Keyward.Core.Events;
+using Keyward.Core.Storage;
 
 namespace Keyward.Storage.Postgres.Stores;
 
@@ -29,8 +30,8 @@ internal sealed class PostgresEventStore(PostgresDb db) : IEventStore
             "SELECT id, tenant_uid, type, path, subject_accessor, data, time FROM events WHERE tenant_uid = @uid AND id > @after ORDER BY id LIMIT @limit",
             [("uid", tenantUid), ("after", afterId), ("limit", limit)],
             r => new EventRecord(
-                r.GetInt64(0), r.GetString(1), r.GetString(2), PostgresValues.NullableString(r, 3),
-                PostgresValues.NullableString(r, 4), r.GetString(5), PostgresValues.Instant(r, 6)),
+                r.GetInt64(0), r.GetString(1), r.GetString(2), StoredRows.NullableString(r, 3),
+                StoredRows.NullableString(r, 4), r.GetString(5), StoredRows.Instant(r, 6)),
             cancellationToken);
 
     public async Task<long?> OldestIdAsync(CancellationToken cancellationToken = default) =>

@@ -1,4 +1,5 @@
 using Keyward.Core.Seal;
+using Keyward.Core.Storage;
 
 namespace Keyward.Storage.Postgres.Stores;
 
@@ -7,7 +8,7 @@ internal sealed class PostgresSealStore(PostgresDb db) : ISealStore
     public Task<SealConfig?> GetAsync(CancellationToken cancellationToken = default) =>
         db.FirstOrDefaultAsync<SealConfig?>(
             "SELECT shares, threshold, share_set_id, root_check, created_at FROM seal_config WHERE id = 1", [],
-            r => new SealConfig(r.GetInt32(0), r.GetInt32(1), (uint)r.GetInt64(2), PostgresValues.Blob(r, 3), PostgresValues.Instant(r, 4)),
+            r => new SealConfig(r.GetInt32(0), r.GetInt32(1), (uint)r.GetInt64(2), StoredRows.Blob(r, 3), StoredRows.Instant(r, 4)),
             cancellationToken);
 
     public async Task<bool> TryInsertAsync(SealConfig config, CancellationToken cancellationToken = default) =>

@@ -159,7 +159,7 @@ internal sealed class PostgresSecretStore(PostgresDb db) : ISecretStore
             ORDER BY path, version LIMIT @limit
             """,
             [("uid", tenantUid), ("key", keyVersion), ("path", after?.Path ?? ""), ("version", after?.Version ?? 0), ("limit", limit)],
-            r => new RewrapCandidate(r.GetString(0), r.GetInt64(1), r.GetInt32(2), PostgresValues.Blob(r, 3)),
+            r => new RewrapCandidate(r.GetString(0), r.GetInt64(1), r.GetInt32(2), StoredRows.Blob(r, 3)),
             cancellationToken);
 
     public async Task<long> CountForRewrapAsync(string tenantUid, int keyVersion, CancellationToken cancellationToken = default) =>

@@ -46,7 +46,7 @@ internal sealed class PostgresTenantKeyStore(PostgresDb db) : ITenantKeyStore
     public async Task<IReadOnlyList<TenantKey>> ListAsync(string tenantUid, CancellationToken cancellationToken = default) =>
         await db.ListAsync(
             "SELECT version, wrapped_key, created_at FROM tenant_keys WHERE tenant_uid = @uid ORDER BY version", [("uid", tenantUid)],
-            r => new TenantKey(tenantUid, r.GetInt32(0), PostgresValues.Blob(r, 1), PostgresValues.Instant(r, 2)), cancellationToken);
+            r => new TenantKey(tenantUid, r.GetInt32(0), StoredRows.Blob(r, 1), StoredRows.Instant(r, 2)), cancellationToken);
 
     public Task InsertAsync(TenantKey key, CancellationToken cancellationToken = default) =>
         db.ExecuteAsync(

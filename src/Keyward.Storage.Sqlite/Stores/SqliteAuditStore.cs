@@ -1,5 +1,6 @@
 using System.Text;
 using Keyward.Core.Audit;
+using Keyward.Core.Storage;
 using SQLitePCL;
 
 namespace Keyward.Storage.Sqlite.Stores;
@@ -9,7 +10,7 @@ internal sealed class SqliteAuditStore(SqliteConnectionLease db) : IAuditStore
     public Task<AuditHead> GetHeadAsync(CancellationToken cancellationToken = default)
     {
         using var reader = db.Query("SELECT seq, hash FROM audit_head WHERE id = 1");
-        return Task.FromResult(reader.Read() ? new AuditHead(reader.GetInt64(0), SqliteValues.Blob(reader, 1)) : AuditHead.Genesis);
+        return Task.FromResult(reader.Read() ? new AuditHead(reader.GetInt64(0), StoredRows.Blob(reader, 1)) : AuditHead.Genesis);
     }
 
     public Task SetHeadAsync(AuditHead head, CancellationToken cancellationToken = default)
@@ -86,8 +87,8 @@ internal sealed class SqliteAuditStore(SqliteConnectionLease db) : IAuditStore
         while (reader.Read())
         {
             list.Add(new AuditEntry(
-                reader.GetInt64(0), SqliteValues.NullableString(reader, 1), SqliteValues.Instant(reader, 2), SqliteValues.NullableString(reader, 3),
-                SqliteValues.NullableString(reader, 4), SqliteValues.Blob(reader, 5), SqliteValues.Blob(reader, 6), SqliteValues.Blob(reader, 7)));
+                reader.GetInt64(0), StoredRows.NullableString(reader, 1), StoredRows.Instant(reader, 2), StoredRows.NullableString(reader, 3),
+                StoredRows.NullableString(reader, 4), StoredRows.Blob(reader, 5), StoredRows.Blob(reader, 6), StoredRows.Blob(reader, 7)));
         }
 
         return Task.FromResult<IReadOnlyList<AuditEntry>>(list);
@@ -107,7 +108,7 @@ internal sealed class SqliteAuditStore(SqliteConnectionLease db) : IAuditStore
         var list = new List<AuditCheckpoint>();
         while (reader.Read())
         {
-            list.Add(new AuditCheckpoint(reader.GetInt64(0), SqliteValues.Blob(reader, 1), SqliteValues.Instant(reader, 2), SqliteValues.Blob(reader, 3)));
+            list.Add(new AuditCheckpoint(reader.GetInt64(0), StoredRows.Blob(reader, 1), StoredRows.Instant(reader, 2), StoredRows.Blob(reader, 3)));
         }
 
         return Task.FromResult<IReadOnlyList<AuditCheckpoint>>(list);

@@ -1,4 +1,5 @@
 using Keyward.Core.Events;
+using Keyward.Core.Storage;
 
 namespace Keyward.Storage.Sqlite.Stores;
 
@@ -19,8 +20,8 @@ internal sealed class SqliteEventStore(SqliteConnectionLease db) : IEventStore
         while (reader.Read())
         {
             list.Add(new EventRecord(
-                reader.GetInt64(0), reader.GetString(1), reader.GetString(2), SqliteValues.NullableString(reader, 3),
-                SqliteValues.NullableString(reader, 4), reader.GetString(5), SqliteValues.Instant(reader, 6)));
+                reader.GetInt64(0), reader.GetString(1), reader.GetString(2), StoredRows.NullableString(reader, 3),
+                StoredRows.NullableString(reader, 4), reader.GetString(5), StoredRows.Instant(reader, 6)));
         }
 
         return Task.FromResult<IReadOnlyList<EventRecord>>(list);

@@ -1,4 +1,5 @@
 using Keyward.Core.Seal;
+using Keyward.Core.Storage;
 
 namespace Keyward.Storage.Sqlite.Stores;
 
@@ -8,7 +9,7 @@ internal sealed class SqliteSealStore(SqliteConnectionLease db) : ISealStore
     {
         using var reader = db.Query("SELECT shares, threshold, share_set_id, root_check, created_at FROM seal_config WHERE id = 1");
         SealConfig? config = reader.Read()
-            ? new SealConfig(reader.GetInt32(0), reader.GetInt32(1), (uint)reader.GetInt64(2), SqliteValues.Blob(reader, 3), SqliteValues.Instant(reader, 4))
+            ? new SealConfig(reader.GetInt32(0), reader.GetInt32(1), (uint)reader.GetInt64(2), StoredRows.Blob(reader, 3), StoredRows.Instant(reader, 4))
             : null;
         return Task.FromResult(config);
     }

@@ -202,7 +202,7 @@ internal sealed class SqliteSecretStore(SqliteConnectionLease db) : ISecretStore
         var list = new List<RewrapCandidate>();
         while (reader.Read())
         {
-            list.Add(new RewrapCandidate(reader.GetString(0), reader.GetInt64(1), reader.GetInt32(2), SqliteValues.Blob(reader, 3)));
+            list.Add(new RewrapCandidate(reader.GetString(0), reader.GetInt64(1), reader.GetInt32(2), StoredRows.Blob(reader, 3)));
         }
 
         return Task.FromResult<IReadOnlyList<RewrapCandidate>>(list);

@@ -81,7 +81,7 @@ internal sealed class SqliteTenantKeyStore(SqliteConnectionLease db) : ITenantKe
         var list = new List<TenantKey>();
         while (reader.Read())
         {
-            list.Add(new TenantKey(tenantUid, reader.GetInt32(0), SqliteValues.Blob(reader, 1), SqliteValues.Instant(reader, 2)));
+            list.Add(new TenantKey(tenantUid, reader.GetInt32(0), StoredRows.Blob(reader, 1), StoredRows.Instant(reader, 2)));
         }
 
         return Task.FromResult<IReadOnlyList<TenantKey>>(list);
