@@ -1,5 +1,6 @@
 using Keyward.Core.Diagnostics;
 using Keyward.Core.Events;
+using Keyward.Core.Hosting;
 using Keyward.Core.Seal;
 using Keyward.Core.Storage;
 using Microsoft.Extensions.Logging;
@@ -35,8 +36,7 @@ public sealed class Sweeper : IAsyncDisposable
     private readonly Tenants.LockdownRevocations _revocations;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
-    private readonly CancellationTokenSource _stopping = new();
-    private Task? _loop;
+    private readonly PeriodicLoop _loop = new();
     private IStoreLeadership? _lead;
 
     public Sweeper(
@@ -52,37 +52,16 @@ public sealed class Sweeper : IAsyncDisposable
     }
 
     /// <summary>Starts sweeping every <paramref name="interval"/> (idempotent).</summary>
-    public void Start(TimeSpan interval) => _loop ??= Task.Run(() => LoopAsync(interval));
-
-    private async Task LoopAsync(TimeSpan interval)
-    {
-        try
+    public void Start(TimeSpan interval) => _loop.Start(
+        interval, _time,
+        async cancellationToken =>
         {
-            using var timer = new PeriodicTimer(interval, _time);
-            while (await timer.WaitForNextTickAsync(_stopping.Token))
+            if (_keys.State == SealState.Unsealed && await LeadsAsync(cancellationToken))
             {
-                if (_keys.State != SealState.Unsealed)
-                {
-                    continue;
-                }
-
-                try
-                {
-                    if (await LeadsAsync(_stopping.Token))
-                    {
-                        await SweepOnceAsync(_stopping.Token);
-                    }
-                }
-                catch (Exception error) when (error is not OperationCanceledException)
-                {
-                    KeywardLog.SweepFailed(_logger, error.GetType().Name);
-                }
+                await SweepOnceAsync(cancellationToken);
             }
-        }
-        catch (OperationCanceledException)
-        {
-        }
-    }
+        },
+        error => KeywardLog.SweepFailed(_logger, error.GetType().Name));
 
     /// <summary>
     /// Whether this node sweeps: always on an embedded store; on a shared one only the node holding the sweeper's
@@ -182,19 +161,12 @@ public sealed class Sweeper : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        await _stopping.CancelAsync();
-        if (_loop is not null)
-        {
-            await _loop;
-        }
-
+        await _loop.DisposeAsync();
         if (_lead is not null)
         {
             await _lead.DisposeAsync();
             _lead = null;
         }
-
-        _stopping.Dispose();
     }
 }
 

@@ -1,8 +1,9 @@
 using Keyward.Core.Audit;
 using Keyward.Core.Diagnostics;
 using Keyward.Core.Errors;
-using Keyward.Core.Secrets;
+using Keyward.Core.Hosting;
 using Keyward.Core.Seal;
+using Keyward.Core.Secrets;
 using Keyward.Core.Storage;
 using Keyward.Core.Tenants;
 using Microsoft.Extensions.Logging;
@@ -43,8 +44,7 @@ public sealed class RotationScheduler : IAsyncDisposable
     private readonly KeyHierarchy _keys;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
-    private readonly CancellationTokenSource _stopping = new();
-    private Task? _loop;
+    private readonly PeriodicLoop _loop = new();
 
     public RotationScheduler(
         GroupCommitter committer, TenantKeyRings rings, TenantDirectory tenants, SecretRowCache rows, KeyHierarchy keys, TimeProvider time,
@@ -66,7 +66,8 @@ public sealed class RotationScheduler : IAsyncDisposable
     internal Func<string, Task>? AfterStage { get; set; }
 
     /// <summary>Starts a pass every <paramref name="interval"/> (idempotent).</summary>
-    public void Start(TimeSpan interval) => _loop ??= Task.Run(() => LoopAsync(interval));
+    public void Start(TimeSpan interval) =>
+        _loop.Start(interval, _time, async cancellationToken => await RunOnceAsync(cancellationToken), error => KeywardLog.RotationPassFailed(_logger, error.GetType().Name));
 
     /// <summary>One pass: claims what is due and rotates it; returns how many secrets it promoted (tests drive it directly).</summary>
     public async Task<int> RunOnceAsync(CancellationToken cancellationToken = default)
@@ -176,36 +177,5 @@ public sealed class RotationScheduler : IAsyncDisposable
     private static AuditDraft Draft(Tenant tenant, string path, string operation) =>
         new(Ids.NewRequestId(), operation) { TenantId = tenant.Id, Actor = SchedulerActor, Path = path };
 
-    private async Task LoopAsync(TimeSpan interval)
-    {
-        try
-        {
-            using var timer = new PeriodicTimer(interval, _time);
-            while (await timer.WaitForNextTickAsync(_stopping.Token))
-            {
-                try
-                {
-                    await RunOnceAsync(_stopping.Token);
-                }
-                catch (Exception error) when (error is not OperationCanceledException)
-                {
-                    KeywardLog.RotationPassFailed(_logger, error.GetType().Name);
-                }
-            }
-        }
-        catch (OperationCanceledException)
-        {
-        }
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        await _stopping.CancelAsync();
-        if (_loop is not null)
-        {
-            await _loop;
-        }
-
-        _stopping.Dispose();
-    }
+    public ValueTask DisposeAsync() => _loop.DisposeAsync();
 }

@@ -1,4 +1,5 @@
 using Keyward.Core.Events;
+using Keyward.Core.Hosting;
 using Keyward.Core.Secrets;
 using Keyward.Core.Tenants;
 using Keyward.Core.Tokens;
@@ -24,8 +25,8 @@ public sealed class NodeCoherence : IAsyncDisposable
     private readonly SecretRowCache _rows;
     private readonly EventStream _events;
     private readonly TimeProvider _time;
-    private readonly CancellationTokenSource _stopping = new();
-    private Task? _ticker;
+    private readonly PeriodicLoop _ticker = new();
+    private bool _started;
     private long _remoteChanges;
 
     public NodeCoherence(IKeywardStore store, TokenService tokens, TenantDirectory tenants, TenantKeyRings rings, SecretRowCache rows, EventStream events, TimeProvider time)
@@ -48,14 +49,21 @@ public sealed class NodeCoherence : IAsyncDisposable
     /// <summary>Starts following the store (once, before serving).</summary>
     public void Start()
     {
-        if (_store is null || _ticker is not null)
+        if (_store is null || _started)
         {
             return;
         }
 
+        _started = true;
         _rows.Disable();
         _store.ChangedElsewhere += DropAll;
-        _ticker = Task.Run(TickAsync);
+        _ticker.Start(MaxStaleness, _time, _ =>
+        {
+            _tokens.InvalidateCache();
+            _tenants.Invalidate();
+            _rings.MarkStale();
+            return Task.CompletedTask;
+        });
     }
 
     /// <summary>Another node committed: nothing cached may hide it.</summary>
@@ -68,23 +76,6 @@ public sealed class NodeCoherence : IAsyncDisposable
         _events.WakeForRemoteChange();
     }
 
-    private async Task TickAsync()
-    {
-        using var timer = new PeriodicTimer(MaxStaleness, _time);
-        try
-        {
-            while (await timer.WaitForNextTickAsync(_stopping.Token))
-            {
-                _tokens.InvalidateCache();
-                _tenants.Invalidate();
-                _rings.MarkStale();
-            }
-        }
-        catch (OperationCanceledException)
-        {
-        }
-    }
-
     public async ValueTask DisposeAsync()
     {
         if (_store is not null)
@@ -92,12 +83,6 @@ public sealed class NodeCoherence : IAsyncDisposable
             _store.ChangedElsewhere -= DropAll;
         }
 
-        await _stopping.CancelAsync();
-        if (_ticker is not null)
-        {
-            await _ticker;
-        }
-
-        _stopping.Dispose();
+        await _ticker.DisposeAsync();
     }
 }

@@ -1,4 +1,5 @@
 using Keyward.Core.Diagnostics;
+using Keyward.Core.Hosting;
 using Microsoft.Extensions.Logging;
 
 namespace Keyward.Core.Storage;
@@ -17,8 +18,7 @@ public sealed class StoreProbe : IAsyncDisposable
     private readonly IKeywardStore _store;
     private readonly TimeProvider _time;
     private readonly ILogger<StoreProbe> _logger;
-    private readonly CancellationTokenSource _stopping = new();
-    private Task? _loop;
+    private readonly PeriodicLoop _loop = new();
     private volatile bool _reachable = true;
 
     public StoreProbe(IKeywardStore store, TimeProvider time, ILogger<StoreProbe> logger)
@@ -34,7 +34,7 @@ public sealed class StoreProbe : IAsyncDisposable
     /// <summary>Whether another node's changes reach this one (a shared store's notifications), or null for an embedded store.</summary>
     public bool? Notified => (_store as ISharedStore)?.Listening;
 
-    public void Start() => _loop ??= Task.Run(LoopAsync);
+    public void Start() => _loop.Start(Interval, _time, CheckAsync, passFirst: true);
 
     /// <summary>One check now (also what the loop runs).</summary>
     public async Task<bool> CheckAsync(CancellationToken cancellationToken = default)
@@ -68,30 +68,5 @@ public sealed class StoreProbe : IAsyncDisposable
         return reachable;
     }
 
-    private async Task LoopAsync()
-    {
-        using var timer = new PeriodicTimer(Interval, _time);
-        try
-        {
-            do
-            {
-                await CheckAsync(_stopping.Token);
-            }
-            while (await timer.WaitForNextTickAsync(_stopping.Token));
-        }
-        catch (OperationCanceledException)
-        {
-        }
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        await _stopping.CancelAsync();
-        if (_loop is not null)
-        {
-            await _loop;
-        }
-
-        _stopping.Dispose();
-    }
+    public ValueTask DisposeAsync() => _loop.DisposeAsync();
 }
