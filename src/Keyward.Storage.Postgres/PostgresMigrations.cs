@@ -214,6 +214,23 @@ internal static class PostgresMigrations
             );
             CREATE UNIQUE INDEX jwt_issuers_by_issuer ON jwt_issuers (tenant_uid, issuer);
             """),
+
+        // Secrets engines' configuration (SQLite migration 6).
+        (2, """
+            CREATE TABLE engine_configs (
+                tenant_uid   text COLLATE "C" NOT NULL REFERENCES tenants (uid),
+                engine       text COLLATE "C" NOT NULL,
+                name         text COLLATE "C" NOT NULL,
+                item         text COLLATE "C" NOT NULL,
+                settings     text COLLATE "C" NOT NULL,
+                key_version  integer NOT NULL,
+                sealed       bytea,
+                version      bigint  NOT NULL,
+                created_at   bigint  NOT NULL,
+                updated_at   bigint  NOT NULL,
+                PRIMARY KEY (tenant_uid, engine, name, item)
+            );
+            """),
     ];
 
     public static int Latest => All[^1].Version;

@@ -75,6 +75,8 @@ internal sealed class PostgresSession : IWriteSession
 
     public IJwtIssuerStore JwtIssuers => field ??= new PostgresJwtIssuerStore(_db);
 
+    public Keyward.Core.Engines.IEngineConfigStore Engines => field ??= new PostgresEngineConfigStore(_db);
+
     /// <summary><c>SAVEPOINT op</c>.</summary>
     public Task SavepointAsync(CancellationToken cancellationToken = default) => _db.Transaction.SaveAsync(Savepoint, cancellationToken);
 

@@ -207,6 +207,24 @@ internal static class SqliteMigrations
             UPDATE secrets SET latest_version = current_version, epoch = current_version;
             CREATE INDEX secrets_rotation_due ON secrets (next_rotation_at) WHERE next_rotation_at IS NOT NULL;
             """),
+
+        // Secrets engines' configuration (dynamic database credentials): connections and their roles, non-secret
+        // settings as JSON, secret fields (a password) sealed under the tenant's key ring.
+        (6, """
+            CREATE TABLE engine_configs (
+                tenant_uid   TEXT    NOT NULL REFERENCES tenants (uid),
+                engine       TEXT    NOT NULL,
+                name         TEXT    NOT NULL,
+                item         TEXT    NOT NULL,
+                settings     TEXT    NOT NULL,
+                key_version  INTEGER NOT NULL,
+                sealed       BLOB,
+                version      INTEGER NOT NULL,
+                created_at   INTEGER NOT NULL,
+                updated_at   INTEGER NOT NULL,
+                PRIMARY KEY (tenant_uid, engine, name, item)
+            );
+            """),
     ];
 
     public static int Latest => All[^1].Version;

@@ -56,6 +56,8 @@ internal sealed class SqliteSession : IWriteSession
     public ITenantSettingsStore TenantSettings => field ??= new SqliteTenantSettingsStore(_db);
     public IJwtIssuerStore JwtIssuers => field ??= new SqliteJwtIssuerStore(_db);
 
+    public Keyward.Core.Engines.IEngineConfigStore Engines => field ??= new SqliteEngineConfigStore(_db);
+
     public Task SavepointAsync(CancellationToken cancellationToken = default)
     {
         _db.Execute("SAVEPOINT " + Savepoint);

@@ -100,7 +100,10 @@ public interface IStoreSession : IAsyncDisposable
     IEventStore Events { get; }
 
     ITenantSettingsStore TenantSettings { get; }
+
     IJwtIssuerStore JwtIssuers { get; }
+
+    Engines.IEngineConfigStore Engines { get; }
 }
 
 public interface IWriteSession : IStoreSession

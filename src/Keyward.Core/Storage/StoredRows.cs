@@ -60,6 +60,11 @@ public static class StoredRows
         StoredJson.ParseStrings(r.GetString(5)), JwtIssuerJson.ParseBindings(r.GetString(6)), TimeSpan.FromSeconds(r.GetInt64(7)),
         Instant(r, 8), Instant(r, 9));
 
+    /// <summary><c>engine_configs</c>, in the column order of the engine config stores' queries.</summary>
+    public static Engines.EngineConfig EngineConfig(DbDataReader r) => new(
+        r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetString(4), r.GetInt32(5),
+        r.IsDBNull(6) ? null : Blob(r, 6), r.GetInt64(7), Instant(r, 8), Instant(r, 9));
+
     /// <summary><c>leases</c>, in the column order of the lease stores' queries.</summary>
     public static LeaseRecord Lease(DbDataReader r) => new(
         r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetString(4), NullableString(r, 5),

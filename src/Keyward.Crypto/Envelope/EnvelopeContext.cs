@@ -14,6 +14,12 @@ public readonly record struct EnvelopeContext(string Purpose, string TenantUid, 
     public static EnvelopeContext ForSecret(string tenantUid, string path, long version)
         => new(SecretPurpose, tenantUid, path, version);
 
+    public const string EnginePurpose = "engine";
+
+    /// <summary>A secrets engine's sealed settings (a connection's password): <c>engine/name/item</c> (names hold no '/').</summary>
+    public static EnvelopeContext ForEngine(string tenantUid, string engine, string name, string item, long version)
+        => new(EnginePurpose, tenantUid, $"{engine}/{name}/{item}", version);
+
     /// <summary>
     /// Unambiguous encoding: a domain prefix, then each field length-prefixed, so no two different contexts
     /// can produce the same bytes.

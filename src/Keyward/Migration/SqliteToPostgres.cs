@@ -52,8 +52,8 @@ internal sealed record TableShape(string Table, IReadOnlyList<string> Columns, I
 /// </remarks>
 internal static class SqliteToPostgres
 {
-    /// <summary>The SQLite schema version this copy understands (the PostgreSQL schema's version 1 mirrors it).</summary>
-    public const int SourceSchemaVersion = 5;
+    /// <summary>The SQLite schema version this copy understands (the PostgreSQL schema's version 1 mirrors its version 5, version 2 its version 6).</summary>
+    public const int SourceSchemaVersion = 6;
 
     /// <summary>Rows per progress step (and per COPY batch).</summary>
     public const int BatchSize = 1000;
@@ -62,7 +62,7 @@ internal static class SqliteToPostgres
     public static readonly IReadOnlyList<string> Tables =
     [
         "seal_config", "tenants", "tenant_keys", "tokens", "roles", "secrets", "secret_versions", "audit_log", "audit_head",
-        "audit_checkpoints", "leases", "events", "tenant_settings", "jwt_issuers",
+        "audit_checkpoints", "leases", "events", "tenant_settings", "jwt_issuers", "engine_configs",
     ];
 
     /// <summary>PostgreSQL's <c>audit_head</c> starts with a genesis row (seq 0, no hash): that row is not data.</summary>

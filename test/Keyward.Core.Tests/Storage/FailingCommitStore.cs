@@ -52,6 +52,8 @@ internal sealed class FailingCommitStore(IKeywardStore inner) : IKeywardStore
         public Keyward.Core.Tenants.ITenantSettingsStore TenantSettings => inner.TenantSettings;
         public IJwtIssuerStore JwtIssuers => inner.JwtIssuers;
 
+        public Keyward.Core.Engines.IEngineConfigStore Engines => inner.Engines;
+
         public Task SavepointAsync(CancellationToken cancellationToken = default) => inner.SavepointAsync(cancellationToken);
 
         public Task RollbackToSavepointAsync(CancellationToken cancellationToken = default) => inner.RollbackToSavepointAsync(cancellationToken);

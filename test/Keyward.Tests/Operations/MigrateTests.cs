@@ -317,7 +317,7 @@ public sealed class MigrateTests : IClassFixture<MigrateSourceFixture>
         {
             await sqlite.OpenAsync();
             await using var downgrade = sqlite.CreateCommand();
-            downgrade.CommandText = "DELETE FROM schema_migrations WHERE version = 5";
+            downgrade.CommandText = "DELETE FROM schema_migrations WHERE version = (SELECT MAX(version) FROM schema_migrations)";
             await downgrade.ExecuteNonQueryAsync();
         }
 
