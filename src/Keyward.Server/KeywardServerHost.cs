@@ -2,6 +2,8 @@ using System.Security.Cryptography.X509Certificates;
 using Keyward.Core;
 using Keyward.Core.Audit;
 using Keyward.Core.Diagnostics;
+using Keyward.Core.Engines;
+using Keyward.Core.Leases;
 using Keyward.Core.Seal;
 using Keyward.Core.Storage;
 using Keyward.Server.Endpoints;
@@ -9,6 +11,8 @@ using Keyward.Server.Hosting;
 using Keyward.Server.Http;
 using Keyward.Storage.Postgres;
 using Keyward.Storage.Sqlite;
+using Keyward.Engines.Postgres;
+using Npgsql;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 
@@ -92,6 +96,9 @@ public sealed class KeywardServerHost : IAsyncDisposable
         builder.Services.AddKeywardCore();
         builder.Services.AddSingleton(CreateStore(options, dataDirectory));
         builder.Services.AddSingleton<Audited>();
+        builder.Services.AddSingleton(CreateEngineHosts(options));
+        builder.Services.AddSingleton<PostgresEngine>();
+        builder.Services.AddSingleton<ILeaseEngine>(sp => sp.GetRequiredService<PostgresEngine>());
         builder.Services.ConfigureHttpJsonOptions(json => KeywardJson.Configure(json.SerializerOptions));
         builder.Services.AddOpenApi(openApi => openApi.AddJsonBodies());
         configure?.Invoke(builder);
@@ -108,6 +115,7 @@ public sealed class KeywardServerHost : IAsyncDisposable
         app.MapSettingsEndpoints();
         app.MapEventEndpoints();
         app.MapJwtAuthEndpoints();
+        app.MapPostgresEngineEndpoints();
         app.MapOpenApi();
         return new KeywardServerHost(options, app, dataDirectory, temporary);
     }
@@ -131,6 +139,33 @@ public sealed class KeywardServerHost : IAsyncDisposable
         }
 
         return sp => PostgresStore.Create(options.PostgresConnectionString!, sp.GetRequiredService<ILogger<PostgresStore>>());
+    }
+
+    /// <summary>
+    /// Where engines may connect: the operator's list, loopback too in dev mode, and never this server's own
+    /// PostgreSQL store (its host and port, by name and by address).
+    /// </summary>
+    private static EngineHosts CreateEngineHosts(KeywardServerOptions options)
+    {
+        var own = new List<(string Host, int Port)>();
+        if (options.Storage == KeywardServerOptions.PostgresStorage && options.PostgresConnectionString is { } pg)
+        {
+            var store = new NpgsqlConnectionStringBuilder(pg);
+            foreach (var host in (store.Host ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            {
+                var colon = host.LastIndexOf(':');
+                own.Add(colon > 0 && !host.EndsWith(']') && int.TryParse(host[(colon + 1)..], out var port) ? (host[..colon], port) : (host.Trim('[', ']'), store.Port));
+            }
+        }
+
+        try
+        {
+            return new EngineHosts(options.EngineAllowHosts, allowLoopback: options.Dev, own);
+        }
+        catch (ArgumentException refused)
+        {
+            throw new ServerStartupException("--engine-allow-hosts: " + refused.Message);
+        }
     }
 
     /// <summary>The store this server runs on, for the start-up report: the data directory, or PostgreSQL's target without its password.</summary>

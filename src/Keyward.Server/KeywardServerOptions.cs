@@ -30,6 +30,12 @@ public sealed record KeywardServerOptions
     /// <summary>With <see cref="PostgresStorage"/>: the Npgsql connection string (<c>Host=…;Database=…;Username=…;Password=…</c>).</summary>
     public string? PostgresConnectionString { get; init; }
 
+    /// <summary>
+    /// Where tenants' database engines may connect (<c>--engine-allow-hosts</c>): host names, <c>*.domain</c>, IP addresses
+    /// or CIDR ranges. Empty: nowhere (in dev mode: loopback only). Keyward's own store is refused whatever is listed.
+    /// </summary>
+    public IReadOnlyList<string> EngineAllowHosts { get; init; } = [];
+
     /// <summary>Unattended mode: unseal at start with the key shares in this file (one per line).</summary>
     public string? UnsealKeyFile { get; init; }
 

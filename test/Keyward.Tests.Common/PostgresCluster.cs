@@ -52,6 +52,18 @@ public sealed class PostgresCluster
     /// <summary>The cluster of this test process, started on first call; fails (never skips) when PostgreSQL is missing.</summary>
     public static Task<PostgresCluster> GetAsync() => Shared.Value;
 
+    /// <summary>A cluster of the caller's own (to stop and start under it); <see cref="Stop"/> it when done.</summary>
+    public static Task<PostgresCluster> StartPrivateAsync() => StartAsync();
+
+    /// <summary>Stops the server (fast: sessions ended), keeping its data, so that <see cref="StartServerAsync"/> brings it back on the same port.</summary>
+    public Task StopServerAsync() => PgCtlAsync("stop", "-w", "-t", "30", "-m", "fast");
+
+    public Task StartServerAsync() => PgCtlAsync(
+        "start", "-w", "-t", "60", "-l", Path.Combine(_directory, "server.log"), "-o", ServerOptions(_directory, Port));
+
+    private static string ServerOptions(string directory, int port) =>
+        $"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={directory} -c fsync=on -c max_connections=300";
+
     /// <summary>A connection string to <paramref name="database"/>, as the trusted superuser unless a user is given.</summary>
     public string ConnectionString(string database, string user = Superuser, string? password = null)
     {
@@ -139,7 +151,7 @@ public sealed class PostgresCluster
                 {
                     await cluster.PgCtlAsync(
                         "start", "-w", "-t", "60", "-l", Path.Combine(directory, "server.log"),
-                        "-o", $"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={directory} -c fsync=on -c max_connections=300");
+                        "-o", ServerOptions(directory, port));
                 }
                 catch (InvalidOperationException) when (attempt < 3)
                 {

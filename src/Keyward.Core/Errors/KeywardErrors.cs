@@ -179,6 +179,21 @@ public static class KeywardErrors
     public static KeywardException TenantNotLocked(string id) =>
         new(409, "tenant_not_locked", "Tenant not locked", $"Tenant '{Truncate(id)}' is not locked down.");
 
+    public static KeywardException EngineInUse(string name, int leases) =>
+        Conflict("engine_in_use", $"'{Truncate(name)}' still has {leases} open or not yet cleaned-up lease(s); revoke them (POST /v1/leases/revoke-prefix) and retry once their logins are dropped.");
+
+    public static KeywardException EngineNotFound(string name) =>
+        new(404, "engine_not_found", "Engine not found", $"No PostgreSQL connection '{Truncate(name)}' in this tenant.");
+
+    public static KeywardException EngineRoleNotFound(string name, string role) =>
+        new(404, "engine_role_not_found", "Engine role not found", $"Connection '{Truncate(name)}' has no role '{Truncate(role)}'.");
+
+    public static KeywardException InvalidConnectionUrl(string detail) =>
+        Bad("invalid_connection_url", "Invalid connection URL", detail);
+
+    public static KeywardException EngineHostNotAllowed(string host, string why) =>
+        new(403, "engine_host_not_allowed", "Engine host not allowed", $"Host '{Truncate(host)}' is not allowed: {why}");
+
     // 413
     public static KeywardException BodyTooLarge(long limit) =>
         new(413, "body_too_large", "Body too large", $"The body exceeds {limit} bytes.");
@@ -193,6 +208,18 @@ public static class KeywardErrors
     // 429
     public static KeywardException TooManyStreams(int limit) =>
         new(429, "too_many_streams", "Too many streams", $"A token may hold at most {limit} event streams at once; close one first.");
+
+    public static KeywardException LeaseLimitReached(string name, int limit) =>
+        new(429, "lease_limit_reached", "Lease limit reached", $"Connection '{Truncate(name)}' allows at most {limit} open leases (max_open_leases); revoke some first.");
+
+    // 502
+    /// <summary>The engine's database could not be reached or refused Keyward's login; never its message (it may quote a statement).</summary>
+    public static KeywardException EngineUnavailable(string name, string why) =>
+        new(502, "engine_unavailable", "Engine unavailable", $"The database of connection '{Truncate(name)}' is unavailable: {why}");
+
+    public static KeywardException EngineStatementFailed(string name, string which, string sqlState, string? hint = null) =>
+        new(502, "engine_statement_failed", "Engine statement failed",
+            $"Connection '{Truncate(name)}': {which} failed with SQLSTATE {sqlState}.{(hint is null ? "" : " " + hint)}");
 
     // 503
     public static KeywardException Sealed() =>

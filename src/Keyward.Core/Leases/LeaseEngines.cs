@@ -15,6 +15,12 @@ public interface ILeaseEngine
     /// "retry later"; the exception's message is not recorded (it may quote data), only its type.
     /// </summary>
     Task CleanUpAsync(LeaseRecord lease, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Extends the credential outside Keyward to <paramref name="expiresAt"/> before a renewal commits (a login's
+    /// <c>VALID UNTIL</c>). Throwing refuses the renewal; the lease keeps its expiry.
+    /// </summary>
+    Task ExtendAsync(LeaseRecord lease, DateTimeOffset expiresAt, CancellationToken cancellationToken) => Task.CompletedTask;
 }
 
 /// <summary>The registered engines. Leases of the built-in <see cref="TokenEngine"/> need no clean-up outside.</summary>

@@ -23,6 +23,17 @@ public sealed record LeaseRecord(
     string? CleanupError = null)
 {
     public bool IsLive(DateTimeOffset now) => RevokedAt is null && ExpiresAt > now;
+
+    /// <summary>
+    /// A lease for <paramref name="owner"/>, to be inserted in the issuing engine's transaction: it never outlives its
+    /// owner, nor <paramref name="maxTtl"/>; its id is <c>path/random</c>.
+    /// </summary>
+    public static LeaseRecord Issue(Tokens.TokenRecord owner, string engine, string path, TimeSpan ttl, TimeSpan maxTtl, string? external, DateTimeOffset now)
+    {
+        var max = owner.ExpiresAt is { } ownerExpiry && ownerExpiry < now + maxTtl ? ownerExpiry : now + maxTtl;
+        var expires = now + ttl < max ? now + ttl : max;
+        return new LeaseRecord($"{path}/{Ids.NewLeaseSuffix()}", owner.TenantUid!, owner.Accessor, path, engine, external, now, expires, max, null);
+    }
 }
 
 /// <summary>Where a lease's clean-up outside Keyward stands.</summary>

@@ -23,10 +23,12 @@ public sealed class LeaseService
     private readonly TokenService _tokens;
     private readonly TokenTree _tree;
     private readonly AgentService _agents;
+    private readonly LeaseEngines _engines;
     private readonly TimeProvider _time;
 
-    public LeaseService(IKeywardStore store, GroupCommitter committer, TokenService tokens, TokenTree tree, AgentService agents, TimeProvider time)
+    public LeaseService(IKeywardStore store, GroupCommitter committer, TokenService tokens, TokenTree tree, AgentService agents, LeaseEngines engines, TimeProvider time)
     {
+        _engines = engines;
         _store = store;
         _committer = committer;
         _tokens = tokens;
@@ -45,24 +47,35 @@ public sealed class LeaseService
         return await session.Leases.ListAsync(tenant.Uid, scope, prefix, includeRevoked: false, MaxList, cancellationToken);
     }
 
-    /// <summary>
-    /// Issues a lease to <paramref name="owner"/> inside the caller's transaction (engines call this): it never
-    /// outlives its owner, nor <paramref name="maxTtl"/>.
-    /// </summary>
-    public LeaseRecord NewLease(TokenRecord owner, string engine, string path, TimeSpan ttl, TimeSpan maxTtl, string? external)
-    {
-        var now = _time.GetUtcNow();
-        var max = owner.ExpiresAt is { } ownerExpiry && ownerExpiry < now + maxTtl ? ownerExpiry : now + maxTtl;
-        var expires = now + ttl < max ? now + ttl : max;
-        return new LeaseRecord($"{path}/{Ids.NewLeaseSuffix()}", owner.TenantUid!, owner.Accessor, path, engine, external, now, expires, max, null);
-    }
+    /// <summary>A new lease for <paramref name="owner"/> (see <see cref="LeaseRecord.Issue"/>), issued now.</summary>
+    public LeaseRecord NewLease(TokenRecord owner, string engine, string path, TimeSpan ttl, TimeSpan maxTtl, string? external) =>
+        LeaseRecord.Issue(owner, engine, path, ttl, maxTtl, external, _time.GetUtcNow());
 
-    public async Task<LeaseRecord> RenewAsync(Principal caller, string? leaseId, TimeSpan? increment, AuditDraft audit)
+    public async Task<LeaseRecord> RenewAsync(Principal caller, string? leaseId, TimeSpan? increment, AuditDraft audit, CancellationToken cancellationToken = default)
     {
         var tenant = caller.RequireTenant();
         var scope = caller.TreeScope();
         var id = leaseId ?? throw KeywardErrors.MissingField("lease_id");
         audit.Path = id;
+
+        // A credential outside Keyward (a login's VALID UNTIL) is extended first, outside the writer: the lease never
+        // promises more than the credential holds. If the commit then fails, the credential merely outlives the lease
+        // until its clean-up drops it.
+        DateTimeOffset? extended = null;
+        await using (var read = await _store.ReadAsync(cancellationToken))
+        {
+            var lease = await ResolveAsync(read, tenant.Uid, scope, id);
+            if (_engines.Find(lease.Engine) is { } engine)
+            {
+                var next = NextExpiry(lease, await read.Tokens.GetByAccessorAsync(lease.OwnerAccessor, cancellationToken), increment);
+                if (next > lease.ExpiresAt)
+                {
+                    await engine.ExtendAsync(lease, next, cancellationToken);
+                    extended = next;
+                }
+            }
+        }
+
         return await _tokens.RevokeAsync(() => _committer.ExecuteAsync(audit, async session =>
         {
             var lease = await ResolveAsync(session, tenant.Uid, scope, id);
@@ -73,11 +86,12 @@ public sealed class LeaseService
                 return lease with { ExpiresAt = renewed.ExpiresAt };
             }
 
-            var now = _time.GetUtcNow();
-            var owner = await session.Tokens.GetByAccessorAsync(lease.OwnerAccessor);
-            var ceiling = owner?.ExpiresAt is { } ownerExpiry && ownerExpiry < lease.MaxExpiresAt ? ownerExpiry : lease.MaxExpiresAt;
-            var step = increment ?? (lease.ExpiresAt - lease.IssuedAt);
-            var next = now + step < ceiling ? now + step : ceiling;
+            var next = NextExpiry(lease, await session.Tokens.GetByAccessorAsync(lease.OwnerAccessor), increment);
+            if (extended is { } limit && limit < next)
+            {
+                next = limit;
+            }
+
             if (next <= lease.ExpiresAt)
             {
                 return lease;
@@ -86,6 +100,15 @@ public sealed class LeaseService
             await session.Leases.SetExpiryAsync(id, next);
             return lease with { ExpiresAt = next };
         }));
+    }
+
+    /// <summary>Now plus the increment (default: the lease's first term), never past the lease's maximum or its owner's expiry.</summary>
+    private DateTimeOffset NextExpiry(LeaseRecord lease, TokenRecord? owner, TimeSpan? increment)
+    {
+        var ceiling = owner?.ExpiresAt is { } ownerExpiry && ownerExpiry < lease.MaxExpiresAt ? ownerExpiry : lease.MaxExpiresAt;
+        var now = _time.GetUtcNow();
+        var step = increment ?? (lease.ExpiresAt - lease.IssuedAt);
+        return now + step < ceiling ? now + step : ceiling;
     }
 
     public async Task RevokeAsync(Principal caller, string? leaseId, AuditDraft audit)

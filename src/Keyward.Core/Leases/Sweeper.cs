@@ -1,4 +1,5 @@
 using Keyward.Core.Diagnostics;
+using Keyward.Core.Errors;
 using Keyward.Core.Events;
 using Keyward.Core.Hosting;
 using Keyward.Core.Seal;
@@ -17,6 +18,12 @@ public sealed class Sweeper : IAsyncDisposable
     public const int BatchSize = 1000;
 
     public const int CleanupBatchSize = 50;
+
+    /// <summary>Clean-ups of one batch running at once (each holds a connection to the database it cleans up).</summary>
+    public const int CleanupParallelism = 8;
+
+    /// <summary>Bounds one pass: at most this many batches of clean-ups.</summary>
+    public const int MaxCleanupBatches = 40;
 
     /// <summary>Expired tokens stay this long, so that their use is answered "expired" (and attributed) rather than "invalid".</summary>
     public static readonly TimeSpan ExpiredTokenRetention = TimeSpan.FromHours(1);
@@ -109,54 +116,75 @@ public sealed class Sweeper : IAsyncDisposable
         return new SweepResult(expired, tokens, leases, events, cleaned);
     }
 
-    /// <summary>Clean-ups outside Keyward run outside any transaction; each outcome is recorded afterwards.</summary>
+    /// <summary>
+    /// Clean-ups outside Keyward run outside any transaction, <see cref="CleanupParallelism"/> at a time, in batches
+    /// until none is due (at most <see cref="MaxCleanupBatches"/> per pass); each outcome is recorded afterwards. A
+    /// failed one is due again only after its backoff, so a pass never retries it.
+    /// </summary>
     private async Task<int> RunCleanupsAsync(DateTimeOffset now, CancellationToken cancellationToken)
     {
-        IReadOnlyList<LeaseRecord> due;
-        await using (var session = await _store.ReadAsync(cancellationToken))
-        {
-            due = await session.Leases.ListDueCleanupsAsync(now, CleanupBatchSize, cancellationToken);
-        }
-
         var done = 0;
-        foreach (var lease in due)
+        for (var batch = 0; batch < MaxCleanupBatches; batch++)
         {
-            var engine = _engines.Find(lease.Engine);
-            string? failure = null;
-            if (engine is null)
+            IReadOnlyList<LeaseRecord> due;
+            await using (var session = await _store.ReadAsync(cancellationToken))
             {
-                failure = "engine_not_registered";
-            }
-            else
-            {
-                try
-                {
-                    using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-                    timeout.CancelAfter(TimeSpan.FromSeconds(30));
-                    await engine.CleanUpAsync(lease, timeout.Token);
-                }
-                catch (Exception error) when (!cancellationToken.IsCancellationRequested)
-                {
-                    failure = error.GetType().Name;
-                }
+                due = await session.Leases.ListDueCleanupsAsync(now, CleanupBatchSize, cancellationToken);
             }
 
-            DateTimeOffset? next = null;
-            if (failure is not null)
-            {
-                var backoff = TimeSpan.FromSeconds(Math.Min(Math.Pow(2, lease.CleanupAttempts), MaxCleanupBackoff.TotalSeconds));
-                next = _time.GetUtcNow() + backoff;
-                KeywardLog.LeaseCleanupFailed(_logger, lease.LeaseId, lease.CleanupAttempts + 1, failure, next.Value);
-            }
-            else
-            {
-                done++;
-            }
+            await Parallel.ForEachAsync(
+                due,
+                new ParallelOptions { MaxDegreeOfParallelism = CleanupParallelism, CancellationToken = cancellationToken },
+                async (lease, token) =>
+                {
+                    if (await CleanUpAsync(lease, token))
+                    {
+                        Interlocked.Increment(ref done);
+                    }
+                });
 
-            await _committer.ExecuteAsync(null, session => session.Leases.RecordCleanupAsync(lease.LeaseId, failure is null, next, failure));
+            if (due.Count < CleanupBatchSize)
+            {
+                break;
+            }
         }
 
         return done;
+    }
+
+    private async Task<bool> CleanUpAsync(LeaseRecord lease, CancellationToken cancellationToken)
+    {
+        var engine = _engines.Find(lease.Engine);
+        string? failure = null;
+        if (engine is null)
+        {
+            failure = "engine_not_registered";
+        }
+        else
+        {
+            try
+            {
+                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                timeout.CancelAfter(TimeSpan.FromSeconds(30));
+                await engine.CleanUpAsync(lease, timeout.Token);
+            }
+            catch (Exception error) when (!cancellationToken.IsCancellationRequested)
+            {
+                // A refusal of Keyward's own making names its step and SQLSTATE, never data; any other error only by its type.
+                failure = error is KeywardException refusal ? $"{refusal.Code}: {refusal.Message}" : error.GetType().Name;
+            }
+        }
+
+        DateTimeOffset? next = null;
+        if (failure is not null)
+        {
+            var backoff = TimeSpan.FromSeconds(Math.Min(Math.Pow(2, lease.CleanupAttempts), MaxCleanupBackoff.TotalSeconds));
+            next = _time.GetUtcNow() + backoff;
+            KeywardLog.LeaseCleanupFailed(_logger, lease.LeaseId, lease.CleanupAttempts + 1, failure, next.Value);
+        }
+
+        await _committer.ExecuteAsync(null, session => session.Leases.RecordCleanupAsync(lease.LeaseId, failure is null, next, failure));
+        return failure is null;
     }
 
     public async ValueTask DisposeAsync()

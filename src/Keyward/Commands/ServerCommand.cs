@@ -29,9 +29,16 @@ internal static class ServerCommand
             Description = $"With --storage postgres: the Npgsql connection string (Host=…;Port=…;Database=…;Username=…). Put the password in {PostgresVariable} instead to keep it out of the process list.",
         };
 
+        var engineAllowHosts = new Option<string[]>("--engine-allow-hosts")
+        {
+            Description = "Hosts that tenants' database engines may connect to: host names, *.domain, IP addresses or CIDR ranges (comma-separated or repeated). " +
+                "None by default; loopback only with --dev; never Keyward's own store.",
+            AllowMultipleArgumentsPerToken = true,
+        };
+
         var command = new Command("server", "Run the Keyward broker.")
         {
-            dev, devRootToken, listen, data, unsealKeyFile, tlsCert, tlsKey, insecure, storage, pg,
+            dev, devRootToken, listen, data, unsealKeyFile, tlsCert, tlsKey, insecure, storage, pg, engineAllowHosts,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -48,6 +55,7 @@ internal static class ServerCommand
                 Storage = parse.GetValue(storage)!,
                 PostgresConnectionString = parse.GetValue(pg)
                     ?? (parse.GetValue(storage) == KeywardServerOptions.PostgresStorage ? NonEmpty(Environment.GetEnvironmentVariable(PostgresVariable)) : null),
+                EngineAllowHosts = [.. (parse.GetValue(engineAllowHosts) ?? []).SelectMany(h => h.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))],
             };
             return await RunAsync(options, cancellationToken);
         });

@@ -1,0 +1,196 @@
+using System.Collections.Concurrent;
+using Keyward.Core.Engines;
+using Keyward.Core.Errors;
+using Npgsql;
+
+namespace Keyward.Engines.Postgres;
+
+/// <summary>
+/// The statements Keyward runs on a tenant's database, on pooled connections per connection version (a new root
+/// password or URL is a new pool). Errors never carry the server's message or the statement (either may quote a
+/// password): only which step failed and its SQLSTATE.
+/// </summary>
+internal sealed class PostgresTargets : IAsyncDisposable
+{
+    public const string ApplicationName = "keyward";
+
+    private readonly EngineHosts _hosts;
+    private readonly ConcurrentDictionary<string, (string Key, NpgsqlDataSource Source)> _sources = new(StringComparer.Ordinal);
+
+    public PostgresTargets(EngineHosts hosts) => _hosts = hosts;
+
+    /// <summary>An open connection logged in as the connection's user with <paramref name="password"/>.</summary>
+    public async Task<NpgsqlConnection> OpenAsync(
+        string tenantUid, string name, long version, PostgresConnectionSpec spec, string username, string password, CancellationToken cancellationToken)
+    {
+        var address = await _hosts.ResolveAsync(spec.Host, spec.Port, cancellationToken);
+        var slot = $"{tenantUid}/{name}";
+        var key = $"{version}/{address}/{Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(password)), 0, 8)}";
+        var source = _sources.AddOrUpdate(
+            slot,
+            _ => (key, NpgsqlDataSource.Create(spec.ConnectionString(address, username, password, ApplicationName))),
+            (slotName, existing) =>
+            {
+                if (existing.Key == key)
+                {
+                    return existing;
+                }
+
+                _ = existing.Source.DisposeAsync().AsTask();
+                return (key, NpgsqlDataSource.Create(spec.ConnectionString(address, username, password, ApplicationName)));
+            }).Source;
+
+        try
+        {
+            return await source.OpenConnectionAsync(cancellationToken);
+        }
+        catch (PostgresException refused) when (refused.SqlState is PostgresErrorCodes.InvalidPassword or PostgresErrorCodes.InvalidAuthorizationSpecification)
+        {
+            throw new LoginRefusedException(name);
+        }
+        catch (PostgresException other)
+        {
+            throw KeywardErrors.EngineUnavailable(name, $"the server refused the connection (SQLSTATE {other.SqlState}).");
+        }
+        catch (Exception error) when (error is NpgsqlException or TimeoutException or System.Net.Sockets.SocketException)
+        {
+            throw KeywardErrors.EngineUnavailable(name, "it could not be reached.");
+        }
+    }
+
+    /// <summary>Drops the pool of a connection that changed or is gone.</summary>
+    public void Forget(string tenantUid, string name)
+    {
+        if (_sources.TryRemove($"{tenantUid}/{name}", out var removed))
+        {
+            _ = removed.Source.DisposeAsync().AsTask();
+        }
+    }
+
+    /// <summary>
+    /// Runs the creation statements and then sets <c>VALID UNTIL</c> itself, in one transaction: the login exists
+    /// with its expiry, or not at all.
+    /// </summary>
+    public static async Task CreateLoginAsync(NpgsqlConnection connection, string name, IReadOnlyList<string> statements, string username, string password, DateTimeOffset expiresAt, CancellationToken cancellationToken)
+    {
+        // Nothing of a failed creation is left behind: the transaction rolls back.
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        for (var i = 0; i < statements.Count; i++)
+        {
+            await RunAsync(connection, name, $"creation statement {i + 1}", PostgresRoleSettings.Render(statements[i], username, password, expiresAt), cancellationToken);
+        }
+
+        await RunAsync(connection, name, "setting VALID UNTIL on the new login (did the creation statements create {{name}}?)",
+            $"ALTER ROLE \"{username}\" VALID UNTIL '{PostgresRoleSettings.Expiration(expiresAt)}'", cancellationToken);
+        await CommitAsync(transaction, name, cancellationToken);
+    }
+
+    public static Task ExtendAsync(NpgsqlConnection connection, string name, string username, DateTimeOffset expiresAt, CancellationToken cancellationToken) =>
+        RunAsync(connection, name, "extending VALID UNTIL", $"ALTER ROLE \"{username}\" VALID UNTIL '{PostgresRoleSettings.Expiration(expiresAt)}'", cancellationToken);
+
+    /// <summary>
+    /// Idempotent: a login that is gone is done. Otherwise it can no longer log in, its sessions are terminated, and
+    /// the revocation statements run with a final <c>DROP ROLE IF EXISTS</c> in one transaction.
+    /// </summary>
+    public static async Task DropLoginAsync(NpgsqlConnection connection, string name, string username, IReadOnlyList<string>? revocation, CancellationToken cancellationToken)
+    {
+        if (!await ExistsAsync(connection, username, cancellationToken))
+        {
+            return;
+        }
+
+        await RunAsync(connection, name, "refusing new logins", $"ALTER ROLE \"{username}\" NOLOGIN", cancellationToken);
+        await using (var terminate = new NpgsqlCommand("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE usename = @u AND pid <> pg_backend_pid()", connection))
+        {
+            terminate.Parameters.AddWithValue("u", username);
+            await ExecuteAsync(terminate, name, "terminating the login's sessions", cancellationToken,
+                "Keyward's login needs the role pg_signal_backend (GRANT pg_signal_backend TO it) to end another login's sessions.");
+        }
+
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        var statements = revocation ?? DefaultRevocation;
+        for (var i = 0; i < statements.Count; i++)
+        {
+            await RunAsync(connection, name, $"revocation statement {i + 1}", PostgresRoleSettings.Render(statements[i], username, null, default), cancellationToken);
+        }
+
+        await RunAsync(connection, name, "dropping the login", $"DROP ROLE IF EXISTS \"{username}\"", cancellationToken);
+        await CommitAsync(transaction, name, cancellationToken);
+    }
+
+    /// <summary>
+    /// Without revocation statements: take back what a typical role grants in schema <c>public</c> (a grantor may always
+    /// revoke its own grants), then the login is dropped. A role that owns objects or holds grants elsewhere needs its
+    /// own revocation statements (<c>REASSIGN OWNED</c>, <c>DROP OWNED</c>), or its drop fails and is retried and reported.
+    /// </summary>
+    public static readonly IReadOnlyList<string> DefaultRevocation =
+    [
+        "REVOKE ALL PRIVILEGES ON ALL TABLES IN SCHEMA public FROM \"{{name}}\"",
+        "REVOKE ALL PRIVILEGES ON ALL SEQUENCES IN SCHEMA public FROM \"{{name}}\"",
+        "REVOKE USAGE ON SCHEMA public FROM \"{{name}}\"",
+    ];
+
+    public static async Task<bool> ExistsAsync(NpgsqlConnection connection, string username, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand("SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = @u)", connection);
+        command.Parameters.AddWithValue("u", username);
+        return (bool)(await command.ExecuteScalarAsync(cancellationToken))!;
+    }
+
+    /// <summary>Sets the connected user's own password (rotate-root).</summary>
+    public static Task SetOwnPasswordAsync(NpgsqlConnection connection, string name, string password, CancellationToken cancellationToken) =>
+        RunAsync(connection, name, "changing Keyward's own password", $"ALTER ROLE CURRENT_USER WITH PASSWORD '{password}'", cancellationToken);
+
+    private static async Task RunAsync(NpgsqlConnection connection, string name, string which, string sql, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand(sql, connection);
+        await ExecuteAsync(command, name, which, cancellationToken);
+    }
+
+    private static async Task ExecuteAsync(NpgsqlCommand command, string name, string which, CancellationToken cancellationToken, string? permissionHint = null)
+    {
+        try
+        {
+            await command.ExecuteNonQueryAsync(cancellationToken);
+        }
+        catch (PostgresException failed)
+        {
+            throw KeywardErrors.EngineStatementFailed(name, which, failed.SqlState,
+                failed.SqlState == PostgresErrorCodes.InsufficientPrivilege ? permissionHint : null);
+        }
+        catch (Exception error) when (error is NpgsqlException or TimeoutException or IOException)
+        {
+            throw KeywardErrors.EngineUnavailable(name, $"the connection was lost during {which}.");
+        }
+    }
+
+    private static async Task CommitAsync(NpgsqlTransaction transaction, string name, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await transaction.CommitAsync(cancellationToken);
+        }
+        catch (PostgresException failed)
+        {
+            throw KeywardErrors.EngineStatementFailed(name, "the commit", failed.SqlState);
+        }
+        catch (Exception error) when (error is NpgsqlException or TimeoutException or IOException)
+        {
+            throw KeywardErrors.EngineUnavailable(name, "the connection was lost at commit (the outcome is unknown; the lease is cleaned up).");
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var (_, (_, source)) in _sources)
+        {
+            await source.DisposeAsync();
+        }
+
+        _sources.Clear();
+    }
+}
+
+/// <summary>The database refused Keyward's own login (wrong password): rotate-root's recovery tries the pending one.</summary>
+internal sealed class LoginRefusedException(string name)
+    : Exception($"The database of connection '{name}' refused Keyward's login.");

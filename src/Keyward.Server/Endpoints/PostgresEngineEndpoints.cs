@@ -1,0 +1,126 @@
+using Keyward.Engines.Postgres;
+using Keyward.Server.Http;
+
+namespace Keyward.Server.Endpoints;
+
+public sealed class PutPostgresConnectionRequest
+{
+    public string? ConnectionUrl { get; init; }
+
+    public string? Username { get; init; }
+
+    /// <summary>Required when the connection is created; absent on a later PUT keeps the stored one.</summary>
+    public string? Password { get; init; }
+
+    public int? MaxOpenLeases { get; init; }
+}
+
+public sealed class PutPostgresRoleRequest
+{
+    public IReadOnlyList<string>? CreationStatements { get; init; }
+
+    public IReadOnlyList<string>? RevocationStatements { get; init; }
+
+    public Duration? DefaultTtl { get; init; }
+
+    public Duration? MaxTtl { get; init; }
+}
+
+public sealed record PostgresConnectionListResponse(IReadOnlyList<PostgresConnectionView> Connections);
+
+public sealed record PostgresRoleListResponse(IReadOnlyList<PostgresRoleView> Roles);
+
+public sealed record PostgresCredentialResponse(string Username, string Password, string LeaseId, long LeaseDuration, bool Renewable);
+
+/// <summary>Dynamic PostgreSQL credentials: connections and roles (tenant admin), logins (read on creds/postgres/NAME/ROLE).</summary>
+public static class PostgresEngineEndpoints
+{
+    public static IEndpointRouteBuilder MapPostgresEngineEndpoints(this IEndpointRouteBuilder routes)
+    {
+        var engine = routes.MapGroup("/v1/engines/postgres").WithTags("PostgreSQL engine");
+
+        engine.MapPut("/{name}", (string name, HttpContext http, Audited audited, PostgresEngine service) =>
+            audited.RunAsync(http, "engine.postgres.write", async ctx =>
+            {
+                var body = await ctx.BodyAsync<PutPostgresConnectionRequest>();
+                return TypedResults.Ok(await service.PutConnectionAsync(
+                    ctx.Caller, name, body.ConnectionUrl, body.Username, body.Password, body.MaxOpenLeases, ctx.Audit, http.RequestAborted));
+            }))
+            .WithSummary("Register or replace a connection (Keyward logs in to check it first); the password is sealed and never returned (tenant admin token).")
+            .WithJsonBody<PutPostgresConnectionRequest>().Produces<PostgresConnectionView>().ProducesProblem(400).ProducesProblem(403).ProducesProblem(502);
+
+        engine.MapGet("/", (HttpContext http, Audited audited, PostgresEngine service) =>
+            audited.RunAsync(http, "engine.postgres.list", async ctx =>
+                TypedResults.Ok(new PostgresConnectionListResponse(await service.ListConnectionsAsync(ctx.Caller, http.RequestAborted)))))
+            .WithSummary("The tenant's PostgreSQL connections, without passwords (tenant admin token).")
+            .Produces<PostgresConnectionListResponse>();
+
+        engine.MapGet("/{name}", (string name, HttpContext http, Audited audited, PostgresEngine service) =>
+            audited.RunAsync(http, "engine.postgres.read", async ctx =>
+                TypedResults.Ok(await service.GetConnectionAsync(ctx.Caller, name, ctx.Audit, http.RequestAborted))))
+            .WithSummary("One connection, without its password (tenant admin token).")
+            .Produces<PostgresConnectionView>().ProducesProblem(404);
+
+        engine.MapDelete("/{name}", (string name, HttpContext http, Audited audited, PostgresEngine service) =>
+            audited.RunAsync(http, "engine.postgres.delete", async ctx =>
+            {
+                ctx.Audit.SuccessStatus = StatusCodes.Status204NoContent;
+                await service.DeleteConnectionAsync(ctx.Caller, name, ctx.Audit);
+                return TypedResults.NoContent();
+            }))
+            .WithSummary("Delete a connection and its roles; refused (409 engine_in_use) while any of its logins exists (tenant admin token).")
+            .Produces(204).ProducesProblem(404).ProducesProblem(409);
+
+        engine.MapPost("/{name}/rotate-root", (string name, HttpContext http, Audited audited, PostgresEngine service) =>
+            audited.RunAsync(http, "engine.postgres.rotate_root", async ctx =>
+                TypedResults.Ok(await service.RotateRootAsync(ctx.Caller, name, ctx.Audit, http.RequestAborted))))
+            .WithSummary("Give Keyward's own login a new random password no person has seen (tenant admin token).")
+            .Produces<PostgresConnectionView>().ProducesProblem(404).ProducesProblem(502);
+
+        engine.MapPut("/{name}/roles/{role}", (string name, string role, HttpContext http, Audited audited, PostgresEngine service) =>
+            audited.RunAsync(http, "engine.postgres.role.write", async ctx =>
+            {
+                var body = await ctx.BodyAsync<PutPostgresRoleRequest>();
+                return TypedResults.Ok(await service.PutRoleAsync(
+                    ctx.Caller, name, role, body.CreationStatements, body.RevocationStatements, body.DefaultTtl?.Value, body.MaxTtl?.Value, ctx.Audit));
+            }))
+            .WithSummary("Define a role: SQL statements with {{name}}, {{password}} and {{expiration}} that create and drop a login, and its lease terms (tenant admin token).")
+            .WithJsonBody<PutPostgresRoleRequest>().Produces<PostgresRoleView>().ProducesProblem(400).ProducesProblem(404);
+
+        engine.MapGet("/{name}/roles", (string name, HttpContext http, Audited audited, PostgresEngine service) =>
+            audited.RunAsync(http, "engine.postgres.role.list", async ctx =>
+                TypedResults.Ok(new PostgresRoleListResponse(await service.ListRolesAsync(ctx.Caller, name, http.RequestAborted)))))
+            .WithSummary("The roles of a connection (tenant admin token).")
+            .Produces<PostgresRoleListResponse>().ProducesProblem(404);
+
+        engine.MapGet("/{name}/roles/{role}", (string name, string role, HttpContext http, Audited audited, PostgresEngine service) =>
+            audited.RunAsync(http, "engine.postgres.role.read", async ctx =>
+                TypedResults.Ok(await service.GetRoleAsync(ctx.Caller, name, role, ctx.Audit, http.RequestAborted))))
+            .WithSummary("One role (tenant admin token).")
+            .Produces<PostgresRoleView>().ProducesProblem(404);
+
+        engine.MapDelete("/{name}/roles/{role}", (string name, string role, HttpContext http, Audited audited, PostgresEngine service) =>
+            audited.RunAsync(http, "engine.postgres.role.delete", async ctx =>
+            {
+                ctx.Audit.SuccessStatus = StatusCodes.Status204NoContent;
+                await service.DeleteRoleAsync(ctx.Caller, name, role, ctx.Audit);
+                return TypedResults.NoContent();
+            }))
+            .WithSummary("Delete a role; refused (409 engine_in_use) while any of its logins exists (tenant admin token).")
+            .Produces(204).ProducesProblem(404).ProducesProblem(409);
+
+        routes.MapPost("/v1/creds/postgres/{name}/{role}", (string name, string role, HttpContext http, Audited audited, PostgresEngine service, TimeProvider time) =>
+            audited.RunAsync(http, "creds.postgres.issue", async ctx =>
+            {
+                var issued = await service.IssueAsync(ctx.Caller, name, role, ctx.Audit, http.RequestAborted);
+                var lease = issued.Lease;
+                var duration = (long)Math.Max(0, (lease.ExpiresAt - time.GetUtcNow()).TotalSeconds);
+                return TypedResults.Ok(new PostgresCredentialResponse(issued.Username, issued.Password, lease.LeaseId, duration, lease.ExpiresAt < lease.MaxExpiresAt));
+            }))
+            .WithTags("PostgreSQL engine")
+            .WithSummary("A new unique login with VALID UNTIL, owned by a lease under the caller's token (capability read on creds/postgres/NAME/ROLE).")
+            .Produces<PostgresCredentialResponse>().ProducesProblem(403).ProducesProblem(404).ProducesProblem(429).ProducesProblem(502);
+
+        return routes;
+    }
+}
