@@ -167,12 +167,16 @@ public sealed partial class PostgresEngine : ILeaseEngine, IAsyncDisposable
         name = Names.RequireName("Connection name", name);
         audit.Path = "engines/postgres/" + name;
         var loaded = await LoadAsync(tenant.Uid, name, cancellationToken);
-        await using var connection = await ConnectAsync(loaded, cancellationToken);
         var fresh = RandomNumberGenerator.GetString(PasswordAlphabet, PasswordLength);
+        await using (await ConnectAsync(loaded, cancellationToken))
+        {
+            // Keyward can log in now: only then is a new password staged.
+        }
+
         var staged = await ReplaceSecretsAsync(loaded, new PostgresConnectionSecrets(loaded.Secrets.Password, fresh), loaded.Settings, null);
         try
         {
-            await PostgresTargets.SetOwnPasswordAsync(connection, name, fresh, cancellationToken);
+            await OnTargetAsync(loaded, connection => PostgresTargets.SetOwnPasswordAsync(connection, name, fresh, cancellationToken), cancellationToken);
         }
         catch (KeywardException)
         {
@@ -281,8 +285,8 @@ public sealed partial class PostgresEngine : ILeaseEngine, IAsyncDisposable
 
         try
         {
-            await using var connection = await ConnectAsync(loaded, cancellationToken);
-            await PostgresTargets.CreateLoginAsync(connection, name, roleSettings.CreationStatements, username, password, lease.ExpiresAt, cancellationToken);
+            await OnTargetAsync(loaded, connection =>
+                PostgresTargets.CreateLoginAsync(connection, name, roleSettings.CreationStatements, username, password, lease.ExpiresAt, cancellationToken), cancellationToken);
         }
         catch (Exception failure) when (failure is KeywardException or OperationCanceledException)
         {
@@ -302,16 +306,14 @@ public sealed partial class PostgresEngine : ILeaseEngine, IAsyncDisposable
     {
         var (name, role, username) = Parse(lease);
         var loaded = await LoadAsync(lease.TenantUid, name, cancellationToken, role, roleOptional: true);
-        await using var connection = await ConnectAsync(loaded, cancellationToken);
-        await PostgresTargets.DropLoginAsync(connection, name, username, loaded.Role?.RevocationStatements, cancellationToken);
+        await OnTargetAsync(loaded, connection => PostgresTargets.DropLoginAsync(connection, name, username, loaded.Role?.RevocationStatements, cancellationToken), cancellationToken);
     }
 
     public async Task ExtendAsync(LeaseRecord lease, DateTimeOffset expiresAt, CancellationToken cancellationToken)
     {
         var (name, _, username) = Parse(lease);
         var loaded = await LoadAsync(lease.TenantUid, name, cancellationToken);
-        await using var connection = await ConnectAsync(loaded, cancellationToken);
-        await PostgresTargets.ExtendAsync(connection, name, username, expiresAt, cancellationToken);
+        await OnTargetAsync(loaded, connection => PostgresTargets.ExtendAsync(connection, name, username, expiresAt, cancellationToken), cancellationToken);
     }
 
     public ValueTask DisposeAsync() => _targets.DisposeAsync();
@@ -397,6 +399,10 @@ public sealed partial class PostgresEngine : ILeaseEngine, IAsyncDisposable
             throw RefusedLogin(name);
         }
     }
+
+    /// <summary>Runs statements on the connection's database, retried on concurrent catalog updates (see <see cref="PostgresTargets.RetryingAsync"/>).</summary>
+    private Task OnTargetAsync(Loaded loaded, Func<NpgsqlConnection, Task> operation, CancellationToken cancellationToken) =>
+        PostgresTargets.RetryingAsync(token => ConnectAsync(loaded, token), operation, cancellationToken);
 
     private async Task<Loaded> ReplaceSecretsAsync(Loaded loaded, PostgresConnectionSecrets secrets, PostgresConnectionSettings settings, AuditDraft? audit)
     {

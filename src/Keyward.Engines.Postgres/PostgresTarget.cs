@@ -75,6 +75,7 @@ internal sealed class PostgresTargets : IAsyncDisposable
     {
         // Nothing of a failed creation is left behind: the transaction rolls back.
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        await SerializeAsync(connection, name, cancellationToken);
         for (var i = 0; i < statements.Count; i++)
         {
             await RunAsync(connection, name, $"creation statement {i + 1}", PostgresRoleSettings.Render(statements[i], username, password, expiresAt), cancellationToken);
@@ -108,6 +109,7 @@ internal sealed class PostgresTargets : IAsyncDisposable
         }
 
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        await SerializeAsync(connection, name, cancellationToken);
         var statements = revocation ?? DefaultRevocation;
         for (var i = 0; i < statements.Count; i++)
         {
@@ -141,6 +143,53 @@ internal sealed class PostgresTargets : IAsyncDisposable
     public static Task SetOwnPasswordAsync(NpgsqlConnection connection, string name, string password, CancellationToken cancellationToken) =>
         RunAsync(connection, name, "changing Keyward's own password", $"ALTER ROLE CURRENT_USER WITH PASSWORD '{password}'", cancellationToken);
 
+    /// <summary>The advisory lock Keyward's grant-changing transactions take in a tenant's database ("kw_roles" in ASCII).</summary>
+    public const long RoleChangesLock = 0x6B775F726F6C6573;
+
+    /// <summary>
+    /// Takes <see cref="RoleChangesLock"/> until the transaction ends: GRANT and REVOKE on one table from several
+    /// transactions at once fail with <c>tuple concurrently updated</c> instead of waiting, so Keyward's own (from every
+    /// node) take turns. What others do to the same tables is covered by <see cref="RetryingAsync"/>.
+    /// </summary>
+    private static async Task SerializeAsync(NpgsqlConnection connection, string name, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand($"SELECT pg_advisory_xact_lock({RoleChangesLock})", connection);
+        await ExecuteAsync(command, name, "waiting for Keyward's other grant changes on this database", cancellationToken);
+    }
+
+    /// <summary>Attempts of one operation that meets a concurrent change of the same catalog row.</summary>
+    private const int ConflictAttempts = 6;
+
+    /// <summary>
+    /// Runs <paramref name="operation"/> on a connection of its own, again on a new one (after a short random pause) when
+    /// PostgreSQL reports a concurrent update of the same catalog row — two logins granted on one table at once:
+    /// <c>tuple concurrently updated</c> — a serialization failure or a deadlock. Each attempt is its own transaction.
+    /// </summary>
+    public static async Task RetryingAsync(Func<CancellationToken, Task<NpgsqlConnection>> open, Func<NpgsqlConnection, Task> operation, CancellationToken cancellationToken)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                await using var connection = await open(cancellationToken);
+                await operation(connection);
+                return;
+            }
+            catch (ConcurrentUpdateException) when (attempt < ConflictAttempts)
+            {
+                await Task.Delay(Random.Shared.Next(2, 20) * attempt, cancellationToken);
+            }
+            catch (ConcurrentUpdateException conflict)
+            {
+                throw conflict.Refusal;
+            }
+        }
+    }
+
+    private static bool IsConcurrentUpdate(PostgresException error) =>
+        error.SqlState is PostgresErrorCodes.SerializationFailure or PostgresErrorCodes.DeadlockDetected
+        || (error.SqlState == PostgresErrorCodes.InternalError && error.MessageText.Contains("concurrently", StringComparison.Ordinal));
+
     private static async Task RunAsync(NpgsqlConnection connection, string name, string which, string sql, CancellationToken cancellationToken)
     {
         await using var command = new NpgsqlCommand(sql, connection);
@@ -155,11 +204,18 @@ internal sealed class PostgresTargets : IAsyncDisposable
         }
         catch (PostgresException failed)
         {
-            throw KeywardErrors.EngineStatementFailed(name, which, failed.SqlState,
+            var refusal = KeywardErrors.EngineStatementFailed(name, which, failed.SqlState,
                 failed.SqlState == PostgresErrorCodes.InsufficientPrivilege ? permissionHint : null);
+            throw IsConcurrentUpdate(failed) ? new ConcurrentUpdateException(refusal) : refusal;
         }
         catch (Exception error) when (error is NpgsqlException or TimeoutException or IOException)
         {
+            // The database may have restarted: the pool's other idle connections are likely broken too.
+            if (command.Connection is { } broken)
+            {
+                NpgsqlConnection.ClearPool(broken);
+            }
+
             throw KeywardErrors.EngineUnavailable(name, $"the connection was lost during {which}.");
         }
     }
@@ -189,6 +245,12 @@ internal sealed class PostgresTargets : IAsyncDisposable
 
         _sources.Clear();
     }
+}
+
+/// <summary>A statement met a concurrent update of the same row; <see cref="Refusal"/> is what the caller gets if retries run out.</summary>
+internal sealed class ConcurrentUpdateException(KeywardException refusal) : Exception(refusal.Message)
+{
+    public KeywardException Refusal { get; } = refusal;
 }
 
 /// <summary>The database refused Keyward's own login (wrong password): rotate-root's recovery tries the pending one.</summary>
