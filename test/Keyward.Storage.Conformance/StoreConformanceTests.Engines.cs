@@ -95,4 +95,24 @@ public abstract partial class StoreConformanceTests
         var store = await NewStoreAsync();
         Assert.True(await IsRefusedAsync(store, s => s.Engines.UpsertAsync(NewEngineConfig("t_missing", "main", ""))));
     }
+
+    [Fact]
+    public async Task TenantKeys_RetiredHolders_AreRetiredTenantsWhoseKeysStillExist()
+    {
+        var store = await NewStoreAsync();
+        var live = await AddTenantAsync(store, "live");
+        var kept = await AddTenantAsync(store, "kept", Core.Tenants.TenantState.Retired);
+        var gone = await AddTenantAsync(store, "gone", Core.Tenants.TenantState.Retired);
+        await WriteAsync(store, async s =>
+        {
+            await s.TenantKeys.InsertAsync(new Core.Tenants.TenantKey(live.Uid, 1, [1], T0));
+            await s.TenantKeys.InsertAsync(new Core.Tenants.TenantKey(kept.Uid, 1, [2], T0));
+            await s.TenantKeys.InsertAsync(new Core.Tenants.TenantKey(kept.Uid, 2, [3], T0));
+        });
+
+        Assert.Equal([kept.Uid], await ReadAsync(store, s => s.TenantKeys.ListRetiredHoldersAsync()));
+        Assert.Equal(2, await WriteAsync(store, s => s.TenantKeys.DeleteAllAsync(kept.Uid)));
+        Assert.Empty(await ReadAsync(store, s => s.TenantKeys.ListRetiredHoldersAsync()));
+        _ = gone;
+    }
 }

@@ -41,14 +41,17 @@ public sealed class Sweeper : IAsyncDisposable
     private readonly KeyHierarchy _keys;
     private readonly LeaseEngines _engines;
     private readonly Tenants.LockdownRevocations _revocations;
+    private readonly Tenants.TenantService _tenants;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly PeriodicLoop _loop = new();
     private IStoreLeadership? _lead;
 
     public Sweeper(
-        IKeywardStore store, GroupCommitter committer, KeyHierarchy keys, LeaseEngines engines, Tenants.LockdownRevocations revocations, TimeProvider time, ILogger<Sweeper> logger)
+        IKeywardStore store, GroupCommitter committer, KeyHierarchy keys, LeaseEngines engines, Tenants.LockdownRevocations revocations,
+        Tenants.TenantService tenants, TimeProvider time, ILogger<Sweeper> logger)
     {
+        _tenants = tenants;
         _revocations = revocations;
         _store = store;
         _committer = committer;
@@ -113,6 +116,9 @@ public sealed class Sweeper : IAsyncDisposable
 
         await _revocations.ResumePendingAsync();
         var cleaned = await RunCleanupsAsync(now, cancellationToken);
+
+        // An offboarded tenant's keys outlive it only until its last login outside Keyward is gone.
+        await _tenants.DestroyRetainedKeysAsync(cancellationToken);
         return new SweepResult(expired, tokens, leases, events, cleaned);
     }
 

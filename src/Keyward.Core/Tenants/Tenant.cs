@@ -65,6 +65,9 @@ public interface ITenantKeyStore
 
     /// <summary>Destroys every key version of the tenant; its ciphertexts become unreadable for good.</summary>
     Task<int> DeleteAllAsync(string tenantUid, CancellationToken cancellationToken = default);
+
+    /// <summary>Uids of retired tenants whose keys still exist (kept until logins made for them outside Keyward are dropped).</summary>
+    Task<IReadOnlyList<string>> ListRetiredHoldersAsync(CancellationToken cancellationToken = default);
 }
 
 /// <summary>What a lockdown did: the incident id (in the audit log), how much it revoked and how long that took.</summary>

@@ -106,9 +106,11 @@ public sealed class TenantService
     }
 
     /// <summary>
-    /// Offboarding, in this order and in one transaction: lock the tenant, revoke every token, destroy its key
+    /// Offboarding, in this order and in one transaction: lock the tenant, revoke every token and lease, destroy its key
     /// material, retire the id for good. Then the engine purges the deleted key pages. Ciphertexts stay, unreadable
-    /// even to the operator; audit records stay, readable by root.
+    /// even to the operator; audit records stay, readable by root. When revoked leases still wait for a clean-up
+    /// outside Keyward (a database login to drop, with a password sealed under the tenant's key), the keys are kept
+    /// until the last is done (<c>pending_external</c>); then <see cref="DestroyRetainedKeysAsync"/> destroys them.
     /// </summary>
     public async Task DeleteAsync(Principal caller, string id, AuditDraft audit)
     {
@@ -134,7 +136,9 @@ public sealed class TenantService
                     var tokens = await session.Tokens.RevokeTenantAsync(tenant.Uid, now, RevocationReasons.TenantDeleted);
                     var leases = await session.Leases.RevokeTenantAsync(tenant.Uid, now, _engines.External);
                     audit.AddDetail("revoked_leases", leases);
-                    var keys = await session.TenantKeys.DeleteAllAsync(tenant.Uid);
+                    var pending = await session.Leases.CountPendingCleanupsAsync(tenant.Uid);
+                    audit.AddDetail("pending_external", pending);
+                    var keys = pending == 0 ? await session.TenantKeys.DeleteAllAsync(tenant.Uid) : 0;
                     await session.Tenants.UpdateStateAsync(tenant.Uid, TenantState.Retired, now);
                     audit.AddDetail("revoked_tokens", tokens);
                     audit.AddDetail("destroyed_key_versions", keys);
@@ -155,6 +159,52 @@ public sealed class TenantService
 
         await _store.PurgeDeletedDataAsync();
         KeywardLog.TenantDeleted(_logger, id, revoked, destroyed);
+    }
+
+    /// <summary>
+    /// Destroys the keys offboarding kept for clean-ups outside Keyward, of every retired tenant whose clean-ups are
+    /// all done (the sweeper calls this after its clean-ups); each destruction is audited. Returns how many tenants.
+    /// </summary>
+    public async Task<int> DestroyRetainedKeysAsync(CancellationToken cancellationToken = default)
+    {
+        IReadOnlyList<string> holders;
+        await using (var session = await _store.ReadAsync(cancellationToken))
+        {
+            holders = await session.TenantKeys.ListRetiredHoldersAsync(cancellationToken);
+        }
+
+        var destroyedTenants = 0;
+        foreach (var uid in holders)
+        {
+            var audit = new AuditDraft(Ids.NewRequestId(), "tenant.keys_destroyed") { Actor = new AuditActor("sweeper") };
+            var destroyed = await _committer.ExecuteAsync(audit, async session =>
+            {
+                var tenant = await session.Tenants.GetByUidAsync(uid);
+                audit.TenantId = tenant?.Id;
+                if (tenant?.State != TenantState.Retired || await session.Leases.CountPendingCleanupsAsync(uid) > 0)
+                {
+                    return 0;
+                }
+
+                var keys = await session.TenantKeys.DeleteAllAsync(uid);
+                audit.AddDetail("destroyed_key_versions", keys);
+                return keys;
+            });
+
+            if (destroyed > 0)
+            {
+                _rings.Remove(uid);
+                destroyedTenants++;
+                KeywardLog.TenantDeleted(_logger, audit.TenantId ?? uid, 0, destroyed);
+            }
+        }
+
+        if (destroyedTenants > 0)
+        {
+            await _store.PurgeDeletedDataAsync(cancellationToken);
+        }
+
+        return destroyedTenants;
     }
 
     public async Task<(string Token, TokenRecord Record)> CreateTokenAsync(

@@ -56,4 +56,9 @@ internal sealed class PostgresTenantKeyStore(PostgresDb db) : ITenantKeyStore
 
     public Task<int> DeleteAllAsync(string tenantUid, CancellationToken cancellationToken = default) =>
         db.ExecuteAsync("DELETE FROM tenant_keys WHERE tenant_uid = @uid", [("uid", tenantUid)], cancellationToken);
+
+    public async Task<IReadOnlyList<string>> ListRetiredHoldersAsync(CancellationToken cancellationToken = default) =>
+        await db.ListAsync(
+            "SELECT DISTINCT k.tenant_uid FROM tenant_keys k JOIN tenants t ON t.uid = k.tenant_uid WHERE t.state = 'retired' ORDER BY k.tenant_uid",
+            [], r => r.GetString(0), cancellationToken);
 }

@@ -97,4 +97,17 @@ internal sealed class SqliteTenantKeyStore(SqliteConnectionLease db) : ITenantKe
 
     public Task<int> DeleteAllAsync(string tenantUid, CancellationToken cancellationToken = default) =>
         Task.FromResult(db.Execute("DELETE FROM tenant_keys WHERE tenant_uid = $uid", ("$uid", tenantUid)));
+
+    public Task<IReadOnlyList<string>> ListRetiredHoldersAsync(CancellationToken cancellationToken = default)
+    {
+        using var reader = db.Query(
+            "SELECT DISTINCT k.tenant_uid FROM tenant_keys k JOIN tenants t ON t.uid = k.tenant_uid WHERE t.state = 'retired' ORDER BY k.tenant_uid");
+        var list = new List<string>();
+        while (reader.Read())
+        {
+            list.Add(reader.GetString(0));
+        }
+
+        return Task.FromResult<IReadOnlyList<string>>(list);
+    }
 }

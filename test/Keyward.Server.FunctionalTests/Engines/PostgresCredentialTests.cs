@@ -157,6 +157,33 @@ public sealed partial class PostgresCredentialTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Offboarding_KeepsTheTenantsKeysUntilItsLoginsAreDropped_ThenDestroysThem()
+    {
+        var login = await IssueAsync((await AgentAsync()).Token);
+        var uid = await ReadAsync(async s => (await s.Tenants.GetByIdAsync("acme"))!.Uid);
+
+        // The drop needs Keyward's login, whose password is sealed under the tenant's key: make the first attempt fail.
+        await _target.AsSuperuserAsync(
+            $"ALTER ROLE {_target.AdminUser} NOLOGIN; SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{_target.AdminUser}'");
+        var response = await SendAsync(HttpMethod.Delete, KeywardTestHost.RootToken, "/v1/tenants/acme");
+        Assert.Equal(HttpStatusCode.NoContent, response.StatusCode);
+
+        await Task.Delay(1500);
+        Assert.True(await _target.RoleExistsAsync(login.Username));
+        Assert.NotEmpty(await ReadAsync(s => s.TenantKeys.ListAsync(uid)));
+
+        await _target.AsSuperuserAsync($"ALTER ROLE {_target.AdminUser} LOGIN");
+        Assert.True(await PostgresTarget.EventuallyAsync(async () => !await _target.RoleExistsAsync(login.Username), seconds: 30), "the login was not dropped");
+        Assert.True(await PostgresTarget.EventuallyAsync(async () => (await ReadAsync(s => s.TenantKeys.ListAsync(uid))).Count == 0), "the keys were not destroyed");
+    }
+
+    private async Task<T> ReadAsync<T>(Func<Keyward.Core.Storage.IStoreSession, Task<T>> read)
+    {
+        await using var session = await _host.Store.ReadAsync();
+        return await read(session);
+    }
+
+    [Fact]
     public async Task Expiry_RefusesTheLoginAtValidUntil_ThenTheSweeperDropsIt()
     {
         await PutRoleAsync(_world.Admin, "main", "brief", PostgresTarget.ReaderStatements, defaultTtl: "3s", maxTtl: "3s");
