@@ -2,8 +2,11 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using Keyward.Client;
+using Keyward.Client.Models;
 using Keyward.Server.FunctionalTests.Agents;
 using Keyward.Tests.Common;
+using Microsoft.AspNetCore.TestHost;
 
 namespace Keyward.Server.FunctionalTests.Engines;
 
@@ -327,6 +330,39 @@ public sealed partial class PostgresCredentialTests : IAsyncLifetime
             (await SendAsync(HttpMethod.Delete, _world.Admin, "/v1/engines/postgres/main")).StatusCode == HttpStatusCode.NoContent));
         Assert.False(await _target.RoleExistsAsync(first.Username));
         await Problems.AssertProblemAsync(await SendAsync(HttpMethod.Get, _world.Admin, "/v1/engines/postgres/main/roles"), HttpStatusCode.NotFound, "engine_not_found");
+    }
+
+    [Fact]
+    public async Task TheSdk_ConfiguresAConnectionAndRole_AndAnAgentGetsAndRevokesItsLogin()
+    {
+        KeywardClient Client(string token) => new(new KeywardClientOptions
+        {
+            Address = new Uri("http://localhost/"),
+            Token = token,
+            Handler = _host.Host.App.GetTestServer().CreateHandler(),
+        });
+
+        using var admin = Client(_world.Admin);
+        var spec = new PostgresConnectionSpec(_target.Url, _target.AdminUser, _target.AdminPassword, MaxOpenLeases: 10);
+        Assert.DoesNotContain(_target.AdminPassword, spec.ToString(), StringComparison.Ordinal);
+        var connection = await admin.PutPostgresConnectionAsync("sdk", spec);
+        Assert.Equal((10, _target.AdminUser), (connection.MaxOpenLeases, connection.Username));
+        var role = await admin.PutPostgresRoleAsync("sdk", "reader", PostgresTarget.ReaderStatements, defaultTtl: TimeSpan.FromMinutes(5), maxTtl: TimeSpan.FromMinutes(10));
+        Assert.Equal((TimeSpan.FromMinutes(5), TimeSpan.FromMinutes(10)), (role.DefaultTtl, role.MaxTtl));
+        Assert.Single(await admin.ListPostgresRolesAsync("sdk"));
+        Assert.Contains(await admin.ListPostgresConnectionsAsync(), c => c.Name == "sdk");
+
+        await _world.PutRoleAsync("db", [AgentWorld.Rule("creds/postgres/*/*", "read")], "1h");
+        using var agent = Client((await AgentAsync()).Token);
+        var login = await agent.CreatePostgresCredentialAsync("sdk", "reader");
+        Assert.InRange(login.LeaseDuration, TimeSpan.FromSeconds(295), TimeSpan.FromMinutes(5));
+        Assert.DoesNotContain(login.Password, login.ToString(), StringComparison.Ordinal);
+        Assert.Equal((true, null), await _target.TryReadAsync(login.Username, login.Password));
+
+        await agent.RevokeLeaseAsync(login.LeaseId);
+        Assert.True(await PostgresTarget.EventuallyAsync(async () => !await _target.RoleExistsAsync(login.Username)));
+        var failure = await Assert.ThrowsAsync<KeywardRequestFailedException>(() => agent.CreatePostgresCredentialAsync("sdk", "nosuch"));
+        Assert.Equal((404, "engine_role_not_found"), (failure.Status, failure.ErrorCode));
     }
 
     [GeneratedRegex(@"\Akw_[a-z0-9_]+\z")]
