@@ -149,14 +149,25 @@ public sealed class PostgresStore : ISharedStore
     public async ValueTask<IStoreSession> ReadAsync(CancellationToken cancellationToken = default)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        return await PostgresSession.BeginAsync(_readSource, write: false, NodeId, cancellationToken);
+        return await PostgresSession.BeginAsync(_readSource, PostgresSessionKind.Snapshot, NodeId, cancellationToken);
+    }
+
+    /// <summary>
+    /// One read-only statement outside any explicit transaction, on a connection of the read pool: a single statement sees
+    /// one snapshot by itself, and the session saves the <c>BEGIN</c> and the <c>ROLLBACK</c> round trip a snapshot
+    /// session costs. A second statement in it is refused.
+    /// </summary>
+    public async ValueTask<IStoreSession> ReadOneStatementAsync(CancellationToken cancellationToken = default)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        return await PostgresSession.BeginAsync(_readSource, PostgresSessionKind.Statement, NodeId, cancellationToken);
     }
 
     /// <summary>A <c>READ COMMITTED</c> transaction on a pooled connection; rolled back unless committed.</summary>
     public async ValueTask<IWriteSession> WriteAsync(CancellationToken cancellationToken = default)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        return await PostgresSession.BeginAsync(_dataSource, write: true, NodeId, cancellationToken);
+        return await PostgresSession.BeginAsync(_dataSource, PostgresSessionKind.Write, NodeId, cancellationToken);
     }
 
     /// <summary>

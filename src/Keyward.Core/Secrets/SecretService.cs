@@ -135,7 +135,8 @@ public sealed class SecretService
         else
         {
             var generation = _rows.Generation;
-            await using (var session = await _store.ReadAsync(cancellationToken))
+            // One statement (metadata joined to the version): no snapshot needs holding across statements.
+            await using (var session = await _store.ReadOneStatementAsync(cancellationToken))
             {
                 found = await session.Secrets.ReadAsync(tenant.Uid, path, version, wantedStage, cancellationToken);
             }

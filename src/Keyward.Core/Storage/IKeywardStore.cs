@@ -26,6 +26,14 @@ public interface IKeywardStore : IAsyncDisposable
     /// <summary>A read-only session on a consistent snapshot.</summary>
     ValueTask<IStoreSession> ReadAsync(CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// A read-only session for exactly one statement: one port call that every engine answers with a single query
+    /// (<see cref="ISecretStore.ReadAsync"/>, for one). A single statement sees one consistent state by itself, so an
+    /// engine may run it without opening a transaction (PostgreSQL saves the <c>BEGIN</c> and <c>ROLLBACK</c> round
+    /// trip, and refuses a second statement in it). Use <see cref="ReadAsync"/> when several reads must agree.
+    /// </summary>
+    ValueTask<IStoreSession> ReadOneStatementAsync(CancellationToken cancellationToken = default) => ReadAsync(cancellationToken);
+
     /// <summary>A write transaction. Nothing it does is visible or durable until <see cref="IWriteSession.CommitAsync"/>.</summary>
     ValueTask<IWriteSession> WriteAsync(CancellationToken cancellationToken = default);
 
@@ -113,4 +121,30 @@ public interface IWriteSession : IStoreSession
     Task ReleaseSavepointAsync(CancellationToken cancellationToken = default);
 
     Task CommitAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Closes a group-commit batch: appends its audit <paramref name="records"/> and <paramref name="checkpoint"/> (if
+    /// any), moves the chain head to <paramref name="head"/>, reads the newest event id and commits — durable on return,
+    /// as <see cref="CommitAsync"/>. Returns that event id. An engine that talks to its database in round trips sends
+    /// these steps as one (PostgreSQL); by default they run one after another. A failure of any step commits nothing.
+    /// </summary>
+    async Task<long> CommitAuditedAsync(
+        IReadOnlyList<AuditEntry> records, AuditCheckpoint? checkpoint, AuditHead head, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(records);
+        if (records.Count > 0)
+        {
+            await Audit.AppendAsync(records, cancellationToken);
+        }
+
+        if (checkpoint is not null)
+        {
+            await Audit.AppendCheckpointAsync(checkpoint, cancellationToken);
+        }
+
+        await Audit.SetHeadAsync(head, cancellationToken);
+        var latestEventId = await Events.LatestIdAsync(cancellationToken);
+        await CommitAsync(cancellationToken);
+        return latestEventId;
+    }
 }
