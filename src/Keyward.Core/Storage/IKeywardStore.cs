@@ -34,6 +34,19 @@ public interface IKeywardStore : IAsyncDisposable
     /// </summary>
     ValueTask<IStoreSession> ReadOneStatementAsync(CancellationToken cancellationToken = default) => ReadAsync(cancellationToken);
 
+    /// <summary>
+    /// One secret read outside any session, as <see cref="ISecretStore.ReadAsync"/> in a
+    /// <see cref="ReadOneStatementAsync"/> session answers it (which the default does). An engine may answer the reads
+    /// of concurrent callers together (PostgreSQL: one statement for all of them), as long as each read's statement
+    /// starts after the read was asked for: a read sees every commit that preceded it.
+    /// </summary>
+    async Task<(SecretMetadata Metadata, SecretVersion? Version)?> ReadSecretAsync(
+        string tenantUid, string path, long? version, SecretStage stage, CancellationToken cancellationToken = default)
+    {
+        await using var session = await ReadOneStatementAsync(cancellationToken);
+        return await session.Secrets.ReadAsync(tenantUid, path, version, stage, cancellationToken);
+    }
+
     /// <summary>A write transaction. Nothing it does is visible or durable until <see cref="IWriteSession.CommitAsync"/>.</summary>
     ValueTask<IWriteSession> WriteAsync(CancellationToken cancellationToken = default);
 
