@@ -113,28 +113,50 @@ internal sealed class PostgresSession : IWriteSession
     }
 
     /// <summary>
-    /// The group commit's closing step in one round trip: the newest event id, the audit records, the checkpoint, the
-    /// head, the notification (when the batch changed something other nodes cache or stream) and <c>COMMIT</c>, sent as
-    /// one batch. PostgreSQL stops at the first statement that fails and skips the rest up to the batch's end, so an
-    /// error commits nothing (the transaction is left aborted and rolled back on dispose); <c>COMMIT</c> returns once
-    /// the commit is flushed to the WAL, as <see cref="CommitAsync"/>.
+    /// The group commit's closing step in one round trip: the newest event id, the head (moved from
+    /// <paramref name="from"/> if given, else set), the audit records and the checkpoint — both written only if the head
+    /// is now <paramref name="head"/> —, the notification (when the batch changed something other nodes cache or
+    /// stream) and <c>COMMIT</c>, sent as one batch. The head is the first row the batch locks, as when it is read
+    /// <c>FOR UPDATE</c>. PostgreSQL stops at the first statement that fails and skips the rest up to the batch's end,
+    /// so an error commits nothing (the transaction is left aborted and rolled back on dispose); <c>COMMIT</c> returns
+    /// once the commit is flushed to the WAL, as <see cref="CommitAsync"/>. If the head was not <paramref name="from"/>
+    /// any more, no statement wrote anything, and the result is null.
     /// </summary>
-    public async Task<long> CommitAuditedAsync(
-        IReadOnlyList<AuditEntry> records, AuditCheckpoint? checkpoint, AuditHead head, CancellationToken cancellationToken = default)
+    public async Task<long?> CommitAuditedAsync(
+        IReadOnlyList<AuditEntry> records, AuditCheckpoint? checkpoint, AuditHead head, AuditHead? from = null,
+        CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(records);
+        if (from is not null && _db.Changed)
+        {
+            throw new InvalidOperationException("An assumed audit head is only for a session that changed nothing else.");
+        }
+
         _db.StartingStatement();
         await using var batch = new NpgsqlBatch(_db.Connection, Transaction);
 
-        // First, so its result is the reader's first: the audit statements after it touch no event.
+        // First, so its result is the reader's first; it takes no lock.
         batch.BatchCommands.Add(new NpgsqlBatchCommand(PostgresEventStore.LatestIdSql));
-        PostgresAuditStore.AddAppend(batch, records);
-        if (checkpoint is not null)
+        if (from is { } expected)
         {
-            PostgresAuditStore.AddCheckpoint(batch, checkpoint);
+            PostgresAuditStore.AddMoveHead(batch, expected, head);
+        }
+        else
+        {
+            PostgresAuditStore.AddSetHead(batch, head);
         }
 
-        PostgresAuditStore.AddSetHead(batch, head);
+        var headCommand = batch.BatchCommands[^1];
+        if (records.Count > 0)
+        {
+            PostgresAuditStore.AddAppendIfHead(batch, records, head);
+        }
+
+        if (checkpoint is not null)
+        {
+            PostgresAuditStore.AddCheckpointIfHead(batch, checkpoint, head);
+        }
+
         if (_db.Changed)
         {
             var notify = new NpgsqlBatchCommand("SELECT pg_notify($1, $2)");
@@ -156,7 +178,7 @@ internal sealed class PostgresSession : IWriteSession
         }
 
         _open = false;
-        return latestEventId;
+        return from is not null && headCommand.RecordsAffected != 1 ? null : latestEventId;
     }
 
     public async ValueTask DisposeAsync()

@@ -115,9 +115,10 @@ public sealed class PostgresStoreTests : IAsyncLifetime
     }
 
     [Theory]
-    [InlineData(false)]
-    [InlineData(true)]
-    public async Task AuditBatches_FromTwoNodesAtOnce_FormOneUnforkedChain(bool closeInOneRoundTrip)
+    [InlineData("statement by statement")]
+    [InlineData("one round trip")]
+    [InlineData("assumed head")]
+    public async Task AuditBatches_FromTwoNodesAtOnce_FormOneUnforkedChain(string close)
     {
         // Arrange: two nodes, each with several writers appending batches the way the group committer does (read the
         // head in the write transaction, chain onto it, append, move the head, commit).
@@ -127,8 +128,17 @@ public sealed class PostgresStoreTests : IAsyncLifetime
         // Act
         await Task.WhenAll(nodes.SelectMany(node => Enumerable.Range(0, WritersPerNode).Select(writer => Task.Run(async () =>
         {
+            AuditHead? committed = null;
             for (var batch = 0; batch < BatchesPerWriter; batch++)
             {
+                // With an assumed head: chain onto this writer's last commit without reading the head, and read it
+                // (under its lock) only when another writer moved it meanwhile — the group committer's audit-only batch.
+                if (close == "assumed head" && committed is { } assumed && await TryCloseAsync(node, assumed, writer, batch) is { } moved)
+                {
+                    committed = moved;
+                    continue;
+                }
+
                 await using var session = await node.WriteAsync();
                 var head = await session.Audit.GetHeadAsync();
                 var records = new List<AuditEntry>();
@@ -141,16 +151,26 @@ public sealed class PostgresStoreTests : IAsyncLifetime
                 }
 
                 await Task.Delay(Random.Shared.Next(3)); // widen the window in which another node could read the same head
-                if (closeInOneRoundTrip)
-                {
-                    await session.CommitAuditedAsync(records, null, head);
-                }
-                else
+                if (close == "statement by statement")
                 {
                     await session.Audit.AppendAsync(records);
                     await session.Audit.SetHeadAsync(head);
                     await session.CommitAsync();
                 }
+                else
+                {
+                    Assert.NotNull(await session.CommitAuditedAsync(records, null, head));
+                }
+
+                committed = head;
+            }
+
+            async Task<AuditHead?> TryCloseAsync(PostgresStore node, AuditHead from, int writer, int batch)
+            {
+                await using var session = await node.WriteAsync();
+                var (records, head) = Chain(from, $"node {Array.IndexOf(nodes, node)} writer {writer} batch {batch} (assumed)");
+                await Task.Delay(Random.Shared.Next(3));
+                return await session.CommitAuditedAsync(records, null, head, from) is null ? null : head;
             }
         }))));
 
@@ -173,6 +193,20 @@ public sealed class PostgresStoreTests : IAsyncLifetime
     }
 
     private static byte[] Link(byte[] previous, byte[] body) => SHA256.HashData([.. previous, .. body]);
+
+    private static (List<AuditEntry> Records, AuditHead Head) Chain(AuditHead head, string text, int count = 4)
+    {
+        var records = new List<AuditEntry>();
+        for (var i = 0; i < count; i++)
+        {
+            var body = System.Text.Encoding.UTF8.GetBytes($"{text} record {i}");
+            var hash = Link(head.Hash, body);
+            records.Add(new AuditEntry(head.Seq + 1, "acme", T0, null, null, body, head.Hash, hash));
+            head = new AuditHead(head.Seq + 1, hash);
+        }
+
+        return (records, head);
+    }
 
     [Fact]
     public async Task ClaimDueRotations_TwoNodesAtOnce_NeverClaimTheSameSecret()
@@ -305,7 +339,7 @@ public sealed class PostgresStoreTests : IAsyncLifetime
         var checkpoint = new AuditCheckpoint(2, head.Hash, T0, new byte[32]);
 
         // Act
-        long latest;
+        long? latest;
         await using (var session = await store.WriteAsync())
         {
             await session.Events.AppendAsync(new EventRecord(0, tenant.Uid, EventTypes.SecretWritten, "a", null, "{}", T0));
@@ -346,6 +380,42 @@ public sealed class PostgresStoreTests : IAsyncLifetime
         Assert.Equal(0L, await QueryAsync<long>("SELECT count(*) FROM tenants WHERE id = 'late'"));
         await using var read = await store.ReadAsync();
         Assert.Equal(first.Hash, (await read.Audit.GetHeadAsync()).Hash);
+    }
+
+    [Fact]
+    public async Task CommitAudited_AssumedHeadMovedByAnotherNode_WritesNothingAndReturnsNull()
+    {
+        // Arrange: node A committed a head; node B then chained onto it.
+        var a = await OpenNodeAsync();
+        var b = await OpenNodeAsync();
+        var (first, headA) = Chain(AuditHead.Genesis, "a");
+        await using (var session = await a.WriteAsync())
+        {
+            Assert.NotNull(await session.CommitAuditedAsync(first, null, headA));
+        }
+
+        var (second, headB) = Chain(headA, "b");
+        await using (var session = await b.WriteAsync())
+        {
+            Assert.NotNull(await session.CommitAuditedAsync(second, null, headB, from: headA));
+        }
+
+        // Act: A chains onto the head it committed, which is not the head any more.
+        var (stale, staleHead) = Chain(headA, "a again");
+        var checkpoint = new AuditCheckpoint(staleHead.Seq, staleHead.Hash, T0, new byte[32]);
+        long? result;
+        await using (var session = await a.WriteAsync())
+        {
+            result = await session.CommitAuditedAsync(stale, checkpoint, staleHead, from: headA);
+        }
+
+        // Assert: refused without writing anything: B's records and head stand, no checkpoint.
+        Assert.Null(result);
+        await using var read = await a.ReadAsync();
+        var chain = await read.Audit.QueryAsync(new AuditQuery(null, 0, 100, null, null));
+        Assert.Equal(first.Concat(second).Select(e => e.Hash), chain.Select(e => e.Hash));
+        Assert.Equal(headB.Hash, (await read.Audit.GetHeadAsync()).Hash);
+        Assert.Empty(await read.Audit.ListCheckpointsAsync());
     }
 
     private static AuditEntry Entry(long seq, byte[] previous, string text = "record")

@@ -141,10 +141,28 @@ public interface IWriteSession : IStoreSession
     /// as <see cref="CommitAsync"/>. Returns that event id. An engine that talks to its database in round trips sends
     /// these steps as one (PostgreSQL); by default they run one after another. A failure of any step commits nothing.
     /// </summary>
-    async Task<long> CommitAuditedAsync(
-        IReadOnlyList<AuditEntry> records, AuditCheckpoint? checkpoint, AuditHead head, CancellationToken cancellationToken = default)
+    /// <param name="records">The batch's records, chained onto the head they follow.</param>
+    /// <param name="checkpoint">A checkpoint of the new head, or null.</param>
+    /// <param name="head">The head after <paramref name="records"/>.</param>
+    /// <param name="from">The head the records chain onto when the session did not read it (null when it did, under its
+    /// lock): the head moves only if it still is <paramref name="from"/>, checked under the head's lock before anything
+    /// else is written. If it is not, nothing is written and the result is null. Only for a session that changed
+    /// nothing else.</param>
+    /// <param name="cancellationToken">Cancels the call (what was sent may still commit).</param>
+    async Task<long?> CommitAuditedAsync(
+        IReadOnlyList<AuditEntry> records, AuditCheckpoint? checkpoint, AuditHead head, AuditHead? from = null,
+        CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(records);
+        if (from is { } expected)
+        {
+            var current = await Audit.GetHeadAsync(cancellationToken);
+            if (current.Seq != expected.Seq || !current.Hash.AsSpan().SequenceEqual(expected.Hash))
+            {
+                return null;
+            }
+        }
+
         if (records.Count > 0)
         {
             await Audit.AppendAsync(records, cancellationToken);

@@ -73,6 +73,67 @@ internal sealed class PostgresAuditStore(PostgresDb db) : IAuditStore
         }
     }
 
+    private const string MoveHead = "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1 AND seq = $3 AND hash = $4";
+
+    private const string HeadIs = "EXISTS (SELECT 1 FROM audit_head WHERE id = 1 AND seq = $9 AND hash = $10)";
+
+    private const string InsertIfHead =
+        "INSERT INTO audit_log (seq, tenant, time, agent_id, path, body, prev_hash, hash) " +
+        "SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::bytea[], $7::bytea[], $8::bytea[]) " +
+        "WHERE " + HeadIs;
+
+    private const string InsertCheckpointIfHead =
+        "INSERT INTO audit_checkpoints (seq, hash, time, mac) SELECT $1::bigint, $2::bytea, $3::bigint, $4::bytea " +
+        "WHERE EXISTS (SELECT 1 FROM audit_head WHERE id = 1 AND seq = $5 AND hash = $6) ON CONFLICT (seq) DO NOTHING";
+
+    /// <summary>
+    /// Adds the move of the chain head from <paramref name="from"/> to <paramref name="head"/> to <paramref name="batch"/>:
+    /// it locks the row (waiting for another node's batch holding it) and moves it only if it still is
+    /// <paramref name="from"/>; its row count (1 or 0) says which.
+    /// </summary>
+    internal static void AddMoveHead(NpgsqlBatch batch, AuditHead from, AuditHead head)
+    {
+        var command = new NpgsqlBatchCommand(MoveHead);
+        command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = head.Seq });
+        command.Parameters.Add(new NpgsqlParameter<byte[]> { TypedValue = head.Hash });
+        command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = from.Seq });
+        command.Parameters.Add(new NpgsqlParameter<byte[]> { TypedValue = from.Hash });
+        batch.BatchCommands.Add(command);
+    }
+
+    /// <summary>
+    /// Adds the insert of every record, as one statement, to <paramref name="batch"/> — which inserts nothing unless the
+    /// head is <paramref name="head"/> by then (the head was moved earlier in the batch, or it was not).
+    /// </summary>
+    internal static void AddAppendIfHead(NpgsqlBatch batch, IReadOnlyList<AuditEntry> entries, AuditHead head)
+    {
+        var command = new NpgsqlBatchCommand(InsertIfHead);
+        command.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = [.. entries.Select(e => e.Seq)] });
+        command.Parameters.Add(new NpgsqlParameter<string?[]> { TypedValue = [.. entries.Select(e => e.TenantId)] });
+        command.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = [.. entries.Select(e => PostgresValues.Ticks(e.Time))] });
+        command.Parameters.Add(new NpgsqlParameter<string?[]> { TypedValue = [.. entries.Select(e => e.AgentId)] });
+        command.Parameters.Add(new NpgsqlParameter<string?[]> { TypedValue = [.. entries.Select(e => e.Path)] });
+        command.Parameters.Add(new NpgsqlParameter<byte[][]> { TypedValue = [.. entries.Select(e => e.Body)] });
+        command.Parameters.Add(new NpgsqlParameter<byte[][]> { TypedValue = [.. entries.Select(e => e.PrevHash)] });
+        command.Parameters.Add(new NpgsqlParameter<byte[][]> { TypedValue = [.. entries.Select(e => e.Hash)] });
+        command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = head.Seq });
+        command.Parameters.Add(new NpgsqlParameter<byte[]> { TypedValue = head.Hash });
+        batch.BatchCommands.Add(command);
+    }
+
+    /// <summary>Adds the insert of a checkpoint to <paramref name="batch"/>, kept only if the head is <paramref name="head"/> by then.</summary>
+    internal static void AddCheckpointIfHead(NpgsqlBatch batch, AuditCheckpoint c, AuditHead head)
+    {
+        var command = new NpgsqlBatchCommand(InsertCheckpointIfHead);
+        command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = c.Seq });
+        command.Parameters.Add(new NpgsqlParameter<byte[]> { TypedValue = c.Hash });
+        command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = PostgresValues.Ticks(c.Time) });
+        command.Parameters.Add(new NpgsqlParameter<byte[]> { TypedValue = c.Mac });
+        command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = head.Seq });
+        command.Parameters.Add(new NpgsqlParameter<byte[]> { TypedValue = head.Hash });
+        batch.BatchCommands.Add(command);
+    }
+
     /// <summary>Adds the upsert of the chain head (the row migration 1 created) to <paramref name="batch"/>.</summary>
     internal static void AddSetHead(NpgsqlBatch batch, AuditHead head)
     {
