@@ -6,13 +6,21 @@ namespace Keyward.Storage.Postgres;
 /// One session's connection and transaction, with the few ways the stores talk to it. Every value travels as a
 /// parameter (<c>@name</c> in the SQL); nothing is ever spliced into SQL text. Used by one session at a time.
 /// </summary>
-internal sealed class PostgresDb(NpgsqlConnection connection, NpgsqlTransaction transaction, bool write)
+/// <remarks>
+/// A session without a transaction (<paramref name="transaction"/> null) is a single-statement read: its one statement
+/// runs in PostgreSQL's implicit transaction, which is one consistent snapshot by itself. A second statement in it
+/// would see a different snapshot, so it is refused (<see cref="InvalidOperationException"/>): a caller whose reads
+/// must agree opens a snapshot session instead.
+/// </remarks>
+internal sealed class PostgresDb(NpgsqlConnection connection, NpgsqlTransaction? transaction, bool write)
 {
     public NpgsqlConnection Connection { get; } = connection;
 
-    public NpgsqlTransaction Transaction { get; } = transaction;
+    /// <summary>The session's transaction; null for a single-statement read.</summary>
+    public NpgsqlTransaction? Transaction { get; } = transaction;
 
     private int _unannounced;
+    private bool _statementRan;
 
     /// <summary>A write session: reads that precede a change lock their rows (<c>FOR UPDATE</c>).</summary>
     public bool Write { get; } = write;
@@ -42,6 +50,7 @@ internal sealed class PostgresDb(NpgsqlConnection connection, NpgsqlTransaction 
 
     public NpgsqlCommand Command(string sql, (string Name, object? Value)[] parameters)
     {
+        StartingStatement();
         if (Write && _unannounced == 0 && !sql.AsSpan().TrimStart().StartsWith("SELECT", StringComparison.OrdinalIgnoreCase))
         {
             Changed = true;
@@ -54,6 +63,18 @@ internal sealed class PostgresDb(NpgsqlConnection connection, NpgsqlTransaction 
         }
 
         return command;
+    }
+
+    /// <summary>Notes a statement about to run; refuses a second one in a single-statement session.</summary>
+    public void StartingStatement()
+    {
+        if (Transaction is null && _statementRan)
+        {
+            throw new InvalidOperationException(
+                "A single-statement read session ran a second statement; reads that must agree need a snapshot session (IKeywardStore.ReadAsync).");
+        }
+
+        _statementRan = true;
     }
 
     public async Task<int> ExecuteAsync(string sql, (string Name, object? Value)[] parameters, CancellationToken cancellationToken)

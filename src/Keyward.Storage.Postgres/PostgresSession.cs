@@ -16,10 +16,11 @@ namespace Keyward.Storage.Postgres;
 
 /// <summary>
 /// A read snapshot (a <c>READ ONLY</c>, <c>REPEATABLE READ</c> transaction: every query sees the database as of the
-/// first one) or a write transaction (<c>READ COMMITTED</c>: each statement sees what others committed before it,
-/// and the row locks the stores take — the audit head, a secret's metadata, conditional updates — serialize writers
-/// where it matters). Each session holds one pooled connection; a write session not committed is rolled back on
-/// dispose.
+/// first one), a single-statement read (no transaction: the statement runs in PostgreSQL's implicit one, read-only by
+/// the read pool's default, and a second statement is refused), or a write transaction (<c>READ COMMITTED</c>: each
+/// statement sees what others committed before it, and the row locks the stores take — the audit head, a secret's
+/// metadata, conditional updates — serialize writers where it matters). Each session holds one pooled connection; a
+/// write session not committed is rolled back on dispose.
 /// </summary>
 internal sealed class PostgresSession : IWriteSession
 {
@@ -27,19 +28,29 @@ internal sealed class PostgresSession : IWriteSession
 
     private readonly PostgresDb _db;
     private readonly string _nodeId;
-    private bool _open = true;
+    private bool _open;
 
     private PostgresSession(PostgresDb db, string nodeId)
     {
         _db = db;
         _nodeId = nodeId;
+        _open = db.Transaction is not null;
     }
 
-    public static async Task<PostgresSession> BeginAsync(NpgsqlDataSource dataSource, bool write, string nodeId, CancellationToken cancellationToken)
+    private NpgsqlTransaction Transaction => _db.Transaction ?? throw new InvalidOperationException("A single-statement read session has no transaction.");
+
+    public static async Task<PostgresSession> BeginAsync(NpgsqlDataSource dataSource, PostgresSessionKind kind, string nodeId, CancellationToken cancellationToken)
     {
+        var write = kind == PostgresSessionKind.Write;
         var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         try
         {
+            if (kind == PostgresSessionKind.Statement)
+            {
+                // One statement is one snapshot by itself: no BEGIN, and no ROLLBACK round trip at the end.
+                return new PostgresSession(new PostgresDb(connection, null, write: false), nodeId);
+            }
+
             // A read session's connection comes from the read pool, whose transactions are read-only by default
             // (default_transaction_read_only): no statement is needed here. BEGIN goes out with the first query.
             var transaction = await connection.BeginTransactionAsync(write ? IsolationLevel.ReadCommitted : IsolationLevel.RepeatableRead, cancellationToken);
@@ -78,13 +89,13 @@ internal sealed class PostgresSession : IWriteSession
     public Keyward.Core.Engines.IEngineConfigStore Engines => field ??= new PostgresEngineConfigStore(_db);
 
     /// <summary><c>SAVEPOINT op</c>.</summary>
-    public Task SavepointAsync(CancellationToken cancellationToken = default) => _db.Transaction.SaveAsync(Savepoint, cancellationToken);
+    public Task SavepointAsync(CancellationToken cancellationToken = default) => Transaction.SaveAsync(Savepoint, cancellationToken);
 
     /// <summary><c>ROLLBACK TO SAVEPOINT op</c>: also clears the aborted state a failed statement leaves the transaction in.</summary>
-    public Task RollbackToSavepointAsync(CancellationToken cancellationToken = default) => _db.Transaction.RollbackAsync(Savepoint, cancellationToken);
+    public Task RollbackToSavepointAsync(CancellationToken cancellationToken = default) => Transaction.RollbackAsync(Savepoint, cancellationToken);
 
     /// <summary><c>RELEASE SAVEPOINT op</c>.</summary>
-    public Task ReleaseSavepointAsync(CancellationToken cancellationToken = default) => _db.Transaction.ReleaseAsync(Savepoint, cancellationToken);
+    public Task ReleaseSavepointAsync(CancellationToken cancellationToken = default) => Transaction.ReleaseAsync(Savepoint, cancellationToken);
 
     /// <summary>
     /// Commits; with <c>synchronous_commit</c> on (the default), it returns once the commit is flushed to the WAL. A
@@ -99,8 +110,77 @@ internal sealed class PostgresSession : IWriteSession
             await notify.ExecuteNonQueryAsync(cancellationToken);
         }
 
-        await _db.Transaction.CommitAsync(cancellationToken);
+        await Transaction.CommitAsync(cancellationToken);
         _open = false;
+    }
+
+    /// <summary>
+    /// The group commit's closing step in one round trip: the newest event id, the head (moved from
+    /// <paramref name="from"/> if given, else set), the audit records and the checkpoint — both written only if the head
+    /// is now <paramref name="head"/> —, the notification (when the batch changed something other nodes cache or
+    /// stream) and <c>COMMIT</c>, sent as one batch. The head is the first row the batch locks, as when it is read
+    /// <c>FOR UPDATE</c>. PostgreSQL stops at the first statement that fails and skips the rest up to the batch's end,
+    /// so an error commits nothing (the transaction is left aborted and rolled back on dispose); <c>COMMIT</c> returns
+    /// once the commit is flushed to the WAL, as <see cref="CommitAsync"/>. If the head was not <paramref name="from"/>
+    /// any more, no statement wrote anything, and the result is null.
+    /// </summary>
+    public async Task<long?> CommitAuditedAsync(
+        IReadOnlyList<AuditEntry> records, AuditCheckpoint? checkpoint, AuditHead head, AuditHead? from = null,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(records);
+        if (from is not null && _db.Changed)
+        {
+            throw new InvalidOperationException("An assumed audit head is only for a session that changed nothing else.");
+        }
+
+        _db.StartingStatement();
+        await using var batch = new NpgsqlBatch(_db.Connection, Transaction);
+
+        // First, so its result is the reader's first; it takes no lock.
+        batch.BatchCommands.Add(new NpgsqlBatchCommand(PostgresEventStore.LatestIdSql));
+        if (from is { } expected)
+        {
+            PostgresAuditStore.AddMoveHead(batch, expected, head);
+        }
+        else
+        {
+            PostgresAuditStore.AddSetHead(batch, head);
+        }
+
+        var headCommand = batch.BatchCommands[^1];
+        if (records.Count > 0)
+        {
+            PostgresAuditStore.AddAppendIfHead(batch, records, head);
+        }
+
+        if (checkpoint is not null)
+        {
+            PostgresAuditStore.AddCheckpointIfHead(batch, checkpoint, head);
+        }
+
+        if (_db.Changed)
+        {
+            var notify = new NpgsqlBatchCommand("SELECT pg_notify($1, $2)");
+            notify.Parameters.Add(new NpgsqlParameter<string> { TypedValue = PostgresStore.Channel });
+            notify.Parameters.Add(new NpgsqlParameter<string> { TypedValue = _nodeId });
+            batch.BatchCommands.Add(notify);
+        }
+
+        batch.BatchCommands.Add(new NpgsqlBatchCommand("COMMIT"));
+        long latestEventId;
+        await using (var reader = await batch.ExecuteReaderAsync(cancellationToken))
+        {
+            latestEventId = await reader.ReadAsync(cancellationToken) && !reader.IsDBNull(0) ? reader.GetInt64(0) : 0L;
+
+            // Every remaining result, so that an error of any statement (COMMIT's included) is thrown here.
+            while (await reader.NextResultAsync(cancellationToken))
+            {
+            }
+        }
+
+        _open = false;
+        return from is not null && headCommand.RecordsAffected != 1 ? null : latestEventId;
     }
 
     public async ValueTask DisposeAsync()
@@ -110,7 +190,7 @@ internal sealed class PostgresSession : IWriteSession
             _open = false;
             try
             {
-                await _db.Transaction.RollbackAsync();
+                await Transaction.RollbackAsync();
             }
             catch (Exception error) when (error is NpgsqlException or InvalidOperationException)
             {
@@ -118,7 +198,24 @@ internal sealed class PostgresSession : IWriteSession
             }
         }
 
-        await _db.Transaction.DisposeAsync();
+        if (_db.Transaction is not null)
+        {
+            await _db.Transaction.DisposeAsync();
+        }
+
         await _db.Connection.DisposeAsync();
     }
+}
+
+/// <summary>What a <see cref="PostgresSession"/> is for.</summary>
+internal enum PostgresSessionKind
+{
+    /// <summary>A <c>READ ONLY</c>, <c>REPEATABLE READ</c> transaction (one snapshot for every statement).</summary>
+    Snapshot,
+
+    /// <summary>One read-only statement outside any explicit transaction.</summary>
+    Statement,
+
+    /// <summary>A <c>READ COMMITTED</c> write transaction.</summary>
+    Write,
 }

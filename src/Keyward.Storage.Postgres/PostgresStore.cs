@@ -1,4 +1,5 @@
 using Keyward.Core.Diagnostics;
+using Keyward.Core.Secrets;
 using Keyward.Core.Storage;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -28,6 +29,7 @@ public sealed class PostgresStore : ISharedStore
 
     private readonly NpgsqlDataSource _dataSource;
     private readonly NpgsqlDataSource _readSource;
+    private readonly PostgresSecretReads _secretReads;
     private readonly ILogger _logger;
     private readonly string _target;
     private readonly CancellationTokenSource _stopping = new();
@@ -38,6 +40,7 @@ public sealed class PostgresStore : ISharedStore
     {
         _dataSource = dataSource;
         _readSource = readSource;
+        _secretReads = new PostgresSecretReads(readSource);
         _target = target;
         _logger = logger;
         NodeId = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(8));
@@ -149,14 +152,36 @@ public sealed class PostgresStore : ISharedStore
     public async ValueTask<IStoreSession> ReadAsync(CancellationToken cancellationToken = default)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        return await PostgresSession.BeginAsync(_readSource, write: false, NodeId, cancellationToken);
+        return await PostgresSession.BeginAsync(_readSource, PostgresSessionKind.Snapshot, NodeId, cancellationToken);
+    }
+
+    /// <summary>
+    /// One read-only statement outside any explicit transaction, on a connection of the read pool: a single statement sees
+    /// one snapshot by itself, and the session saves the <c>BEGIN</c> and the <c>ROLLBACK</c> round trip a snapshot
+    /// session costs. A second statement in it is refused.
+    /// </summary>
+    public async ValueTask<IStoreSession> ReadOneStatementAsync(CancellationToken cancellationToken = default)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        return await PostgresSession.BeginAsync(_readSource, PostgresSessionKind.Statement, NodeId, cancellationToken);
+    }
+
+    /// <summary>
+    /// Secret reads of concurrent requests go out together, one statement for all the reads waiting when a reader is
+    /// free (<see cref="PostgresSecretReads"/>); each read's statement starts after the read was asked for.
+    /// </summary>
+    public Task<(SecretMetadata Metadata, SecretVersion? Version)?> ReadSecretAsync(
+        string tenantUid, string path, long? version, SecretStage stage, CancellationToken cancellationToken = default)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        return _secretReads.ReadAsync(tenantUid, path, version, stage, cancellationToken);
     }
 
     /// <summary>A <c>READ COMMITTED</c> transaction on a pooled connection; rolled back unless committed.</summary>
     public async ValueTask<IWriteSession> WriteAsync(CancellationToken cancellationToken = default)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        return await PostgresSession.BeginAsync(_dataSource, write: true, NodeId, cancellationToken);
+        return await PostgresSession.BeginAsync(_dataSource, PostgresSessionKind.Write, NodeId, cancellationToken);
     }
 
     /// <summary>
@@ -412,6 +437,7 @@ public sealed class PostgresStore : ISharedStore
         }
 
         _stopping.Dispose();
+        await _secretReads.DisposeAsync();
         await _readSource.DisposeAsync();
         await _dataSource.DisposeAsync();
     }

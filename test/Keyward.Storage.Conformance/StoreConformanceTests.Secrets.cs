@@ -56,6 +56,66 @@ public abstract partial class StoreConformanceTests
     }
 
     [Fact]
+    public async Task Secrets_ReadSecret_ConcurrentReadsOfSeveralTenants_EachGetsItsOwnRow()
+    {
+        // Arrange: two tenants with the same paths; in each, secret i has i versions, version 1 pending-free, and
+        // "staged" has a current (3), a previous (2) and a pending (4) version.
+        var store = await NewStoreAsync();
+        var tenants = new[] { await AddTenantAsync(store, "acme"), await AddTenantAsync(store, "globex") };
+        const int Secrets = 12;
+        foreach (var t in tenants)
+        {
+            for (var i = 1; i <= Secrets; i++)
+            {
+                await AddSecretAsync(store, t.Uid, $"app/s{i}", i);
+            }
+
+            await AddSecretAsync(store, t.Uid, "staged", 4);
+            await WriteAsync(store, s => s.Secrets.UpsertMetadataAsync(Metadata(t.Uid, "staged", 3) with { PreviousVersion = 2, PendingVersion = 4 }));
+        }
+
+        // Act: many reads at once (a shared store may answer them together), wanted by version, by stage, or missing.
+        var reads = new List<(string Uid, string Path, long? Version, SecretStage Stage, long? Expected)>();
+        foreach (var t in tenants)
+        {
+            for (var i = 1; i <= Secrets; i++)
+            {
+                reads.Add((t.Uid, $"app/s{i}", null, SecretStage.Current, i));
+                reads.Add((t.Uid, $"app/s{i}", 1, SecretStage.Current, 1));
+                reads.Add((t.Uid, $"app/s{i}", i + 1, SecretStage.Current, null));
+            }
+
+            reads.Add((t.Uid, "staged", null, SecretStage.Previous, 2));
+            reads.Add((t.Uid, "staged", null, SecretStage.Pending, 4));
+            reads.Add((t.Uid, "missing", null, SecretStage.Current, null));
+        }
+
+        var results = await Task.WhenAll(Enumerable.Range(0, 4).SelectMany(_ => reads).Select(r =>
+            Task.Run(() => store.ReadSecretAsync(r.Uid, r.Path, r.Version, r.Stage))));
+
+        // Assert: each read got its own tenant's row, its own path, and the version it asked for.
+        var expected = Enumerable.Range(0, 4).SelectMany(_ => reads).ToList();
+        for (var i = 0; i < results.Length; i++)
+        {
+            var (uid, path, _, _, version) = expected[i];
+            if (path == "missing")
+            {
+                Assert.Null(results[i]);
+                continue;
+            }
+
+            var (metadata, stored) = results[i] ?? throw new InvalidOperationException($"{path} was not found");
+            Assert.Equal((uid, path), (metadata.TenantUid, metadata.Path));
+            Assert.Equal(version, stored?.Version);
+            if (stored is not null)
+            {
+                Assert.Equal((uid, path), (stored.TenantUid, stored.Path));
+                Assert.Equal(Ciphertext(path, stored.Version), stored.Ciphertext);
+            }
+        }
+    }
+
+    [Fact]
     public async Task Secrets_Read_CurrentOrGivenVersionWithMetadata()
     {
         var store = await NewStoreAsync();

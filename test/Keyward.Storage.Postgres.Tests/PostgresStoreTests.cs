@@ -114,8 +114,11 @@ public sealed class PostgresStoreTests : IAsyncLifetime
         }
     }
 
-    [Fact]
-    public async Task AuditBatches_FromTwoNodesAtOnce_FormOneUnforkedChain()
+    [Theory]
+    [InlineData("statement by statement")]
+    [InlineData("one round trip")]
+    [InlineData("assumed head")]
+    public async Task AuditBatches_FromTwoNodesAtOnce_FormOneUnforkedChain(string close)
     {
         // Arrange: two nodes, each with several writers appending batches the way the group committer does (read the
         // head in the write transaction, chain onto it, append, move the head, commit).
@@ -125,8 +128,17 @@ public sealed class PostgresStoreTests : IAsyncLifetime
         // Act
         await Task.WhenAll(nodes.SelectMany(node => Enumerable.Range(0, WritersPerNode).Select(writer => Task.Run(async () =>
         {
+            AuditHead? committed = null;
             for (var batch = 0; batch < BatchesPerWriter; batch++)
             {
+                // With an assumed head: chain onto this writer's last commit without reading the head, and read it
+                // (under its lock) only when another writer moved it meanwhile — the group committer's audit-only batch.
+                if (close == "assumed head" && committed is { } assumed && await TryCloseAsync(node, assumed, writer, batch) is { } moved)
+                {
+                    committed = moved;
+                    continue;
+                }
+
                 await using var session = await node.WriteAsync();
                 var head = await session.Audit.GetHeadAsync();
                 var records = new List<AuditEntry>();
@@ -138,10 +150,27 @@ public sealed class PostgresStoreTests : IAsyncLifetime
                     head = new AuditHead(head.Seq + 1, hash);
                 }
 
-                await session.Audit.AppendAsync(records);
                 await Task.Delay(Random.Shared.Next(3)); // widen the window in which another node could read the same head
-                await session.Audit.SetHeadAsync(head);
-                await session.CommitAsync();
+                if (close == "statement by statement")
+                {
+                    await session.Audit.AppendAsync(records);
+                    await session.Audit.SetHeadAsync(head);
+                    await session.CommitAsync();
+                }
+                else
+                {
+                    Assert.NotNull(await session.CommitAuditedAsync(records, null, head));
+                }
+
+                committed = head;
+            }
+
+            async Task<AuditHead?> TryCloseAsync(PostgresStore node, AuditHead from, int writer, int batch)
+            {
+                await using var session = await node.WriteAsync();
+                var (records, head) = Chain(from, $"node {Array.IndexOf(nodes, node)} writer {writer} batch {batch} (assumed)");
+                await Task.Delay(Random.Shared.Next(3));
+                return await session.CommitAuditedAsync(records, null, head, from) is null ? null : head;
             }
         }))));
 
@@ -164,6 +193,20 @@ public sealed class PostgresStoreTests : IAsyncLifetime
     }
 
     private static byte[] Link(byte[] previous, byte[] body) => SHA256.HashData([.. previous, .. body]);
+
+    private static (List<AuditEntry> Records, AuditHead Head) Chain(AuditHead head, string text, int count = 4)
+    {
+        var records = new List<AuditEntry>();
+        for (var i = 0; i < count; i++)
+        {
+            var body = System.Text.Encoding.UTF8.GetBytes($"{text} record {i}");
+            var hash = Link(head.Hash, body);
+            records.Add(new AuditEntry(head.Seq + 1, "acme", T0, null, null, body, head.Hash, hash));
+            head = new AuditHead(head.Seq + 1, hash);
+        }
+
+        return (records, head);
+    }
 
     [Fact]
     public async Task ClaimDueRotations_TwoNodesAtOnce_NeverClaimTheSameSecret()
@@ -283,6 +326,126 @@ public sealed class PostgresStoreTests : IAsyncLifetime
             WriteAsync(nodes[i % 2], s => s.Secrets.CountUseAsync(tenant.Uid, "app/db")))));
 
         Assert.Equal(Enumerable.Range(1, 40).Select(i => (long?)i), counts.Order());
+    }
+
+    [Fact]
+    public async Task CommitAudited_RecordsCheckpointAndHead_CommittedWithTheBatchsChanges()
+    {
+        // Arrange: a batch that appended an event (a change) and closes with two records and a checkpoint.
+        var store = await OpenNodeAsync();
+        var tenant = await AddTenantAsync(store, "acme");
+        var records = new[] { Entry(1, AuditHead.Genesis.Hash), Entry(2, Entry(1, AuditHead.Genesis.Hash).Hash) };
+        var head = new AuditHead(2, records[1].Hash);
+        var checkpoint = new AuditCheckpoint(2, head.Hash, T0, new byte[32]);
+
+        // Act
+        long? latest;
+        await using (var session = await store.WriteAsync())
+        {
+            await session.Events.AppendAsync(new EventRecord(0, tenant.Uid, EventTypes.SecretWritten, "a", null, "{}", T0));
+            latest = await session.CommitAuditedAsync(records, checkpoint, head);
+        }
+
+        // Assert: everything is there, and the newest event id (this batch's) came back.
+        Assert.Equal(1L, latest);
+        await using var read = await store.ReadAsync();
+        Assert.Equal([1L, 2L], (await read.Audit.QueryAsync(new AuditQuery(null, 0, 10, null, null))).Select(e => e.Seq));
+        Assert.Equal(2L, (await read.Audit.ListCheckpointsAsync()).Single().Seq);
+        Assert.Equal(head.Hash, (await read.Audit.GetHeadAsync()).Hash);
+        Assert.Equal(1L, await read.Events.LatestIdAsync());
+    }
+
+    [Fact]
+    public async Task CommitAudited_ARecordCollides_CommitsNothing()
+    {
+        // Arrange: seq 1 is taken.
+        var store = await OpenNodeAsync();
+        var first = Entry(1, AuditHead.Genesis.Hash);
+        await using (var session = await store.WriteAsync())
+        {
+            await session.CommitAuditedAsync([first], null, new AuditHead(1, first.Hash));
+        }
+
+        // Act: a batch that inserted a tenant closes with a record that collides.
+        var error = await Assert.ThrowsAsync<PostgresException>(async () =>
+        {
+            await using var session = await store.WriteAsync();
+            Assert.True(await session.Tenants.TryInsertAsync(new Tenant(Ids.NewTenantUid(), "late", null, TenantState.Active, T0, T0)));
+            var again = Entry(1, AuditHead.Genesis.Hash, "other");
+            await session.CommitAuditedAsync([again], null, new AuditHead(1, again.Hash));
+        });
+
+        // Assert: refused, and neither the tenant nor the head moved.
+        Assert.Equal(PostgresErrorCodes.UniqueViolation, error.SqlState);
+        Assert.Equal(0L, await QueryAsync<long>("SELECT count(*) FROM tenants WHERE id = 'late'"));
+        await using var read = await store.ReadAsync();
+        Assert.Equal(first.Hash, (await read.Audit.GetHeadAsync()).Hash);
+    }
+
+    [Fact]
+    public async Task CommitAudited_AssumedHeadMovedByAnotherNode_WritesNothingAndReturnsNull()
+    {
+        // Arrange: node A committed a head; node B then chained onto it.
+        var a = await OpenNodeAsync();
+        var b = await OpenNodeAsync();
+        var (first, headA) = Chain(AuditHead.Genesis, "a");
+        await using (var session = await a.WriteAsync())
+        {
+            Assert.NotNull(await session.CommitAuditedAsync(first, null, headA));
+        }
+
+        var (second, headB) = Chain(headA, "b");
+        await using (var session = await b.WriteAsync())
+        {
+            Assert.NotNull(await session.CommitAuditedAsync(second, null, headB, from: headA));
+        }
+
+        // Act: A chains onto the head it committed, which is not the head any more.
+        var (stale, staleHead) = Chain(headA, "a again");
+        var checkpoint = new AuditCheckpoint(staleHead.Seq, staleHead.Hash, T0, new byte[32]);
+        long? result;
+        await using (var session = await a.WriteAsync())
+        {
+            result = await session.CommitAuditedAsync(stale, checkpoint, staleHead, from: headA);
+        }
+
+        // Assert: refused without writing anything: B's records and head stand, no checkpoint.
+        Assert.Null(result);
+        await using var read = await a.ReadAsync();
+        var chain = await read.Audit.QueryAsync(new AuditQuery(null, 0, 100, null, null));
+        Assert.Equal(first.Concat(second).Select(e => e.Hash), chain.Select(e => e.Hash));
+        Assert.Equal(headB.Hash, (await read.Audit.GetHeadAsync()).Hash);
+        Assert.Empty(await read.Audit.ListCheckpointsAsync());
+    }
+
+    private static AuditEntry Entry(long seq, byte[] previous, string text = "record")
+    {
+        var body = System.Text.Encoding.UTF8.GetBytes($"{text} {seq}");
+        return new AuditEntry(seq, "acme", T0, null, null, body, previous, Link(previous, body));
+    }
+
+    [Fact]
+    public async Task ReadOneStatement_ASecondStatement_IsRefused()
+    {
+        var store = await OpenNodeAsync();
+        await AddTenantAsync(store, "acme");
+
+        await using var read = await store.ReadOneStatementAsync();
+        Assert.NotNull(await read.Tenants.GetByIdAsync("acme"));
+
+        await Assert.ThrowsAsync<InvalidOperationException>(() => read.Tenants.GetByIdAsync("acme"));
+    }
+
+    [Fact]
+    public async Task ReadOneStatement_RefusesWrites()
+    {
+        var store = await OpenNodeAsync();
+
+        await using var read = await store.ReadOneStatementAsync();
+        var error = await Assert.ThrowsAsync<PostgresException>(() =>
+            read.Tenants.TryInsertAsync(new Tenant(Ids.NewTenantUid(), "acme", null, TenantState.Active, T0, T0)));
+
+        Assert.Equal(PostgresErrorCodes.ReadOnlySqlTransaction, error.SqlState);
     }
 
     [Fact]

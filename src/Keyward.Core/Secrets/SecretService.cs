@@ -135,10 +135,8 @@ public sealed class SecretService
         else
         {
             var generation = _rows.Generation;
-            await using (var session = await _store.ReadAsync(cancellationToken))
-            {
-                found = await session.Secrets.ReadAsync(tenant.Uid, path, version, wantedStage, cancellationToken);
-            }
+            // One statement (metadata joined to the version), which a shared store may share with concurrent reads.
+            found = await _store.ReadSecretAsync(tenant.Uid, path, version, wantedStage, cancellationToken);
 
             if (found is { } fresh)
             {

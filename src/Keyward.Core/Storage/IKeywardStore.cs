@@ -26,6 +26,27 @@ public interface IKeywardStore : IAsyncDisposable
     /// <summary>A read-only session on a consistent snapshot.</summary>
     ValueTask<IStoreSession> ReadAsync(CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// A read-only session for exactly one statement: one port call that every engine answers with a single query
+    /// (<see cref="ISecretStore.ReadAsync"/>, for one). A single statement sees one consistent state by itself, so an
+    /// engine may run it without opening a transaction (PostgreSQL saves the <c>BEGIN</c> and <c>ROLLBACK</c> round
+    /// trip, and refuses a second statement in it). Use <see cref="ReadAsync"/> when several reads must agree.
+    /// </summary>
+    ValueTask<IStoreSession> ReadOneStatementAsync(CancellationToken cancellationToken = default) => ReadAsync(cancellationToken);
+
+    /// <summary>
+    /// One secret read outside any session, as <see cref="ISecretStore.ReadAsync"/> in a
+    /// <see cref="ReadOneStatementAsync"/> session answers it (which the default does). An engine may answer the reads
+    /// of concurrent callers together (PostgreSQL: one statement for all of them), as long as each read's statement
+    /// starts after the read was asked for: a read sees every commit that preceded it.
+    /// </summary>
+    async Task<(SecretMetadata Metadata, SecretVersion? Version)?> ReadSecretAsync(
+        string tenantUid, string path, long? version, SecretStage stage, CancellationToken cancellationToken = default)
+    {
+        await using var session = await ReadOneStatementAsync(cancellationToken);
+        return await session.Secrets.ReadAsync(tenantUid, path, version, stage, cancellationToken);
+    }
+
     /// <summary>A write transaction. Nothing it does is visible or durable until <see cref="IWriteSession.CommitAsync"/>.</summary>
     ValueTask<IWriteSession> WriteAsync(CancellationToken cancellationToken = default);
 
@@ -116,4 +137,48 @@ public interface IWriteSession : IStoreSession
     Task ReleaseSavepointAsync(CancellationToken cancellationToken = default);
 
     Task CommitAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Closes a group-commit batch: appends its audit <paramref name="records"/> and <paramref name="checkpoint"/> (if
+    /// any), moves the chain head to <paramref name="head"/>, reads the newest event id and commits — durable on return,
+    /// as <see cref="CommitAsync"/>. Returns that event id. An engine that talks to its database in round trips sends
+    /// these steps as one (PostgreSQL); by default they run one after another. A failure of any step commits nothing.
+    /// </summary>
+    /// <param name="records">The batch's records, chained onto the head they follow.</param>
+    /// <param name="checkpoint">A checkpoint of the new head, or null.</param>
+    /// <param name="head">The head after <paramref name="records"/>.</param>
+    /// <param name="from">The head the records chain onto when the session did not read it (null when it did, under its
+    /// lock): the head moves only if it still is <paramref name="from"/>, checked under the head's lock before anything
+    /// else is written. If it is not, nothing is written and the result is null. Only for a session that changed
+    /// nothing else.</param>
+    /// <param name="cancellationToken">Cancels the call (what was sent may still commit).</param>
+    async Task<long?> CommitAuditedAsync(
+        IReadOnlyList<AuditEntry> records, AuditCheckpoint? checkpoint, AuditHead head, AuditHead? from = null,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(records);
+        if (from is { } expected)
+        {
+            var current = await Audit.GetHeadAsync(cancellationToken);
+            if (current.Seq != expected.Seq || !current.Hash.AsSpan().SequenceEqual(expected.Hash))
+            {
+                return null;
+            }
+        }
+
+        if (records.Count > 0)
+        {
+            await Audit.AppendAsync(records, cancellationToken);
+        }
+
+        if (checkpoint is not null)
+        {
+            await Audit.AppendCheckpointAsync(checkpoint, cancellationToken);
+        }
+
+        await Audit.SetHeadAsync(head, cancellationToken);
+        var latestEventId = await Events.LatestIdAsync(cancellationToken);
+        await CommitAsync(cancellationToken);
+        return latestEventId;
+    }
 }

@@ -26,7 +26,7 @@ public sealed class TenantDirectory
             return entry.Tenant;
         }
 
-        await using var session = await _store.ReadAsync(cancellationToken);
+        await using var session = await _store.ReadOneStatementAsync(cancellationToken);
         var tenant = await session.Tenants.GetByUidAsync(uid, cancellationToken);
         if (tenant is not null)
         {

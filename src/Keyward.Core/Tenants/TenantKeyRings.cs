@@ -49,7 +49,7 @@ public sealed class TenantKeyRings
 
             var root = _keys.Require();
             IReadOnlyList<TenantKey> stored;
-            await using (var session = await _store.ReadAsync(cancellationToken))
+            await using (var session = await _store.ReadOneStatementAsync(cancellationToken))
             {
                 stored = await session.TenantKeys.ListAsync(tenantUid, cancellationToken);
             }

@@ -231,7 +231,7 @@ public sealed class TokenService
         }
 
         TokenRecord? record;
-        await using (var session = await _store.ReadAsync(cancellationToken))
+        await using (var session = await _store.ReadOneStatementAsync(cancellationToken))
         {
             record = await session.Tokens.GetByAccessorAsync(accessor, cancellationToken);
         }
@@ -259,7 +259,7 @@ public sealed class TokenService
         }
 
         TokenRecord? record;
-        await using (var session = await _store.ReadAsync(cancellationToken))
+        await using (var session = await _store.ReadOneStatementAsync(cancellationToken))
         {
             record = await session.Tokens.GetByHashAsync(hash, cancellationToken);
         }

@@ -38,8 +38,11 @@ internal sealed class PostgresEventStore(PostgresDb db) : IEventStore
         await db.ScalarAsync("SELECT min(id) FROM events", [], cancellationToken) is long id ? id : null;
 
     /// <summary>The counter's value: the newest id assigned (and committed, as seen from this session).</summary>
+    /// <summary>The largest event id ever assigned (pruned or not).</summary>
+    internal const string LatestIdSql = "SELECT last_id FROM event_counter WHERE id = 1";
+
     public async Task<long> LatestIdAsync(CancellationToken cancellationToken = default) =>
-        await db.ScalarAsync("SELECT last_id FROM event_counter WHERE id = 1", [], cancellationToken) is long id ? id : 0L;
+        await db.ScalarAsync(LatestIdSql, [], cancellationToken) is long id ? id : 0L;
 
     /// <summary>Pruning old events changes nothing another node streams (its streams are past them): not announced.</summary>
     public async Task<int> PruneAsync(DateTimeOffset before, int limit, CancellationToken cancellationToken = default)

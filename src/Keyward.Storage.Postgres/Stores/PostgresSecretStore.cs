@@ -5,11 +5,11 @@ namespace Keyward.Storage.Postgres.Stores;
 
 internal sealed class PostgresSecretStore(PostgresDb db) : ISecretStore
 {
-    private const string MetadataColumns =
+    internal const string MetadataColumns =
         "m.tenant_uid, m.path, m.current_version, m.max_versions, m.custom_metadata, m.created_at, m.updated_at, m.latest_version, " +
         "m.pending_version, m.previous_version, m.previous_since, m.epoch, m.rotation, m.uses, m.next_rotation_at";
 
-    private const int VersionOffset = 15;
+    internal const int VersionOffset = 15;
     private const string VersionColumns = "v.version, v.key_version, v.ciphertext, v.created_at, v.deleted_at, v.destroyed_at";
 
     // A path under a prefix starts with prefix + '/': the range ['prefix/', 'prefix0') holds exactly those ('0' follows '/'),
