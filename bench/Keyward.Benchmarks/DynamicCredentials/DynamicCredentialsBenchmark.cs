@@ -43,8 +43,11 @@ internal sealed record IssueResult(string[] Usernames, string[] Passwords, doubl
     public double Max => SortedMs[^1];
 }
 
-/// <summary>A revocation: the revoke call's own time, then (from the same start) the first and the last login gone from pg_roles.</summary>
-internal sealed record RevokeResult(long Revoked, double CallMs, double FirstGoneMs, double LastGoneMs);
+/// <summary>
+/// A revocation: the revoke call's own time, then (from the same start) the first and the last login gone from
+/// pg_roles, and when none of them could log in any more (the clean-up's first step, <c>NOLOGIN</c>, commits on its own).
+/// </summary>
+internal sealed record RevokeResult(long Revoked, double CallMs, double FirstGoneMs, double LastGoneMs, double NoLoginMs);
 
 /// <summary>
 /// <c>bench/run dyncreds</c>: a tenant with two connections to the same database (one for an unmeasured warm-up, one
@@ -195,7 +198,7 @@ internal sealed class DynamicCredentialsBenchmark : IAsyncDisposable
         var limit = TimeSpan.FromSeconds(600 + usernames.Length / 5);
         await using var superuser = new NpgsqlConnection(_database.ConnectionString(database: "postgres"));
         await superuser.OpenAsync();
-        await using var poll = new NpgsqlCommand("SELECT count(*) FROM pg_roles WHERE rolname = ANY(@names)", superuser);
+        await using var poll = new NpgsqlCommand("SELECT count(*), count(*) FILTER (WHERE rolcanlogin) FROM pg_roles WHERE rolname = ANY(@names)", superuser);
         poll.Parameters.AddWithValue("names", usernames);
         await poll.PrepareAsync();
 
@@ -208,19 +211,31 @@ internal sealed class DynamicCredentialsBenchmark : IAsyncDisposable
         }
 
         double? firstGone = null;
+        double? noLogin = null;
         var lastReport = started;
         while (true)
         {
-            var remaining = (long)(await poll.ExecuteScalarAsync())!;
+            long remaining, canLogIn;
+            await using (var reader = await poll.ExecuteReaderAsync())
+            {
+                await reader.ReadAsync();
+                (remaining, canLogIn) = (reader.GetInt64(0), reader.GetInt64(1));
+            }
+
             var elapsed = Stopwatch.GetElapsedTime(started);
             if (remaining < usernames.Length)
             {
                 firstGone ??= elapsed.TotalMilliseconds;
             }
 
+            if (canLogIn == 0)
+            {
+                noLogin ??= elapsed.TotalMilliseconds;
+            }
+
             if (remaining == 0)
             {
-                return new RevokeResult(revoked, callMs, firstGone!.Value, elapsed.TotalMilliseconds);
+                return new RevokeResult(revoked, callMs, firstGone!.Value, elapsed.TotalMilliseconds, noLogin!.Value);
             }
 
             if (elapsed > limit)
@@ -231,7 +246,7 @@ internal sealed class DynamicCredentialsBenchmark : IAsyncDisposable
             if (Stopwatch.GetElapsedTime(lastReport) > TimeSpan.FromSeconds(remaining == usernames.Length || elapsed < TimeSpan.FromSeconds(10) ? 1 : 5))
             {
                 lastReport = Stopwatch.GetTimestamp();
-                DynamicCredentialsCommand.Log($"  {elapsed.TotalSeconds:F1} s after the revoke call: {remaining} of {usernames.Length} logins remain");
+                DynamicCredentialsCommand.Log($"  {elapsed.TotalSeconds:F1} s after the revoke call: {remaining} of {usernames.Length} logins remain ({canLogIn} of them can still log in)");
             }
 
             await Task.Delay(20);

@@ -51,7 +51,7 @@ internal static class DynamicCredentialsCommand
 
         var revoked = await bench.RevokeAsync(DynamicCredentialsBenchmark.MeasuredConnection, issued.Usernames);
         var revokedPerSecond = count / (revoked.LastGoneMs / 1000);
-        Log($"revoke-prefix returned after {revoked.CallMs:F1} ms ({revoked.Revoked} leases); first login gone after {revoked.FirstGoneMs:F0} ms, last after {revoked.LastGoneMs:F0} ms: {revokedPerSecond:F1} logins dropped/s");
+        Log($"revoke-prefix returned after {revoked.CallMs:F1} ms ({revoked.Revoked} leases); first login gone after {revoked.FirstGoneMs:F0} ms, last after {revoked.LastGoneMs:F0} ms: {revokedPerSecond:F1} logins dropped/s; none could log in any more (NOLOGIN) after {revoked.NoLoginMs:F0} ms");
 
         var baseline = await bench.BaselineAsync(count, warmup);
         Log($"baseline: {count} CREATE ROLE + GRANT transactions directly (Npgsql, {concurrency} at once) in {baseline.Seconds:F3} s: {baseline.PerSecond:F1}/s, p50 {baseline.P50:F2} ms, p99 {baseline.P99:F2} ms; dropped again");
