@@ -13,6 +13,20 @@ internal static class DynamicCredentialsCommand
 {
     public static async Task<int> RunAsync(string[] args)
     {
+        try
+        {
+            return await RunCheckedAsync(args);
+        }
+        catch (InvalidOperationException failed)
+        {
+            // A refused request or a failed check: the message says which and how often; a stack trace adds nothing.
+            Console.Error.WriteLine($"bench: dyncreds: error: {failed.Message}");
+            return 1;
+        }
+    }
+
+    private static async Task<int> RunCheckedAsync(string[] args)
+    {
         var options = CommandOptions.Parse(args, new()
         {
             ["--count"] = "1000",
