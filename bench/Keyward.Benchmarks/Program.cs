@@ -22,5 +22,11 @@ if (args.Length > 0 && args[0] == "propagation")
     return await PropagationCommand.RunAsync(args[1..]);
 }
 
+// `bench/run dyncreds` runs the dynamic PostgreSQL credentials driver: `... dyncreds --addr URL --pg-port P [--count N] [--concurrency C]`.
+if (args.Length > 0 && args[0] == "dyncreds")
+{
+    return await Keyward.Benchmarks.DynamicCredentials.DynamicCredentialsCommand.RunAsync(args[1..]);
+}
+
 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
 return 0;
