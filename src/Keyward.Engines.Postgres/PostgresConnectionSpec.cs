@@ -65,7 +65,9 @@ internal sealed record PostgresConnectionSpec(string Host, int Port, string Data
             MaxPoolSize = 8,
             ConnectionIdleLifetime = 60,
             IncludeErrorDetail = false,
-            NoResetOnClose = false,
+
+            // Keyward leaves no session state behind (its lock is the transaction's): no DISCARD ALL round trip per use.
+            NoResetOnClose = true,
         }.ConnectionString;
 
     private static Dictionary<string, string> FromUri(string text)

@@ -93,7 +93,11 @@ internal sealed record PostgresRoleSettings(
         }
     }
 
-    /// <summary>Fills the placeholders. Names are <c>kw_[a-z0-9_]</c> and passwords alphanumeric: nothing to escape.</summary>
+    /// <summary>
+    /// Fills the placeholders. Names are <c>kw_[a-z0-9_]</c>; <c>{{password}}</c> is given as the password's SCRAM-SHA-256
+    /// verifier (<see cref="ScramVerifier"/>: base64 and <c>$:</c>), so nothing needs escaping and the password itself
+    /// never reaches the database.
+    /// </summary>
     public static string Render(string statement, string name, string? password, DateTimeOffset expiration) =>
         statement
             .Replace("{{name}}", name, StringComparison.Ordinal)

@@ -73,12 +73,13 @@ internal sealed class PostgresTargets : IAsyncDisposable
     /// </summary>
     public static async Task CreateLoginAsync(NpgsqlConnection connection, string name, IReadOnlyList<string> statements, string username, string password, DateTimeOffset expiresAt, CancellationToken cancellationToken)
     {
-        // Nothing of a failed creation is left behind: the transaction rolls back.
+        // Nothing of a failed creation is left behind: the transaction rolls back. The password travels as its verifier.
+        var verifier = ScramVerifier.Create(password);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
         await SerializeAsync(connection, name, cancellationToken);
         for (var i = 0; i < statements.Count; i++)
         {
-            await RunAsync(connection, name, $"creation statement {i + 1}", PostgresRoleSettings.Render(statements[i], username, password, expiresAt), cancellationToken);
+            await RunAsync(connection, name, $"creation statement {i + 1}", PostgresRoleSettings.Render(statements[i], username, verifier, expiresAt), cancellationToken);
         }
 
         await RunAsync(connection, name, "setting VALID UNTIL on the new login (did the creation statements create {{name}}?)",
@@ -141,7 +142,7 @@ internal sealed class PostgresTargets : IAsyncDisposable
 
     /// <summary>Sets the connected user's own password (rotate-root).</summary>
     public static Task SetOwnPasswordAsync(NpgsqlConnection connection, string name, string password, CancellationToken cancellationToken) =>
-        RunAsync(connection, name, "changing Keyward's own password", $"ALTER ROLE CURRENT_USER WITH PASSWORD '{password}'", cancellationToken);
+        RunAsync(connection, name, "changing Keyward's own password", $"ALTER ROLE CURRENT_USER WITH PASSWORD '{ScramVerifier.Create(password)}'", cancellationToken);
 
     /// <summary>The advisory lock Keyward's grant-changing transactions take in a tenant's database ("kw_roles" in ASCII).</summary>
     public const long RoleChangesLock = 0x6B775F726F6C6573;

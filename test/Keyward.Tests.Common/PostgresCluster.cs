@@ -44,6 +44,9 @@ public sealed class PostgresCluster
         Port = port;
     }
 
+    /// <summary>The server's log (what <c>log_statement</c> records, for tests that look at what reached the database).</summary>
+    public string LogFile => Path.Combine(_directory, "server.log");
+
     /// <summary>The loopback port the server listens on.</summary>
     public int Port { get; }
 

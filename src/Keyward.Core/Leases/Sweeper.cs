@@ -184,7 +184,9 @@ public sealed class Sweeper : IAsyncDisposable
         DateTimeOffset? next = null;
         if (failure is not null)
         {
-            var backoff = TimeSpan.FromSeconds(Math.Min(Math.Pow(2, lease.CleanupAttempts), MaxCleanupBackoff.TotalSeconds));
+            // Doubling, with up to a quarter more at random: clean-ups that failed together do not all retry together.
+            var seconds = Math.Min(Math.Pow(2, lease.CleanupAttempts), MaxCleanupBackoff.TotalSeconds);
+            var backoff = TimeSpan.FromSeconds(seconds * (1 + (Random.Shared.NextDouble() / 4)));
             next = _time.GetUtcNow() + backoff;
             KeywardLog.LeaseCleanupFailed(_logger, lease.LeaseId, lease.CleanupAttempts + 1, failure, next.Value);
         }

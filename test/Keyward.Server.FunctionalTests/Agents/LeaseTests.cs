@@ -267,27 +267,29 @@ public sealed class LeaseTests : IAsyncLifetime
         Assert.Null((await TestLeaseEngine.ReadLeaseAsync(_host, siblings.LeaseId))!.RevokedAt);
         Assert.DoesNotContain(mine.LeaseId, await ListAsync(_world.Admin));
 
-        // First attempt fails: retried after 1 s, not before.
+        // First attempt fails: retried after 1 s (and up to a quarter more, at random), not before.
         var first = await Sweeper.SweepOnceAsync();
         Assert.Equal(0, first.CleanupsDone);
         Assert.Equal((1, 1), (_engine.CallsFor(mine.LeaseId), _engine.CallsFor(childs.LeaseId)));
         var failed = await TestLeaseEngine.ReadLeaseAsync(_host, mine.LeaseId);
-        Assert.Equal((CleanupState.Pending, 1, (DateTimeOffset?)_clock.GetUtcNow().AddSeconds(1)), (failed!.Cleanup, failed.CleanupAttempts, failed.CleanupNextAt));
+        Assert.Equal((CleanupState.Pending, 1), (failed!.Cleanup, failed.CleanupAttempts));
+        Assert.InRange(failed.CleanupNextAt!.Value, _clock.GetUtcNow().AddSeconds(1), _clock.GetUtcNow().AddSeconds(1.25));
         Assert.Equal("TimeoutException", failed.CleanupError);
         await Sweeper.SweepOnceAsync();
         Assert.Equal(1, _engine.CallsFor(mine.LeaseId));
 
-        // Second attempt fails: the backoff doubles.
-        _clock.Advance(TimeSpan.FromSeconds(1));
+        // Second attempt fails: the backoff doubles (both leases are due once the longest first backoff has passed).
+        _clock.Advance(TimeSpan.FromSeconds(1.25));
         await Sweeper.SweepOnceAsync();
         Assert.Equal(2, _engine.CallsFor(mine.LeaseId));
-        Assert.Equal(_clock.GetUtcNow().AddSeconds(2), (await TestLeaseEngine.ReadLeaseAsync(_host, mine.LeaseId))!.CleanupNextAt);
+        var next = (await TestLeaseEngine.ReadLeaseAsync(_host, mine.LeaseId))!.CleanupNextAt!.Value;
+        Assert.InRange(next, _clock.GetUtcNow().AddSeconds(2), _clock.GetUtcNow().AddSeconds(2.5));
         _clock.Advance(TimeSpan.FromSeconds(1));
         await Sweeper.SweepOnceAsync();
         Assert.Equal(2, _engine.CallsFor(mine.LeaseId));
 
         // Third attempt succeeds, and that is the end of it.
-        _clock.Advance(TimeSpan.FromSeconds(1));
+        _clock.Advance(TimeSpan.FromSeconds(1.5));
         var done = await Sweeper.SweepOnceAsync();
         Assert.Equal(2, done.CleanupsDone);
         Assert.Equal(new[] { childs.LeaseId, mine.LeaseId }.Order(StringComparer.Ordinal), _engine.Cleaned.Order(StringComparer.Ordinal));
@@ -321,9 +323,10 @@ public sealed class LeaseTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.OK, await SelfStatusAsync(a.Token));
         Assert.DoesNotContain(lease.LeaseId, await ListAsync(a.Token));
 
-        _clock.Advance(TimeSpan.FromSeconds(1));
+        // Backoffs of 1 s and 2 s, each up to a quarter longer at random.
+        _clock.Advance(TimeSpan.FromSeconds(1.25));
         await Sweeper.SweepOnceAsync();
-        _clock.Advance(TimeSpan.FromSeconds(2));
+        _clock.Advance(TimeSpan.FromSeconds(2.5));
         await Sweeper.SweepOnceAsync();
         Assert.Equal([lease.LeaseId], _engine.Cleaned);
         Assert.Equal(CleanupState.Done, (await TestLeaseEngine.ReadLeaseAsync(_host, lease.LeaseId))!.Cleanup);

@@ -107,6 +107,21 @@ public sealed partial class PostgresCredentialTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ThePasswordsNeverReachTheDatabase_OnlyTheirScramVerifiers()
+    {
+        // Everything Keyward's login sends is written to the server's log from now on.
+        await _target.Cluster.ExecuteAsync($"ALTER ROLE {_target.AdminUser} SET log_statement = 'all'");
+        await Problems.JsonAsync(await SendAsync(HttpMethod.Post, _world.Admin, "/v1/engines/postgres/main/rotate-root"));
+        var login = await IssueAsync((await AgentAsync()).Token);
+        Assert.Equal((true, null), await _target.TryReadAsync(login.Username, login.Password));
+
+        var log = await File.ReadAllTextAsync(_target.Cluster.LogFile);
+        Assert.Contains($"CREATE ROLE \"{login.Username}\" WITH LOGIN PASSWORD 'SCRAM-SHA-256$4096:", log, StringComparison.Ordinal);
+        Assert.Contains("ALTER ROLE CURRENT_USER WITH PASSWORD 'SCRAM-SHA-256$4096:", log, StringComparison.Ordinal);
+        Assert.DoesNotContain(login.Password, log, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Revoke_TerminatesTheLoginsSessions_AndDropsIt()
     {
         var agent = await AgentAsync();
