@@ -70,7 +70,8 @@ internal sealed class DynamicCredentialsBenchmark : IAsyncDisposable
     /// <summary>
     /// <c>--grant table</c>: the role as the engine's tests define a reader, <c>GRANT SELECT ON items</c> to each login.
     /// PostgreSQL updates the table's one pg_class row for each such GRANT, and two at once fail with
-    /// <c>XX000 tuple concurrently updated</c>, so with more than one in flight about half the issues fail.
+    /// <c>XX000 tuple concurrently updated</c>: Keyward serializes its grant-changing transactions with an advisory lock
+    /// in the database (PostgresTargets.RoleChangesLock), and the baseline takes the same lock in this mode.
     /// </summary>
     private static readonly string[] TableGrant =
     [
@@ -299,6 +300,13 @@ internal sealed class DynamicCredentialsBenchmark : IAsyncDisposable
             await using (var connection = await source.OpenConnectionAsync(cancellationToken))
             await using (var transaction = await connection.BeginTransactionAsync(cancellationToken))
             {
+                if (ReferenceEquals(_creationStatements, TableGrant))
+                {
+                    // Concurrent GRANTs on one table fail (XX000) unless serialized: take the lock Keyward takes.
+                    await using var serialize = new NpgsqlCommand("SELECT pg_advisory_xact_lock(" + 0x6B775F726F6C6573 + ")", connection, transaction);
+                    await serialize.ExecuteNonQueryAsync(cancellationToken);
+                }
+
                 foreach (var statement in _creationStatements)
                 {
                     var sql = statement.Replace("{{name}}", username, StringComparison.Ordinal)
