@@ -14,6 +14,8 @@ root.Subcommands.Add(AgentsCommand.Create());
 root.Subcommands.Add(TokensCommand.Create());
 root.Subcommands.Add(RunsCommand.Create());
 root.Subcommands.Add(LeasesCommand.Create());
+root.Subcommands.Add(EnginesCommand.Create());
+root.Subcommands.Add(EnginesCommand.CreateCreds());
 root.Subcommands.Add(EventsCommand.Create());
 root.Subcommands.Add(AuthJwtCommand.CreateAuth());
 
