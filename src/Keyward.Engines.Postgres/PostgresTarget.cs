@@ -213,6 +213,16 @@ internal sealed class PostgresTargets : IAsyncDisposable
         {
             await command.ExecuteNonQueryAsync(cancellationToken);
         }
+        catch (PostgresException ended) when (ended.SqlState.StartsWith("08", StringComparison.Ordinal) || ended.SqlState.StartsWith("57P0", StringComparison.Ordinal))
+        {
+            // The session was ended (terminated, server shutting down): as for a lost connection, the pool's others likely too.
+            if (command.Connection is { } broken)
+            {
+                NpgsqlConnection.ClearPool(broken);
+            }
+
+            throw KeywardErrors.EngineUnavailable(name, $"the session was ended during {which} (SQLSTATE {ended.SqlState}).");
+        }
         catch (PostgresException failed)
         {
             var refusal = KeywardErrors.EngineStatementFailed(name, which, failed.SqlState,

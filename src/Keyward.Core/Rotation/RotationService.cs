@@ -291,6 +291,7 @@ public sealed class RotationService
 
         metadata ??= new SecretMetadata(tenantUid, path, 0, SecretService.DefaultMaxVersions, new Dictionary<string, string>(), now, now);
         metadata = metadata with { Rotation = policy, NextRotationAt = now + RotationPolicy.MinPeriod, UpdatedAt = now };
+        await session.Secrets.UpsertMetadataAsync(metadata); // versions refer to their path's row
         metadata = await StageAsync(session, ring, metadata, data, promote: false, "managed", now);
         return metadata.LatestVersion;
     }
