@@ -164,6 +164,7 @@ public sealed partial class OpenApiTests
             .Replace("{name}", "reader", StringComparison.Ordinal)
             .Replace("{jobId}", "job", StringComparison.Ordinal)
             .Replace("{runId}", "run-1", StringComparison.Ordinal)
+            .Replace("{role}", "ro", StringComparison.Ordinal)
             .Replace("{**path}", route.Method == "POST" ? "app/probe/undelete" : "app/probe", StringComparison.Ordinal);
         Assert.DoesNotContain("{", target, StringComparison.Ordinal);
         return target;

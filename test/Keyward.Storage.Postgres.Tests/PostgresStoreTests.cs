@@ -86,7 +86,7 @@ public sealed class PostgresStoreTests : IAsyncLifetime
         var second = await OpenNodeAsync();
         await first.OpenAsync();
 
-        Assert.Equal(1L, await QueryAsync<long>("SELECT count(*) FROM schema_migrations"));
+        Assert.Equal((long)PostgresMigrations.All.Count, await QueryAsync<long>("SELECT count(*) FROM schema_migrations"));
         Assert.Equal(PostgresMigrations.Latest, await QueryAsync<int>("SELECT max(version) FROM schema_migrations"));
         await using var read = await second.ReadAsync();
         Assert.Equal(tenant, await read.Tenants.GetByIdAsync("acme"));
@@ -104,7 +104,7 @@ public sealed class PostgresStoreTests : IAsyncLifetime
             await node.OpenAsync();
         })));
 
-        Assert.Equal(1L, await QueryAsync<long>("SELECT count(*) FROM schema_migrations"));
+        Assert.Equal((long)PostgresMigrations.All.Count, await QueryAsync<long>("SELECT count(*) FROM schema_migrations"));
         Assert.Equal(1L, await QueryAsync<long>("SELECT count(*) FROM audit_head"));
         Assert.Equal(1L, await QueryAsync<long>("SELECT count(*) FROM event_counter"));
         Assert.Equal(1L, await QueryAsync<long>("SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tablename = 'secrets'"));
