@@ -29,6 +29,7 @@ public static class KeywardCoreServiceCollectionExtensions
         services.AddSingleton<RewrapJobs>();
         services.AddSingleton<TenantService>();
         services.AddSingleton<SecretService>();
+        services.AddSingleton<PromotionGuards>();
         services.AddSingleton<RotationService>();
         services.AddSingleton<ExposureRotation>();
         services.AddSingleton<RotationScheduler>();

@@ -6,6 +6,8 @@ using Keyward.Core.Engines;
 using Keyward.Core.Errors;
 using Keyward.Core.Leases;
 using Keyward.Core.Policies;
+using Keyward.Core.Rotation;
+using Keyward.Core.Secrets;
 using Keyward.Core.Storage;
 using Keyward.Core.Tenants;
 using Keyward.Core.Tokens;
@@ -32,7 +34,7 @@ public sealed record IssuedLogin(string Username, string Password, LeaseRecord L
 /// way the lease ends (revoke, the token tree, run completion, lockdown, expiry) ends in the sweeper's clean-up
 /// (<see cref="CleanUpAsync"/>): sessions terminated, the login dropped, retried with backoff until it is gone.
 /// </summary>
-public sealed partial class PostgresEngine : ILeaseEngine, IAsyncDisposable
+public sealed partial class PostgresEngine : ILeaseEngine, IPromotionGuard, IAsyncDisposable
 {
     public const string EngineName = "postgres";
     public const string PathPrefix = "creds/postgres/";
@@ -47,9 +49,11 @@ public sealed partial class PostgresEngine : ILeaseEngine, IAsyncDisposable
     private readonly EngineHosts _hosts;
     private readonly TimeProvider _time;
     private readonly PostgresTargets _targets;
+    private readonly SecretRowCache _rows;
 
-    public PostgresEngine(IKeywardStore store, GroupCommitter committer, TenantKeyRings rings, EngineHosts hosts, TimeProvider time)
+    public PostgresEngine(IKeywardStore store, GroupCommitter committer, TenantKeyRings rings, SecretRowCache rows, EngineHosts hosts, TimeProvider time)
     {
+        _rows = rows;
         _store = store;
         _committer = committer;
         _rings = rings;
@@ -145,14 +149,15 @@ public sealed partial class PostgresEngine : ILeaseEngine, IAsyncDisposable
         var tenant = caller.RequireAdmin();
         name = Names.RequireName("Connection name", name);
         audit.Path = "engines/postgres/" + name;
-        await _committer.ExecuteAsync(audit, async session =>
+        await _rows.MutateAsync(() => _committer.ExecuteAsync(audit, async session =>
         {
             await RequireNoLeasesAsync(session, tenant.Uid, PathPrefix + name, name);
+            await ReleaseStaticRolesAsync(session, tenant.Uid, name, null);
             if (await session.Engines.DeleteAsync(tenant.Uid, EngineName, name, null) == 0)
             {
                 throw KeywardErrors.EngineNotFound(name);
             }
-        });
+        }));
         _targets.Forget(tenant.Uid, name);
     }
 

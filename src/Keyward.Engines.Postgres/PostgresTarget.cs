@@ -140,6 +140,17 @@ internal sealed class PostgresTargets : IAsyncDisposable
         return (bool)(await command.ExecuteScalarAsync(cancellationToken))!;
     }
 
+    /// <summary>
+    /// Sets a static role's login's password (<paramref name="password"/> is [A-Za-z0-9] only). Keyward's login needs
+    /// <c>CREATEROLE</c>, and from PostgreSQL 16 on <c>ADMIN OPTION</c> on that login.
+    /// </summary>
+    public static async Task SetLoginPasswordAsync(NpgsqlConnection connection, string name, string username, string password, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand($"ALTER ROLE \"{username.Replace("\"", "\"\"", StringComparison.Ordinal)}\" WITH PASSWORD '{password}'", connection);
+        await ExecuteAsync(command, name, "setting the static login's password", cancellationToken,
+            "Keyward's login needs CREATEROLE (and from PostgreSQL 16 on ADMIN OPTION on the login: GRANT login TO keyward_login WITH ADMIN OPTION) to set its password.");
+    }
+
     /// <summary>Sets the connected user's own password (rotate-root).</summary>
     public static Task SetOwnPasswordAsync(NpgsqlConnection connection, string name, string password, CancellationToken cancellationToken) =>
         RunAsync(connection, name, "changing Keyward's own password", $"ALTER ROLE CURRENT_USER WITH PASSWORD '{ScramVerifier.Create(password)}'", cancellationToken);
@@ -202,6 +213,16 @@ internal sealed class PostgresTargets : IAsyncDisposable
         try
         {
             await command.ExecuteNonQueryAsync(cancellationToken);
+        }
+        catch (PostgresException ended) when (ended.SqlState.StartsWith("08", StringComparison.Ordinal) || ended.SqlState.StartsWith("57P0", StringComparison.Ordinal))
+        {
+            // The session was ended (terminated, server shutting down): as for a lost connection, the pool's others likely too.
+            if (command.Connection is { } broken)
+            {
+                NpgsqlConnection.ClearPool(broken);
+            }
+
+            throw KeywardErrors.EngineUnavailable(name, $"the session was ended during {which} (SQLSTATE {ended.SqlState}).");
         }
         catch (PostgresException failed)
         {

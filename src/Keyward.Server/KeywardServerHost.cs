@@ -4,6 +4,7 @@ using Keyward.Core.Audit;
 using Keyward.Core.Diagnostics;
 using Keyward.Core.Engines;
 using Keyward.Core.Leases;
+using Keyward.Core.Rotation;
 using Keyward.Core.Seal;
 using Keyward.Core.Storage;
 using Keyward.Server.Endpoints;
@@ -99,6 +100,7 @@ public sealed class KeywardServerHost : IAsyncDisposable
         builder.Services.AddSingleton(CreateEngineHosts(options));
         builder.Services.AddSingleton<PostgresEngine>();
         builder.Services.AddSingleton<ILeaseEngine>(sp => sp.GetRequiredService<PostgresEngine>());
+        builder.Services.AddSingleton<IPromotionGuard>(sp => sp.GetRequiredService<PostgresEngine>());
         builder.Services.ConfigureHttpJsonOptions(json => KeywardJson.Configure(json.SerializerOptions));
         builder.Services.AddOpenApi(openApi => openApi.AddJsonBodies());
         configure?.Invoke(builder);

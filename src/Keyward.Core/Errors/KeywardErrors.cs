@@ -214,6 +214,12 @@ public static class KeywardErrors
 
     // 502
     /// <summary>The engine's database could not be reached or refused Keyward's login; never its message (it may quote a statement).</summary>
+    public static KeywardException ManagedByEngine(string path, string managedBy, string what) =>
+        Conflict("managed_by_engine", $"'{path}' is managed by {Truncate(managedBy)}: {what}");
+
+    public static KeywardException StaticLoginNotFound(string name, string username) =>
+        new(404, "static_login_not_found", "Login not found", $"The database of connection '{Truncate(name)}' has no login '{Truncate(username)}'.");
+
     public static KeywardException EngineUnavailable(string name, string why) =>
         new(502, "engine_unavailable", "Engine unavailable", $"The database of connection '{Truncate(name)}' is unavailable: {why}");
 

@@ -12,6 +12,8 @@ namespace Keyward.Core.Rotation;
 /// generator gets a new value, promoted at once (reason <c>anomaly</c>), in the lockdown's own transaction. What the
 /// tokens could read is taken from their rules, not from what the audit log shows they read: a compromised agent may
 /// have read through a derived token or a path the log does not tie to it, and rotating too much is the safe error.
+/// Secrets an engine manages (<see cref="RotationPolicy.ManagedBy"/>, a static database login) are skipped: their value
+/// changes only through a promotion the engine allowed first, outside any transaction — rotate them with rotate + promote.
 /// </summary>
 public sealed class ExposureRotation
 {
@@ -40,6 +42,7 @@ public sealed class ExposureRotation
         var ring = await _rings.GetAsync(tenantUid);
         var rotated = 0;
         var skipped = 0;
+        var managed = 0;
         foreach (var path in await session.Secrets.ListPathsAsync(tenantUid, ""))
         {
             if (!exposedBy.Any(rules => rules.Allows(path, Capability.Read)))
@@ -49,6 +52,14 @@ public sealed class ExposureRotation
 
             if (await session.Secrets.GetMetadataAsync(tenantUid, path) is not { Rotation.Generator: not null, CurrentVersion: > 0 } metadata)
             {
+                continue;
+            }
+
+            if (metadata.Rotation?.ManagedBy is not null)
+            {
+                // An engine owns the value where it is used (a database login): only a guarded promotion may change it,
+                // and that cannot run inside this transaction. Rotate it with rotate + promote.
+                managed++;
                 continue;
             }
 
@@ -66,6 +77,11 @@ public sealed class ExposureRotation
         if (skipped > 0)
         {
             audit.AddDetail("rotated_exposed_skipped", skipped);
+        }
+
+        if (managed > 0)
+        {
+            audit.AddDetail("rotated_exposed_managed_skipped", managed);
         }
 
         return rotated;

@@ -22,6 +22,13 @@ public sealed record RotationPolicy(TimeSpan? Period, long? MaxUses, TimeSpan? G
 
     public TimeSpan EffectiveGrace => Grace ?? DefaultGrace;
 
+    /// <summary>
+    /// The engine that owns the secret's value outside Keyward (<c>postgres/NAME/ROLE</c> for a static role), or null.
+    /// A managed secret's current version changes only by a promotion that the engine's <see cref="IPromotionGuard"/>
+    /// allowed first (it sets the pending value where it is used); never settable through <c>PUT /v1/secret-metadata</c>.
+    /// </summary>
+    public string? ManagedBy { get; init; }
+
     /// <summary>Checks the policy's bounds; automatic rotation (period or max_uses) needs a generator to make the values.</summary>
     public static RotationPolicy Create(TimeSpan? period, long? maxUses, TimeSpan? grace, SecretGenerator? generator)
     {
@@ -55,6 +62,7 @@ public sealed record RotationPolicy(TimeSpan? Period, long? MaxUses, TimeSpan? G
         MaxUses is { } m ? "max_uses=" + m.ToString(System.Globalization.CultureInfo.InvariantCulture) : null,
         "grace=" + Durations.Format(EffectiveGrace),
         Generator is { } g ? "generator=" + g.Kind + "/" + g.Length.ToString(System.Globalization.CultureInfo.InvariantCulture) : null,
+        ManagedBy is { } engine ? "managed_by=" + engine : null,
     }.Where(part => part is not null));
 
     /// <summary>The stored form (JSON text; engines keep it in one column).</summary>
@@ -62,7 +70,8 @@ public sealed record RotationPolicy(TimeSpan? Period, long? MaxUses, TimeSpan? G
         Period is { } p ? (long)p.TotalSeconds : null,
         MaxUses,
         Grace is { } g ? (long)g.TotalSeconds : null,
-        Generator is { } gen ? new StoredGenerator(gen.Kind, gen.Length, gen.Alphabet, gen.Fields) : null), JsonOptions);
+        Generator is { } gen ? new StoredGenerator(gen.Kind, gen.Length, gen.Alphabet, gen.Fields) : null,
+        ManagedBy), JsonOptions);
 
     public static RotationPolicy? FromJson(string? json)
     {
@@ -76,12 +85,16 @@ public sealed record RotationPolicy(TimeSpan? Period, long? MaxUses, TimeSpan? G
             stored.PeriodSeconds is { } p ? TimeSpan.FromSeconds(p) : null,
             stored.MaxUses,
             stored.GraceSeconds is { } g ? TimeSpan.FromSeconds(g) : null,
-            stored.Generator is { } gen ? new SecretGenerator(gen.Length, gen.Alphabet, gen.Fields) : null);
+            stored.Generator is { } gen ? new SecretGenerator(gen.Length, gen.Alphabet, gen.Fields) : null)
+        {
+            ManagedBy = stored.ManagedBy,
+        };
     }
 
     private static readonly JsonSerializerOptions JsonOptions = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
 
-    private sealed record Stored(long? PeriodSeconds, long? MaxUses, long? GraceSeconds, StoredGenerator? Generator);
+    private sealed record Stored(long? PeriodSeconds, long? MaxUses, long? GraceSeconds, StoredGenerator? Generator,
+        [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] string? ManagedBy = null);
 
     private sealed record StoredGenerator(string Kind, int Length, string Alphabet, IReadOnlyList<string>? Fields);
 }

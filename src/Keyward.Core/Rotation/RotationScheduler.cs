@@ -41,15 +41,17 @@ public sealed class RotationScheduler : IAsyncDisposable
     private readonly TenantKeyRings _rings;
     private readonly TenantDirectory _tenants;
     private readonly SecretRowCache _rows;
+    private readonly RotationService _rotation;
     private readonly KeyHierarchy _keys;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly PeriodicLoop _loop = new();
 
     public RotationScheduler(
-        GroupCommitter committer, TenantKeyRings rings, TenantDirectory tenants, SecretRowCache rows, KeyHierarchy keys, TimeProvider time,
-        ILogger<RotationScheduler> logger)
+        GroupCommitter committer, TenantKeyRings rings, TenantDirectory tenants, SecretRowCache rows, RotationService rotation, KeyHierarchy keys,
+        TimeProvider time, ILogger<RotationScheduler> logger)
     {
+        _rotation = rotation;
         _committer = committer;
         _rings = rings;
         _tenants = tenants;
@@ -113,27 +115,30 @@ public sealed class RotationScheduler : IAsyncDisposable
 
         var ring = await _rings.GetAsync(tenantUid);
         var stage = Draft(tenant, path, "secret.rotate.stage");
-        await _rows.MutateAsync(() => _committer.ExecuteAsync(stage, async session =>
+        var staged = await _rows.MutateAsync(() => _committer.ExecuteAsync(stage, async session =>
         {
             var now = _time.GetUtcNow();
             if (!await session.Secrets.HoldsRotationClaimAsync(tenantUid, path, NodeId, now)
-                || await session.Secrets.GetMetadataAsync(tenantUid, path) is not { CurrentVersion: > 0 } metadata)
+                || await session.Secrets.GetMetadataAsync(tenantUid, path) is not { } metadata
+                || (metadata.CurrentVersion == 0 && !IsAdoptionToFinish(metadata)))
             {
                 stage.AddDetail("skipped", "claim_lost");
-                return;
+                return (long?)null;
             }
 
             if (metadata.PendingVersion is { } pending)
             {
-                // Staged by an earlier pass that did not get to promote (or by hand): promote that one.
+                // Staged by an earlier pass that did not get to promote (or by hand, or by an engine taking the secret
+                // over that could not put the value in place): promote that one.
                 stage.Version = pending;
                 stage.AddDetail("skipped", "already_pending");
-                return;
+                return pending;
             }
 
             metadata = await RotationService.StageAsync(session, ring, metadata, null, promote: false, "scheduled", now);
             stage.Version = metadata.PendingVersion;
             stage.Epoch = metadata.Epoch;
+            return metadata.PendingVersion;
         }));
 
         if (AfterStage is { } hook)
@@ -141,12 +146,17 @@ public sealed class RotationScheduler : IAsyncDisposable
             await hook(path);
         }
 
+        // A secret an engine manages: outside any transaction, the engine puts the pending value in place first. If it
+        // cannot, this throws, nothing is promoted and the claim is kept: a later pass tries again once it lapses.
+        var guarded = staged is { } version ? await _rotation.GuardAsync(tenantUid, path, version) : null;
+
         var promote = Draft(tenant, path, "secret.promote.scheduled");
         var done = await _rows.MutateAsync(() => _committer.ExecuteAsync(promote, async session =>
         {
             var now = _time.GetUtcNow();
             if (!await session.Secrets.HoldsRotationClaimAsync(tenantUid, path, NodeId, now)
-                || await session.Secrets.GetMetadataAsync(tenantUid, path) is not { CurrentVersion: > 0 } metadata)
+                || await session.Secrets.GetMetadataAsync(tenantUid, path) is not { } metadata
+                || (metadata.CurrentVersion == 0 && !IsAdoptionToFinish(metadata)))
             {
                 promote.AddDetail("skipped", "claim_lost");
                 return null;
@@ -155,6 +165,14 @@ public sealed class RotationScheduler : IAsyncDisposable
             if (metadata.PendingVersion is not { } pending)
             {
                 promote.AddDetail("skipped", "nothing_pending");
+                await session.Secrets.ReleaseRotationClaimAsync(tenantUid, path, NodeId);
+                return null;
+            }
+
+            if (metadata.Rotation?.ManagedBy is { } managedBy && (managedBy != guarded || pending != staged))
+            {
+                // Restaged or taken over since the engine set the value: the next pass sets the one pending now.
+                promote.AddDetail("skipped", "guard_outdated");
                 await session.Secrets.ReleaseRotationClaimAsync(tenantUid, path, NodeId);
                 return null;
             }
@@ -173,6 +191,9 @@ public sealed class RotationScheduler : IAsyncDisposable
 
         return done is not null;
     }
+
+    /// <summary>An engine took the secret over and staged its first value but could not put it in place: the scheduler finishes it.</summary>
+    private static bool IsAdoptionToFinish(SecretMetadata metadata) => metadata.Rotation?.ManagedBy is not null && metadata.PendingVersion is not null;
 
     private static AuditDraft Draft(Tenant tenant, string path, string operation) =>
         new(Ids.NewRequestId(), operation) { TenantId = tenant.Id, Actor = SchedulerActor, Path = path };

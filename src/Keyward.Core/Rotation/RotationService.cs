@@ -27,16 +27,20 @@ public sealed class RotationService
 {
     public const string AnomalyReason = "anomaly";
 
+    private readonly IKeywardStore _store;
     private readonly GroupCommitter _committer;
     private readonly TenantKeyRings _rings;
     private readonly SecretRowCache _rows;
+    private readonly PromotionGuards _guards;
     private readonly TimeProvider _time;
 
-    public RotationService(GroupCommitter committer, TenantKeyRings rings, SecretRowCache rows, TimeProvider time)
+    public RotationService(IKeywardStore store, GroupCommitter committer, TenantKeyRings rings, SecretRowCache rows, PromotionGuards guards, TimeProvider time)
     {
+        _store = store;
         _committer = committer;
         _rings = rings;
         _rows = rows;
+        _guards = guards;
         _time = time;
     }
 
@@ -82,6 +86,14 @@ public sealed class RotationService
         {
             var now = _time.GetUtcNow();
             var metadata = await RequireMetadataAsync(session, tenant.Uid, path);
+            if (metadata.Rotation?.ManagedBy is { } managedBy && (data is not null || promote))
+            {
+                // The engine sets only values its generator made, and only through a guarded promotion.
+                throw KeywardErrors.ManagedByEngine(path, managedBy, promote
+                    ? "an anomaly rotation cannot promote at once; stage with rotate (no data) and promote, which sets the value where it is used first."
+                    : "its values come from its generator: rotate without data.");
+            }
+
             metadata = await StageAsync(session, ring, metadata, data, promote, reason ?? "manual", now);
             var version = metadata.LatestVersion;
             audit.Version = version;
@@ -107,12 +119,21 @@ public sealed class RotationService
         }
 
         audit.Version = wanted;
+
+        // Outside any transaction: the engine managing the secret puts the pending value in place first; if it cannot,
+        // nothing is promoted.
+        var guarded = await GuardAsync(tenant.Uid, path, wanted);
         return await _rows.MutateAsync(() => _committer.ExecuteAsync(audit, async session =>
         {
             var metadata = await RequireMetadataAsync(session, tenant.Uid, path);
             if (metadata.PendingVersion != wanted)
             {
                 throw KeywardErrors.NotPending(path, wanted, metadata.PendingVersion);
+            }
+
+            if (metadata.Rotation?.ManagedBy is { } managedBy && managedBy != guarded)
+            {
+                throw KeywardErrors.ManagedByEngine(path, managedBy, "it became managed during the promotion; promote again.");
             }
 
             await RequireActiveAsync(session, tenant.Uid, path, wanted, () => KeywardErrors.NotPending(path, wanted, null));
@@ -131,6 +152,11 @@ public sealed class RotationService
         return await _rows.MutateAsync(() => _committer.ExecuteAsync(audit, async session =>
         {
             var metadata = await RequireMetadataAsync(session, tenant.Uid, path);
+            if (metadata.Rotation?.ManagedBy is { } managedBy)
+            {
+                throw KeywardErrors.ManagedByEngine(path, managedBy, "the previous value no longer works where it is used, so it cannot become current again; rotate and promote instead.");
+            }
+
             if (metadata.PreviousVersion is not { } previous)
             {
                 throw KeywardErrors.NoPreviousVersion(path);
@@ -200,6 +226,114 @@ public sealed class RotationService
                 _rows.Invalidate();
             }
         }
+    }
+
+    /// <summary>
+    /// For a secret managed by an engine whose <paramref name="version"/> is pending: outside any transaction, the
+    /// engine's <see cref="IPromotionGuard"/> puts that value in place. Returns the <c>managed_by</c> mark it acted on
+    /// (null for a secret no engine manages: nothing to do). The promotion that follows must check the mark again.
+    /// </summary>
+    internal async Task<string?> GuardAsync(string tenantUid, string path, long version, CancellationToken cancellationToken = default)
+    {
+        (SecretMetadata Metadata, SecretVersion? Version)? found;
+        await using (var session = await _store.ReadAsync(cancellationToken))
+        {
+            found = await session.Secrets.ReadAsync(tenantUid, path, version, cancellationToken: cancellationToken);
+        }
+
+        if (found is not ({ Rotation.ManagedBy: { } managedBy } metadata, var stored))
+        {
+            return null;
+        }
+
+        if (metadata.PendingVersion != version)
+        {
+            throw KeywardErrors.NotPending(path, version, metadata.PendingVersion);
+        }
+
+        if (stored is not { DeletedAt: null, DestroyedAt: null, Ciphertext: not null })
+        {
+            throw KeywardErrors.NotPending(path, version, null);
+        }
+
+        var ring = await _rings.GetAsync(tenantUid, cancellationToken);
+        var value = SecretWrites.Open(ring, stored);
+        try
+        {
+            await _guards.BeforePromoteAsync(tenantUid, path, managedBy, value, cancellationToken);
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(value);
+        }
+
+        return managedBy;
+    }
+
+    /// <summary>
+    /// For an engine taking over a secret (inside its transaction): the path must not exist yet or already carry
+    /// <paramref name="policy"/>'s <c>managed_by</c> mark (else 409 <c>managed_by_engine</c>). Sets the policy and stages
+    /// <paramref name="data"/> as pending; the engine then puts it in place and calls <see cref="PromoteManagedAsync"/>.
+    /// The next scheduled rotation is a minute away until then, so a value the engine could not put in place is retried
+    /// by the scheduler. Returns the pending version.
+    /// </summary>
+    public static async Task<long> AdoptAsync(
+        IWriteSession session, KeyRing ring, string tenantUid, string path, RotationPolicy policy, ReadOnlyMemory<byte> data, DateTimeOffset now)
+    {
+        var managedBy = policy.ManagedBy ?? throw new ArgumentException("An adopted secret's policy names its engine.", nameof(policy));
+        var metadata = await session.Secrets.GetMetadataAsync(tenantUid, path);
+        if (metadata is not null && metadata.Rotation?.ManagedBy != managedBy)
+        {
+            throw KeywardErrors.Conflict("managed_by_engine", metadata.Rotation?.ManagedBy is { } other
+                ? $"'{path}' is already managed by {other}."
+                : $"'{path}' already exists; an engine only manages a secret it creates (choose another secret_path, or delete the secret first).");
+        }
+
+        metadata ??= new SecretMetadata(tenantUid, path, 0, SecretService.DefaultMaxVersions, new Dictionary<string, string>(), now, now);
+        metadata = metadata with { Rotation = policy, NextRotationAt = now + RotationPolicy.MinPeriod, UpdatedAt = now };
+        await session.Secrets.UpsertMetadataAsync(metadata); // versions refer to their path's row
+        metadata = await StageAsync(session, ring, metadata, data, promote: false, "managed", now);
+        return metadata.LatestVersion;
+    }
+
+    /// <summary>
+    /// For an engine, inside its transaction, after it put the pending <paramref name="version"/> in place: makes it
+    /// current. Already current (the scheduler promoted it meanwhile) is done too.
+    /// </summary>
+    public static async Task<(long Version, long Epoch)> PromoteManagedAsync(IWriteSession session, string tenantUid, string path, long version, DateTimeOffset now)
+    {
+        var metadata = await session.Secrets.GetMetadataAsync(tenantUid, path) ?? throw KeywardErrors.SecretNotFound(path);
+        if (metadata.CurrentVersion == version)
+        {
+            return (version, metadata.Epoch);
+        }
+
+        if (metadata.PendingVersion != version)
+        {
+            throw KeywardErrors.NotPending(path, version, metadata.PendingVersion);
+        }
+
+        metadata = await MakeCurrentAsync(session, metadata, version, "managed", now);
+        return (version, metadata.Epoch);
+    }
+
+    /// <summary>
+    /// For an engine letting go of a secret (inside its transaction): removes the <paramref name="managedBy"/> mark and
+    /// the period (the value no longer rotates); the secret and its versions stay. No-op if the mark is another's.
+    /// </summary>
+    public static async Task ReleaseAsync(IWriteSession session, string tenantUid, string path, string managedBy, DateTimeOffset now)
+    {
+        if (await session.Secrets.GetMetadataAsync(tenantUid, path) is not { Rotation: { } policy } metadata || policy.ManagedBy != managedBy)
+        {
+            return;
+        }
+
+        await session.Secrets.UpsertMetadataAsync(metadata with
+        {
+            Rotation = new RotationPolicy(null, null, policy.Grace, policy.Generator),
+            NextRotationAt = null,
+            UpdatedAt = now,
+        });
     }
 
     /// <summary>

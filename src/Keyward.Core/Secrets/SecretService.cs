@@ -83,6 +83,11 @@ public sealed class SecretService
         {
             var now = _time.GetUtcNow();
             var metadata = await session.Secrets.GetMetadataAsync(tenant.Uid, path);
+            if (metadata?.Rotation?.ManagedBy is { } managedBy)
+            {
+                throw KeywardErrors.ManagedByEngine(path, managedBy, "its value changes only by rotate and promote (which sets it where it is used first).");
+            }
+
             var current = metadata?.CurrentVersion ?? 0;
             if (cas is { } expected && expected != current)
             {
@@ -248,8 +253,14 @@ public sealed class SecretService
         await _rows.MutateAsync(() => _committer.ExecuteAsync(audit, async session =>
         {
             var now = _time.GetUtcNow();
-            var metadata = await session.Secrets.GetMetadataAsync(tenant.Uid, path)
-                ?? new SecretMetadata(tenant.Uid, path, 0, DefaultMaxVersions, new Dictionary<string, string>(), now, now);
+            var existing = await session.Secrets.GetMetadataAsync(tenant.Uid, path);
+            if (existing?.Rotation?.ManagedBy is { } managedBy)
+            {
+                // Its policy is the engine's (and max_uses would rotate inside a read's transaction, past the engine).
+                throw KeywardErrors.ManagedByEngine(path, managedBy, "its metadata is set by the engine (change or delete the engine's configuration).");
+            }
+
+            var metadata = existing ?? new SecretMetadata(tenant.Uid, path, 0, DefaultMaxVersions, new Dictionary<string, string>(), now, now);
             metadata = metadata with
             {
                 MaxVersions = maxVersions ?? metadata.MaxVersions,
@@ -300,6 +311,11 @@ public sealed class SecretService
         var tenant = caller.Require(path, Capability.Delete);
         await _rows.MutateAsync(() => _committer.ExecuteAsync(audit, async session =>
         {
+            if (await session.Secrets.GetMetadataAsync(tenant.Uid, path) is { Rotation.ManagedBy: { } managedBy })
+            {
+                throw KeywardErrors.ManagedByEngine(path, managedBy, "delete the engine's configuration that manages it first.");
+            }
+
             if (!await session.Secrets.DeleteAllAsync(tenant.Uid, path))
             {
                 throw KeywardErrors.SecretNotFound(path);

@@ -26,6 +26,21 @@ public sealed class PutPostgresRoleRequest
     public Duration? MaxTtl { get; init; }
 }
 
+public sealed class PutPostgresStaticRoleRequest
+{
+    /// <summary>An existing login on the connection's database (not Keyward's own, not a kw_… dynamic one).</summary>
+    public string? Username { get; init; }
+
+    /// <summary>The secret that holds {username, password}: new, or already this static role's.</summary>
+    public string? SecretPath { get; init; }
+
+    public Duration? RotationPeriod { get; init; }
+
+    public Duration? Grace { get; init; }
+}
+
+public sealed record PostgresStaticRoleListResponse(IReadOnlyList<PostgresStaticRoleView> StaticRoles);
+
 public sealed record PostgresConnectionListResponse(IReadOnlyList<PostgresConnectionView> Connections);
 
 public sealed record PostgresRoleListResponse(IReadOnlyList<PostgresRoleView> Roles);
@@ -108,6 +123,38 @@ public static class PostgresEngineEndpoints
             }))
             .WithSummary("Delete a role; refused (409 engine_in_use) while any of its logins exists (tenant admin token).")
             .Produces(204).ProducesProblem(404).ProducesProblem(409);
+
+        engine.MapPut("/{name}/static-roles/{role}", (string name, string role, HttpContext http, Audited audited, PostgresEngine service) =>
+            audited.RunAsync(http, "engine.postgres.static_role.write", async ctx =>
+            {
+                var body = await ctx.BodyAsync<PutPostgresStaticRoleRequest>();
+                return TypedResults.Ok(await service.PutStaticRoleAsync(
+                    ctx.Caller, name, role, body.Username, body.SecretPath, body.RotationPeriod?.Value, body.Grace?.Value, ctx.Audit, http.RequestAborted));
+            }))
+            .WithSummary("Take over an existing login's password: Keyward sets a new one now and every rotation_period, held in secret_path as {username, password} (tenant admin token).")
+            .WithJsonBody<PutPostgresStaticRoleRequest>().Produces<PostgresStaticRoleView>().ProducesProblem(400).ProducesProblem(404).ProducesProblem(409).ProducesProblem(502);
+
+        engine.MapGet("/{name}/static-roles", (string name, HttpContext http, Audited audited, PostgresEngine service) =>
+            audited.RunAsync(http, "engine.postgres.static_role.list", async ctx =>
+                TypedResults.Ok(new PostgresStaticRoleListResponse(await service.ListStaticRolesAsync(ctx.Caller, name, http.RequestAborted)))))
+            .WithSummary("The static roles of a connection (tenant admin token).")
+            .Produces<PostgresStaticRoleListResponse>().ProducesProblem(404);
+
+        engine.MapGet("/{name}/static-roles/{role}", (string name, string role, HttpContext http, Audited audited, PostgresEngine service) =>
+            audited.RunAsync(http, "engine.postgres.static_role.read", async ctx =>
+                TypedResults.Ok(await service.GetStaticRoleAsync(ctx.Caller, name, role, ctx.Audit, http.RequestAborted))))
+            .WithSummary("One static role (tenant admin token).")
+            .Produces<PostgresStaticRoleView>().ProducesProblem(404);
+
+        engine.MapDelete("/{name}/static-roles/{role}", (string name, string role, HttpContext http, Audited audited, PostgresEngine service) =>
+            audited.RunAsync(http, "engine.postgres.static_role.delete", async ctx =>
+            {
+                ctx.Audit.SuccessStatus = StatusCodes.Status204NoContent;
+                await service.DeleteStaticRoleAsync(ctx.Caller, name, role, ctx.Audit);
+                return TypedResults.NoContent();
+            }))
+            .WithSummary("Stop managing the login: the secret and the login stay, the password no longer rotates (tenant admin token).")
+            .Produces(204).ProducesProblem(404);
 
         routes.MapPost("/v1/creds/postgres/{name}/{role}", (string name, string role, HttpContext http, Audited audited, PostgresEngine service, TimeProvider time) =>
             audited.RunAsync(http, "creds.postgres.issue", async ctx =>

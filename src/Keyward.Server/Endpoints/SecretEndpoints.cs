@@ -81,7 +81,7 @@ public sealed class RotationRequest
 
 public sealed record GeneratorResponse(string Kind, int Length, string Alphabet, IReadOnlyList<string>? Fields);
 
-public sealed record RotationResponse(long? Period, long? MaxUses, long Grace, GeneratorResponse? Generator, long Uses, DateTimeOffset? NextRotationAt);
+public sealed record RotationResponse(long? Period, long? MaxUses, long Grace, GeneratorResponse? Generator, long Uses, DateTimeOffset? NextRotationAt, string? ManagedBy);
 
 public sealed record SecretListResponse(IReadOnlyList<string> Keys);
 
@@ -112,7 +112,7 @@ public sealed record SecretMetadataResponse(
         meta.LatestVersion, meta.PendingVersion, meta.PreviousVersion, meta.Epoch,
         meta.Rotation is not { } r ? null : new RotationResponse(
             r.Period is { } p ? (long)p.TotalSeconds : null, r.MaxUses, (long)r.EffectiveGrace.TotalSeconds,
-            r.Generator is { } g ? new GeneratorResponse(g.Kind, g.Length, g.Alphabet, g.Fields) : null, meta.Uses, meta.NextRotationAt));
+            r.Generator is { } g ? new GeneratorResponse(g.Kind, g.Length, g.Alphabet, g.Fields) : null, meta.Uses, meta.NextRotationAt, r.ManagedBy));
 }
 
 public static class SecretEndpoints
