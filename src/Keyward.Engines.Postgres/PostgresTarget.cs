@@ -141,12 +141,13 @@ internal sealed class PostgresTargets : IAsyncDisposable
     }
 
     /// <summary>
-    /// Sets a static role's login's password (<paramref name="password"/> is [A-Za-z0-9] only). Keyward's login needs
+    /// Sets a static role's login's password (<paramref name="password"/> is [A-Za-z0-9] only; sent as its SCRAM verifier,
+    /// like every password Keyward sets). Keyward's login needs
     /// <c>CREATEROLE</c>, and from PostgreSQL 16 on <c>ADMIN OPTION</c> on that login.
     /// </summary>
     public static async Task SetLoginPasswordAsync(NpgsqlConnection connection, string name, string username, string password, CancellationToken cancellationToken)
     {
-        await using var command = new NpgsqlCommand($"ALTER ROLE \"{username.Replace("\"", "\"\"", StringComparison.Ordinal)}\" WITH PASSWORD '{password}'", connection);
+        await using var command = new NpgsqlCommand($"ALTER ROLE \"{username.Replace("\"", "\"\"", StringComparison.Ordinal)}\" WITH PASSWORD '{ScramVerifier.Create(password)}'", connection);
         await ExecuteAsync(command, name, "setting the static login's password", cancellationToken,
             "Keyward's login needs CREATEROLE (and from PostgreSQL 16 on ADMIN OPTION on the login: GRANT login TO keyward_login WITH ADMIN OPTION) to set its password.");
     }
