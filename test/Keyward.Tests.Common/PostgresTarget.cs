@@ -1,8 +1,7 @@
 using System.Security.Cryptography;
-using Keyward.Tests.Common;
 using Npgsql;
 
-namespace Keyward.Server.FunctionalTests.Engines;
+namespace Keyward.Tests.Common;
 
 /// <summary>
 /// A tenant's database for the PostgreSQL engine's tests, on a real cluster: a fresh database with a table, and the
