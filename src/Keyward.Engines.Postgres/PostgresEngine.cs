@@ -232,12 +232,19 @@ public sealed partial class PostgresEngine : ILeaseEngine, IPromotionGuard, IAsy
 
     public async Task<IReadOnlyList<PostgresRoleView>> ListRolesAsync(Principal caller, string? name, CancellationToken cancellationToken)
     {
+        var items = await ListItemsAsync(caller, name, RoleItemPrefix, cancellationToken);
+        return [.. items.Select(i => RoleView(i, EngineJson.Read<PostgresRoleSettings>(i.Settings)))];
+    }
+
+    /// <summary>A connection's items of one kind (roles, static roles), for its tenant's admin; 404 for a connection that is not there.</summary>
+    private async Task<IEnumerable<EngineConfig>> ListItemsAsync(Principal caller, string? name, string itemPrefix, CancellationToken cancellationToken)
+    {
         var tenant = caller.RequireAdmin();
         name = Names.RequireName("Connection name", name);
         await using var session = await _store.ReadAsync(cancellationToken);
         _ = await session.Engines.GetAsync(tenant.Uid, EngineName, name, "", cancellationToken) ?? throw KeywardErrors.EngineNotFound(name);
         var items = await session.Engines.ListAsync(tenant.Uid, EngineName, name, cancellationToken);
-        return [.. items.Where(i => i.Item.StartsWith(RoleItemPrefix, StringComparison.Ordinal)).Select(i => RoleView(i, EngineJson.Read<PostgresRoleSettings>(i.Settings)))];
+        return items.Where(i => i.Item.StartsWith(itemPrefix, StringComparison.Ordinal));
     }
 
     public async Task DeleteRoleAsync(Principal caller, string? name, string? role, AuditDraft audit)

@@ -140,13 +140,8 @@ public sealed partial class PostgresEngine
 
     public async Task<IReadOnlyList<PostgresStaticRoleView>> ListStaticRolesAsync(Principal caller, string? name, CancellationToken cancellationToken)
     {
-        var tenant = caller.RequireAdmin();
-        name = Names.RequireName("Connection name", name);
-        await using var session = await _store.ReadAsync(cancellationToken);
-        _ = await session.Engines.GetAsync(tenant.Uid, EngineName, name, "", cancellationToken) ?? throw KeywardErrors.EngineNotFound(name);
-        var items = await session.Engines.ListAsync(tenant.Uid, EngineName, name, cancellationToken);
-        return [.. items.Where(i => i.Item.StartsWith(StaticItemPrefix, StringComparison.Ordinal))
-            .Select(i => StaticView(i, EngineJson.Read<PostgresStaticRoleSettings>(i.Settings)))];
+        var items = await ListItemsAsync(caller, name, StaticItemPrefix, cancellationToken);
+        return [.. items.Select(i => StaticView(i, EngineJson.Read<PostgresStaticRoleSettings>(i.Settings)))];
     }
 
     /// <summary>Removes the static role and the secret's <c>managed_by</c> mark: the secret and the login stay, the password no longer rotates.</summary>
