@@ -221,13 +221,20 @@ public sealed partial class PostgresEngine : ILeaseEngine, IPromotionGuard, IAsy
 
     public async Task<PostgresRoleView> GetRoleAsync(Principal caller, string? name, string? role, AuditDraft audit, CancellationToken cancellationToken)
     {
+        var config = await GetItemAsync(caller, name, role, RoleItemPrefix, "roles", audit, cancellationToken);
+        return RoleView(config, EngineJson.Read<PostgresRoleSettings>(config.Settings));
+    }
+
+    /// <summary>One item of a connection (a role, a static role), for its tenant's admin; 404 <c>engine_role_not_found</c> when absent.</summary>
+    private async Task<EngineConfig> GetItemAsync(
+        Principal caller, string? name, string? role, string itemPrefix, string routeSegment, AuditDraft audit, CancellationToken cancellationToken)
+    {
         var tenant = caller.RequireAdmin();
         name = Names.RequireName("Connection name", name);
         role = Names.RequireName("Role name", role);
-        audit.Path = $"engines/postgres/{name}/roles/{role}";
+        audit.Path = $"engines/postgres/{name}/{routeSegment}/{role}";
         await using var session = await _store.ReadAsync(cancellationToken);
-        var config = await session.Engines.GetAsync(tenant.Uid, EngineName, name, RoleItemPrefix + role, cancellationToken) ?? throw KeywardErrors.EngineRoleNotFound(name, role);
-        return RoleView(config, EngineJson.Read<PostgresRoleSettings>(config.Settings));
+        return await session.Engines.GetAsync(tenant.Uid, EngineName, name, itemPrefix + role, cancellationToken) ?? throw KeywardErrors.EngineRoleNotFound(name, role);
     }
 
     public async Task<IReadOnlyList<PostgresRoleView>> ListRolesAsync(Principal caller, string? name, CancellationToken cancellationToken)

@@ -128,13 +128,7 @@ public sealed partial class PostgresEngine
 
     public async Task<PostgresStaticRoleView> GetStaticRoleAsync(Principal caller, string? name, string? role, AuditDraft audit, CancellationToken cancellationToken)
     {
-        var tenant = caller.RequireAdmin();
-        name = Names.RequireName("Connection name", name);
-        role = Names.RequireName("Role name", role);
-        audit.Path = $"engines/postgres/{name}/static-roles/{role}";
-        await using var session = await _store.ReadAsync(cancellationToken);
-        var config = await session.Engines.GetAsync(tenant.Uid, EngineName, name, StaticItemPrefix + role, cancellationToken)
-            ?? throw KeywardErrors.EngineRoleNotFound(name, role);
+        var config = await GetItemAsync(caller, name, role, StaticItemPrefix, "static-roles", audit, cancellationToken);
         return StaticView(config, EngineJson.Read<PostgresStaticRoleSettings>(config.Settings));
     }
 
