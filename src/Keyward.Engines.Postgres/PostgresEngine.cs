@@ -178,6 +178,8 @@ public sealed partial class PostgresEngine : ILeaseEngine, IPromotionGuard, IAsy
             // Keyward can log in now: only then is a new password staged.
         }
 
+        // That login may have finished an interrupted rotation (adopting its staged password): stage from what is stored now.
+        loaded = await LoadAsync(tenant.Uid, name, cancellationToken);
         var staged = await ReplaceSecretsAsync(loaded, new PostgresConnectionSecrets(loaded.Secrets.Password, fresh), loaded.Settings, null);
         try
         {
