@@ -1,7 +1,7 @@
 namespace Keyward.Core.Errors;
 
 /// <summary>The one place where refusals are built. Codes are a public contract: add, never rename.</summary>
-public static class KeywardErrors
+public static partial class KeywardErrors
 {
     // 400
     public static KeywardException InvalidPath(string detail) => Bad("invalid_path", "Invalid path", detail);

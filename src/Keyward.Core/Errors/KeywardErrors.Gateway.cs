@@ -1,0 +1,43 @@
+namespace Keyward.Core.Errors;
+
+/// <summary>The gateway's errors: integrations, refused requests, upstream failures, budgets.</summary>
+public static partial class KeywardErrors
+{
+    // 400
+    public static KeywardException InvalidUpstream(string detail) =>
+        Bad("invalid_upstream", "Invalid upstream", detail);
+
+    public static KeywardException GatewayHeaderRefused(string name, string why) =>
+        Bad("gateway_header_refused", "Header refused", $"'{Truncate(name)}' cannot be sent through the gateway: {why}");
+
+    public static KeywardException GatewayQueryRefused(string name, string why) =>
+        Bad("gateway_query_refused", "Query parameter refused", $"'{Truncate(name)}' cannot be sent through the gateway: {why}");
+
+    // 403
+    public static KeywardException GatewayNotAllowed(string integration, string method, string path) =>
+        new(403, "gateway_not_allowed", "Not allowed by the integration",
+            $"Integration '{Truncate(integration)}' does not allow {Truncate(method)} {Truncate(path)}.");
+
+    // 404
+    public static KeywardException IntegrationNotFound(string name) =>
+        new(404, "integration_not_found", "Integration not found", $"No integration '{Truncate(name)}' in this tenant.");
+
+    // 429
+    public static KeywardException RunBudgetExhausted(string integration) =>
+        new(429, "run_budget_exhausted", "Run budget exhausted",
+            $"The request budget for integration '{Truncate(integration)}' of this agent (or a parent's share of it) is used up.");
+
+    public static KeywardException GatewayRateLimited(string integration, int perSecond) =>
+        new(429, "gateway_rate_limited", "Rate limited",
+            $"Integration '{Truncate(integration)}' allows {perSecond} requests per second per agent.");
+
+    // 502, 504
+    public static KeywardException UpstreamAddressRefused(string host, string why) =>
+        new(502, "upstream_address_refused", "Upstream address refused", $"Upstream '{Truncate(host)}' is not reachable through the gateway: {why}");
+
+    public static KeywardException UpstreamUnavailable(string integration, string why) =>
+        new(502, "upstream_unavailable", "Upstream unavailable", $"The upstream of integration '{Truncate(integration)}' failed: {why}");
+
+    public static KeywardException UpstreamTimeout(string integration) =>
+        new(504, "upstream_timeout", "Upstream timeout", $"The upstream of integration '{Truncate(integration)}' did not answer in time.");
+}
