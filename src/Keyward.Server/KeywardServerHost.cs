@@ -13,6 +13,8 @@ using Keyward.Server.Http;
 using Keyward.Storage.Postgres;
 using Keyward.Storage.Sqlite;
 using Keyward.Engines.Postgres;
+using Keyward.Gateway;
+using Keyward.Gateway.Egress;
 using Npgsql;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
@@ -101,6 +103,7 @@ public sealed class KeywardServerHost : IAsyncDisposable
         builder.Services.AddSingleton<PostgresEngine>();
         builder.Services.AddSingleton<ILeaseEngine>(sp => sp.GetRequiredService<PostgresEngine>());
         builder.Services.AddSingleton<IPromotionGuard>(sp => sp.GetRequiredService<PostgresEngine>());
+        builder.Services.AddKeywardGateway(CreateUpstreamAddresses(options));
         builder.Services.ConfigureHttpJsonOptions(json => KeywardJson.Configure(json.SerializerOptions));
         builder.Services.AddOpenApi(openApi => openApi.AddJsonBodies());
         configure?.Invoke(builder);
@@ -118,6 +121,8 @@ public sealed class KeywardServerHost : IAsyncDisposable
         app.MapEventEndpoints();
         app.MapJwtAuthEndpoints();
         app.MapPostgresEngineEndpoints();
+        app.MapIntegrationEndpoints();
+        app.MapGatewayEndpoints();
         app.MapOpenApi();
         return new KeywardServerHost(options, app, dataDirectory, temporary);
     }
@@ -147,6 +152,18 @@ public sealed class KeywardServerHost : IAsyncDisposable
     /// Where engines may connect: the operator's list, loopback too in dev mode, and never this server's own
     /// PostgreSQL store (its host and port, by name and by address).
     /// </summary>
+    private static UpstreamAddresses CreateUpstreamAddresses(KeywardServerOptions options)
+    {
+        try
+        {
+            return new UpstreamAddresses(options.GatewayAllowCidr, allowLoopback: options.Dev || options.GatewayAllowLoopback);
+        }
+        catch (ArgumentException refused)
+        {
+            throw new ServerStartupException("--gateway-allow-cidr: " + refused.Message);
+        }
+    }
+
     private static EngineHosts CreateEngineHosts(KeywardServerOptions options)
     {
         var own = new List<(string Host, int Port)>();

@@ -36,6 +36,15 @@ public sealed record KeywardServerOptions
     /// </summary>
     public IReadOnlyList<string> EngineAllowHosts { get; init; } = [];
 
+    /// <summary>
+    /// Address ranges the gateway may reach besides public addresses (<c>--gateway-allow-cidr</c>): private, CGNAT or
+    /// link-local ranges are refused unless listed here.
+    /// </summary>
+    public IReadOnlyList<string> GatewayAllowCidr { get; init; } = [];
+
+    /// <summary>Integrations may use <c>allow_insecure_loopback</c> (plain http to loopback) outside dev mode (<c>--gateway-allow-loopback</c>).</summary>
+    public bool GatewayAllowLoopback { get; init; }
+
     /// <summary>Unattended mode: unseal at start with the key shares in this file (one per line).</summary>
     public string? UnsealKeyFile { get; init; }
 

@@ -13,6 +13,10 @@ public static partial class KeywardErrors
     public static KeywardException GatewayQueryRefused(string name, string why) =>
         Bad("gateway_query_refused", "Query parameter refused", $"'{Truncate(name)}' cannot be sent through the gateway: {why}");
 
+    public static KeywardException BudgetExceedsRemaining(string integration, long remaining) =>
+        Bad("budget_exceeds_remaining", "Budget exceeds what is left",
+            $"A slice of integration '{Truncate(integration)}' may be at most what the caller has left: {remaining}.");
+
     // 403
     public static KeywardException GatewayNotAllowed(string integration, string method, string path) =>
         new(403, "gateway_not_allowed", "Not allowed by the integration",
@@ -21,6 +25,13 @@ public static partial class KeywardErrors
     // 404
     public static KeywardException IntegrationNotFound(string name) =>
         new(404, "integration_not_found", "Integration not found", $"No integration '{Truncate(name)}' in this tenant.");
+
+    // 409
+    public static KeywardException VersionNotUsable(string path, long version) =>
+        Conflict("version_not_usable", $"Version {version} of '{path}' is neither current nor the previous one within its grace window.");
+
+    public static KeywardException SecretFieldUnusable(string path, string field, string why) =>
+        Conflict("secret_field_unusable", $"Field '{Truncate(field)}' of '{path}' cannot be injected: {why}");
 
     // 429
     public static KeywardException RunBudgetExhausted(string integration) =>

@@ -112,12 +112,24 @@ public sealed class SecretService
     /// <c>previous</c> is served only within the grace window after it stopped being current. A read of the current
     /// version of a secret whose policy counts uses goes through <see cref="RotationService.CountedReadAsync"/>.
     /// </summary>
-    public async Task<SecretRead> GetAsync(
-        Principal caller, string path, long? version, SecretStage? stage, AuditDraft audit, CancellationToken cancellationToken = default)
+    public Task<SecretRead> GetAsync(
+        Principal caller, string path, long? version, SecretStage? stage, AuditDraft audit, CancellationToken cancellationToken = default) =>
+        GetAsync(caller, path, version, stage, Capability.Read, audit, cancellationToken);
+
+    /// <summary>
+    /// The gateway's read: the value to inject, on <c>use</c> (which never implies <c>read</c>, and which <c>read</c> does
+    /// not imply either). Only the current version, or the previous one within its grace window
+    /// (<paramref name="previous"/>); a use counts like a read against <c>max_uses</c>.
+    /// </summary>
+    public Task<SecretRead> GetForUseAsync(Principal caller, string path, bool previous, AuditDraft audit, CancellationToken cancellationToken = default) =>
+        GetAsync(caller, path, null, previous ? SecretStage.Previous : SecretStage.Current, Capability.Use, audit, cancellationToken);
+
+    private async Task<SecretRead> GetAsync(
+        Principal caller, string path, long? version, SecretStage? stage, Capability capability, AuditDraft audit, CancellationToken cancellationToken)
     {
         audit.Path = path;
         SecretPath.Require(path);
-        var tenant = caller.Require(path, Capability.Read);
+        var tenant = caller.Require(path, capability);
         if (version is <= 0)
         {
             throw KeywardErrors.InvalidField("version", "must be a positive integer");

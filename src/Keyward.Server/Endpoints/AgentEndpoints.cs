@@ -1,6 +1,7 @@
 using Keyward.Core.Agents;
 using Keyward.Core.Policies;
 using Keyward.Core.Tokens;
+using Keyward.Gateway.Budgets;
 using Keyward.Server.Http;
 
 namespace Keyward.Server.Endpoints;
@@ -18,6 +19,9 @@ public sealed class AgentGrantBody
     public IReadOnlyList<RuleSpec>? Rules { get; init; }
 
     public Duration? BootstrapTtl { get; init; }
+
+    /// <summary>Gateway request budgets handed to the new agent: <c>{integration: requests}</c>, each within what the caller has left.</summary>
+    public IReadOnlyDictionary<string, long>? Budgets { get; init; }
 
     public AgentGrantRequest ToRequest() => new(AgentId, RunId, Role, Ttl?.Value, Rules, BootstrapTtl?.Value);
 }
@@ -59,25 +63,41 @@ public sealed record RunTokensResponse(string RunId, IReadOnlyList<RunTokenInfo>
 /// <summary>Agents and tokens (API.md): bootstrap, exchange, spawn, self, renew, revoke, run completion and the run's tree.</summary>
 public static class AgentEndpoints
 {
+    private static Task ValidateSlicesAsync(RunBudgets budgets, Principal caller, AgentGrantBody body, CancellationToken cancellationToken) =>
+        body.Budgets is { Count: > 0 } slices ? budgets.ValidateSlicesAsync(caller, slices, cancellationToken) : Task.CompletedTask;
+
+    /// <summary>After the grant is durable: the new agent's slices, held against its bootstrap token.</summary>
+    private static void GrantSlices(RunBudgets budgets, Principal caller, AgentGrantBody body, string? runId, BootstrapGrant grant)
+    {
+        if (body.Budgets is { Count: > 0 } slices && runId is not null)
+        {
+            budgets.Grant(caller.RequireTenant().Uid, runId, grant.Accessor, slices);
+        }
+    }
+
     public static IEndpointRouteBuilder MapAgentEndpoints(this IEndpointRouteBuilder routes)
     {
         var agents = routes.MapGroup("/v1/agents").WithTags("Agents and tokens");
 
-        agents.MapPost("/bootstrap", (HttpContext http, Audited audited, AgentService service) =>
+        agents.MapPost("/bootstrap", (HttpContext http, Audited audited, AgentService service, RunBudgets budgets) =>
             audited.RunAsync(http, "agent.bootstrap", async ctx =>
             {
                 var body = await ctx.BodyAsync<AgentGrantBody>();
+                await ValidateSlicesAsync(budgets, ctx.Caller, body, http.RequestAborted);
                 var grant = await service.BootstrapAsync(ctx.Caller, body.ToRequest(), ctx.Audit);
+                GrantSlices(budgets, ctx.Caller, body, body.RunId, grant);
                 return TypedResults.Ok(new BootstrapResponse(grant.Token, grant.Accessor, grant.ExpiresAt));
             }))
             .WithSummary("Mint a single-use bootstrap token for a new agent of a run (orchestrator token); bootstrap_ttl defaults to 60s, at most 90s.")
             .WithJsonBody<AgentGrantBody>().Produces<BootstrapResponse>().ProducesProblem(400).ProducesProblem(403);
 
-        agents.MapPost("/spawn", (HttpContext http, Audited audited, AgentService service) =>
+        agents.MapPost("/spawn", (HttpContext http, Audited audited, AgentService service, RunBudgets budgets) =>
             audited.RunAsync(http, "agent.spawn", async ctx =>
             {
                 var body = await ctx.BodyAsync<AgentGrantBody>();
+                await ValidateSlicesAsync(budgets, ctx.Caller, body, http.RequestAborted);
                 var grant = await service.SpawnAsync(ctx.Caller, body.ToRequest(), ctx.Audit);
+                GrantSlices(budgets, ctx.Caller, body, ctx.Caller.Token.RunId, grant);
                 return TypedResults.Ok(new BootstrapResponse(grant.Token, grant.Accessor, grant.ExpiresAt));
             }))
             .WithSummary("Mint a child agent's bootstrap token (agent token): its role must be in may_spawn, its rules a subset of the caller's, its ttl within the caller's.")

@@ -36,9 +36,20 @@ internal static class ServerCommand
             AllowMultipleArgumentsPerToken = true,
         };
 
+        var gatewayAllowCidr = new Option<string[]>("--gateway-allow-cidr")
+        {
+            Description = "Address ranges the gateway may reach besides public addresses (comma-separated or repeated), e.g. 10.20.0.0/16. " +
+                "Private, CGNAT, link-local (cloud metadata) and loopback addresses are refused unless listed.",
+            AllowMultipleArgumentsPerToken = true,
+        };
+        var gatewayAllowLoopback = new Option<bool>("--gateway-allow-loopback")
+        {
+            Description = "Let integrations with allow_insecure_loopback reach plain http on loopback (always allowed with --dev).",
+        };
+
         var command = new Command("server", "Run the Keyward broker.")
         {
-            dev, devRootToken, listen, data, unsealKeyFile, tlsCert, tlsKey, insecure, storage, pg, engineAllowHosts,
+            dev, devRootToken, listen, data, unsealKeyFile, tlsCert, tlsKey, insecure, storage, pg, engineAllowHosts, gatewayAllowCidr, gatewayAllowLoopback,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -55,7 +66,9 @@ internal static class ServerCommand
                 Storage = parse.GetValue(storage)!,
                 PostgresConnectionString = parse.GetValue(pg)
                     ?? (parse.GetValue(storage) == KeywardServerOptions.PostgresStorage ? NonEmpty(Environment.GetEnvironmentVariable(PostgresVariable)) : null),
-                EngineAllowHosts = [.. (parse.GetValue(engineAllowHosts) ?? []).SelectMany(h => h.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))],
+                EngineAllowHosts = SplitList(parse.GetValue(engineAllowHosts)),
+                GatewayAllowCidr = SplitList(parse.GetValue(gatewayAllowCidr)),
+                GatewayAllowLoopback = parse.GetValue(gatewayAllowLoopback),
             };
             return await RunAsync(options, cancellationToken);
         });
@@ -64,6 +77,10 @@ internal static class ServerCommand
 
     /// <summary>The connection string when <c>--pg</c> is not given (keeps a password out of the process list).</summary>
     public const string PostgresVariable = "KEYWARD_PG";
+
+    /// <summary>A repeated option whose values may also be comma-separated.</summary>
+    private static string[] SplitList(string[]? values) =>
+        [.. (values ?? []).SelectMany(h => h.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))];
 
     private static string? NonEmpty(string? value) => string.IsNullOrWhiteSpace(value) ? null : value;
 

@@ -1,0 +1,410 @@
+using System.Buffers;
+using System.Diagnostics;
+using System.Net;
+using System.Text;
+using System.Text.Json;
+using Keyward.Core.Audit;
+using Keyward.Core.Errors;
+using Keyward.Core.Policies;
+using Keyward.Core.Secrets;
+using Keyward.Core.Storage;
+using Keyward.Core.Tokens;
+using Keyward.Gateway.Budgets;
+using Keyward.Gateway.Egress;
+using Keyward.Gateway.Integrations;
+using Keyward.Gateway.Scrubbing;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+
+namespace Keyward.Gateway.Forwarding;
+
+/// <summary>
+/// <c>ANY /v1/gateway/{integration}/{**path}</c>: checks the call (path, <c>use</c> on the integration's secret, the
+/// allow-list, limits), makes its <c>gateway.request</c> audit record durable, then forwards it with the credential
+/// injected — the body streamed both ways, the response scrubbed of any echo of the credential — and records
+/// <c>gateway.complete</c>. Nothing goes upstream before every check passed and the record is durable.
+/// </summary>
+public sealed class GatewayForwarder
+{
+    /// <summary>The agent pins the version it expects with this header (its cache's); a previous version in its grace window is served and flagged.</summary>
+    public const string UseVersionHeader = "X-Keyward-Use-Version";
+
+    /// <summary>How long the upstream has to answer with its headers (a streamed body may then take as long as it needs).</summary>
+    public static readonly TimeSpan UpstreamHeadersTimeout = TimeSpan.FromSeconds(100);
+
+    private const int BufferSize = 16 * 1024;
+
+    private readonly IntegrationService _integrations;
+    private readonly SecretService _secrets;
+    private readonly UpstreamHandlers _handlers;
+    private readonly RunBudgets _budgets;
+    private readonly AgentRateLimits _rates;
+    private readonly InFlightCalls _calls;
+    private readonly GroupCommitter _committer;
+
+    public GatewayForwarder(
+        IntegrationService integrations, SecretService secrets, UpstreamHandlers handlers, RunBudgets budgets, AgentRateLimits rates,
+        InFlightCalls calls, GroupCommitter committer)
+    {
+        _integrations = integrations;
+        _secrets = secrets;
+        _handlers = handlers;
+        _budgets = budgets;
+        _rates = rates;
+        _calls = calls;
+        _committer = committer;
+    }
+
+    /// <summary>
+    /// Forwards the request. <paramref name="rawTarget"/> is the request target as sent (undecoded, with the query).
+    /// Throws a <see cref="KeywardException"/> for anything refused or failed before the response started; afterwards a
+    /// failure aborts the response.
+    /// </summary>
+    public async Task ForwardAsync(HttpContext http, Principal caller, string token, string integrationName, string rawTarget, AuditDraft audit)
+    {
+        var tenant = caller.RequireTenant();
+        var method = http.Request.Method;
+        var (rawPath, rawQuery) = SplitTarget(rawTarget, integrationName);
+        audit.AddDetail("integration", integrationName);
+        audit.AddDetail("method", method);
+        audit.AddDetail("upstream_path", rawPath.Length <= 512 ? rawPath : rawPath[..512]);
+
+        UpstreamPath.Validate(rawPath);
+        if (string.Equals(method, "CONNECT", StringComparison.OrdinalIgnoreCase) || http.Request.Headers.Upgrade.Count > 0)
+        {
+            throw KeywardErrors.GatewayHeaderRefused("Upgrade", "tunnels and protocol upgrades are never forwarded.");
+        }
+
+        var integration = await _integrations.ResolveAsync(tenant.Uid, integrationName, http.RequestAborted);
+        audit.Path = integration.SecretPath;
+        caller.Require(integration.SecretPath, Capability.Use);
+        if (!integration.Allows(method, rawPath))
+        {
+            throw KeywardErrors.GatewayNotAllowed(integration.Name, method, rawPath);
+        }
+
+        if (integration.Limits.PerAgentRps is { } rps)
+        {
+            _rates.Take(tenant.Uid, integration.Name, caller.Token.Accessor, rps);
+        }
+
+        var query = GatewayHeaders.FilterQuery(rawQuery, integration.InjectedQuery);
+        var read = await ReadValueAsync(caller, integration, http.Request.Headers[UseVersionHeader], audit, http.RequestAborted);
+        byte[]? value = null;
+        try
+        {
+            value = FieldOf(read.Data, integration);
+            using var request = BuildRequest(http, integration, rawPath, query, value, out var needles, out var body);
+            await _budgets.ConsumeAsync(caller, integration.Name, integration.Limits.RunBudget, http.RequestAborted);
+
+            // The record of the call is durable before a byte goes upstream.
+            audit.Succeeded();
+            await _committer.AuditAsync(audit);
+            await SendAsync(http, token, integration, request, needles, body, audit);
+        }
+        finally
+        {
+            SecretService.Wipe(read.Data);
+            if (value is not null)
+            {
+                SecretService.Wipe(value);
+            }
+        }
+    }
+
+    private async Task SendAsync(HttpContext http, string token, Integration integration, HttpRequestMessage request, EchoNeedles needles, AgentBodyContent? body, AuditDraft audit)
+    {
+        var started = Stopwatch.GetTimestamp();
+        var complete = new AuditDraft(audit.RequestId, "gateway.complete")
+        {
+            TenantId = audit.TenantId,
+            Actor = audit.Actor,
+            Path = audit.Path,
+            Version = audit.Version,
+            Epoch = audit.Epoch,
+        };
+        complete.AddDetail("integration", integration.Name);
+        var echoed = 0;
+        long bytesDown = 0;
+        using var call = _calls.Begin(token, http.RequestAborted);
+        try
+        {
+            HttpResponseMessage response;
+            using (var headersTimeout = CancellationTokenSource.CreateLinkedTokenSource(call.Cancellation))
+            {
+                headersTimeout.CancelAfter(UpstreamHeadersTimeout);
+                try
+                {
+                    response = await _handlers.For(integration.AllowInsecureLoopback).SendAsync(request, headersTimeout.Token);
+                }
+                catch (OperationCanceledException) when (headersTimeout.IsCancellationRequested && !call.Cancellation.IsCancellationRequested)
+                {
+                    throw KeywardErrors.UpstreamTimeout(integration.Name);
+                }
+                catch (HttpRequestException error)
+                {
+                    throw UpstreamFailure(integration.Name, request.RequestUri!, error);
+                }
+            }
+
+            using (response)
+            {
+                complete.SuccessStatus = (int)response.StatusCode;
+                http.Response.StatusCode = (int)response.StatusCode;
+                GatewayHeaders.CopyResponseHeaders(response, http.Response.Headers, text =>
+                {
+                    var scrubbed = needles.ScrubText(text, out var found);
+                    echoed += found ? 1 : 0;
+                    return scrubbed;
+                });
+
+                // Scrubbing may change the length: the body goes out chunked.
+                http.Response.Headers.ContentLength = null;
+                await http.Response.StartAsync(call.Cancellation);
+                var scrubber = needles.CreateScrubber();
+                var writer = http.Response.BodyWriter;
+                await using var upstream = await response.Content.ReadAsStreamAsync(call.Cancellation);
+                var buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
+                try
+                {
+                    int read;
+                    while ((read = await upstream.ReadAsync(buffer.AsMemory(0, BufferSize), call.Cancellation)) > 0)
+                    {
+                        bytesDown += read;
+                        scrubber.Write(buffer.AsSpan(0, read), writer);
+                        await writer.FlushAsync(call.Cancellation);
+                    }
+                }
+                finally
+                {
+                    ArrayPool<byte>.Shared.Return(buffer, clearArray: true);
+                }
+
+                scrubber.Flush(writer);
+                await writer.FlushAsync(call.Cancellation);
+                echoed += scrubber.Replaced;
+                await http.Response.CompleteAsync();
+                complete.Succeeded();
+            }
+        }
+        catch (Exception) when (call.Revoked)
+        {
+            complete.Failed(KeywardErrors.TokenRevoked());
+            complete.AddDetail("cut_off", "token no longer valid");
+            if (http.Response.HasStarted)
+            {
+                http.Abort();
+            }
+            else
+            {
+                throw KeywardErrors.TokenRevoked();
+            }
+        }
+        catch (Exception error) when (error is not KeywardException && http.Response.HasStarted)
+        {
+            // The upstream or the agent went away mid-body: nothing more can be said to the agent.
+            complete.Failed(error is OperationCanceledException ? KeywardErrors.UpstreamUnavailable(integration.Name, "the call was cancelled.") : KeywardErrors.UpstreamUnavailable(integration.Name, "the body stream broke."));
+            http.Abort();
+        }
+        catch (Exception error)
+        {
+            complete.Failed(error);
+            throw;
+        }
+        finally
+        {
+            complete.AddDetail("duration_ms", (long)Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+            complete.AddDetail("bytes_up", body?.BytesSent ?? 0);
+            complete.AddDetail("bytes_down", bytesDown);
+            if (echoed > 0)
+            {
+                complete.Anomaly = "credential_echo";
+                complete.AddDetail("echoes", echoed);
+            }
+
+            await _committer.AuditAsync(complete);
+        }
+    }
+
+    /// <summary>The value to inject: the current version, or — when the agent pins the previous one — that version in its grace window, flagged.</summary>
+    private async Task<SecretRead> ReadValueAsync(Principal caller, Integration integration, Microsoft.Extensions.Primitives.StringValues pin, AuditDraft audit, CancellationToken cancellationToken)
+    {
+        long? pinned = null;
+        if (pin.Count > 0)
+        {
+            pinned = pin.Count == 1 && long.TryParse(pin[0], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var v) && v > 0
+                ? v
+                : throw KeywardErrors.InvalidField(UseVersionHeader, "a positive version number");
+        }
+
+        var current = await _secrets.GetForUseAsync(caller, integration.SecretPath, previous: false, audit, cancellationToken);
+        if (pinned is not { } wanted || wanted == current.Version)
+        {
+            return current;
+        }
+
+        SecretService.Wipe(current.Data);
+        SecretRead previous;
+        try
+        {
+            previous = await _secrets.GetForUseAsync(caller, integration.SecretPath, previous: true, audit, cancellationToken);
+        }
+        catch (KeywardException)
+        {
+            throw KeywardErrors.VersionNotUsable(integration.SecretPath, wanted);
+        }
+
+        if (previous.Version != wanted)
+        {
+            SecretService.Wipe(previous.Data);
+            throw KeywardErrors.VersionNotUsable(integration.SecretPath, wanted);
+        }
+
+        audit.Anomaly = "stale_version";
+        return previous;
+    }
+
+    /// <summary>The field to inject, as UTF-8 bytes: a string field without control characters (it goes into a header or query).</summary>
+    private static byte[] FieldOf(byte[] data, Integration integration)
+    {
+        using var document = JsonDocument.Parse(data);
+        if (!document.RootElement.TryGetProperty(integration.SecretField, out var field) || field.ValueKind != JsonValueKind.String)
+        {
+            throw KeywardErrors.SecretFieldUnusable(integration.SecretPath, integration.SecretField, "the secret has no such string field.");
+        }
+
+        var text = field.GetString()!;
+        if (text.Length == 0 || text.Any(char.IsControl))
+        {
+            throw KeywardErrors.SecretFieldUnusable(integration.SecretPath, integration.SecretField, "the value is empty or holds control characters, which cannot be sent in a header or query.");
+        }
+
+        if (integration.Inject is InjectKind.Bearer or InjectKind.Header && !Ascii.IsValid(text))
+        {
+            throw KeywardErrors.SecretFieldUnusable(integration.SecretPath, integration.SecretField, "a header carries ASCII only.");
+        }
+
+        return Encoding.UTF8.GetBytes(text);
+    }
+
+    private static HttpRequestMessage BuildRequest(
+        HttpContext http, Integration integration, string rawPath, string query, byte[] value, out EchoNeedles needles, out AgentBodyContent? body)
+    {
+        var text = Encoding.UTF8.GetString(value);
+        var extra = new List<byte[]>();
+        if (integration.Inject == InjectKind.Query)
+        {
+            var encoded = Uri.EscapeDataString(text);
+            query = (query.Length == 0 ? "?" : query + "&") + Uri.EscapeDataString(integration.InjectName!) + "=" + encoded;
+            extra.Add(Encoding.ASCII.GetBytes(encoded));
+        }
+
+        var target = new Uri(integration.Upstream.AbsoluteUri + rawPath + query, new UriCreationOptions { DangerousDisablePathAndQueryCanonicalization = true });
+        var request = new HttpRequestMessage(new HttpMethod(http.Request.Method), target) { Version = HttpVersion.Version11 };
+        body = null;
+        if (HasBody(http))
+        {
+            body = new AgentBodyContent(http.Request.Body);
+            request.Content = body;
+        }
+
+        GatewayHeaders.CopyRequestHeaders(http.Request.Headers, request, integration.InjectedHeader);
+
+        // The credential goes in last, over anything of the same name.
+        switch (integration.Inject)
+        {
+            case InjectKind.Bearer:
+                request.Headers.Remove("Authorization");
+                request.Headers.TryAddWithoutValidation("Authorization", "Bearer " + text);
+                break;
+            case InjectKind.Basic:
+                var basic = Convert.ToBase64String(Encoding.UTF8.GetBytes(integration.InjectName + ":" + text));
+                request.Headers.Remove("Authorization");
+                request.Headers.TryAddWithoutValidation("Authorization", "Basic " + basic);
+                extra.Add(Encoding.ASCII.GetBytes(basic));
+                break;
+            case InjectKind.Header:
+                request.Headers.Remove(integration.InjectName!);
+                request.Headers.TryAddWithoutValidation(integration.InjectName!, text);
+                break;
+        }
+
+        needles = new EchoNeedles(value, extra);
+        return request;
+    }
+
+    private static bool HasBody(HttpContext http) =>
+        http.Features.Get<IHttpRequestBodyDetectionFeature>() is { } detection
+            ? detection.CanHaveBody
+            : http.Request.ContentLength > 0 || http.Request.Headers.TransferEncoding.Count > 0;
+
+    /// <summary>The path after <c>/v1/gateway/{integration}/</c> and the query (with its <c>?</c>), both raw.</summary>
+    internal static (string Path, string Query) SplitTarget(string rawTarget, string integration)
+    {
+        var queryAt = rawTarget.IndexOf('?');
+        var path = queryAt < 0 ? rawTarget : rawTarget[..queryAt];
+        var query = queryAt < 0 ? "" : rawTarget[queryAt..];
+        var prefix = "/v1/gateway/" + integration;
+        if (!path.StartsWith(prefix, StringComparison.Ordinal))
+        {
+            // The route matched a decoded form of the name (an escaped character): refuse rather than guess.
+            throw KeywardErrors.InvalidPath("The integration name must be sent unescaped.");
+        }
+
+        var rest = path[prefix.Length..];
+        return (rest.StartsWith('/') ? rest[1..] : rest, query == "?" ? "" : query);
+    }
+
+    private static KeywardException UpstreamFailure(string integration, Uri target, HttpRequestException error)
+    {
+        for (Exception? inner = error; inner is not null; inner = inner.InnerException)
+        {
+            if (inner is UpstreamAddressRefusedException refused)
+            {
+                return KeywardErrors.UpstreamAddressRefused(refused.Host, refused.Reason);
+            }
+        }
+
+        return KeywardErrors.UpstreamUnavailable(integration, error.HttpRequestError switch
+        {
+            HttpRequestError.NameResolutionError => $"{target.Host} does not resolve.",
+            HttpRequestError.ConnectionError => $"no connection to {target.Host}:{target.Port}.",
+            HttpRequestError.SecureConnectionError => $"the TLS handshake with {target.Host} failed.",
+            _ => "the upstream broke the exchange (" + error.HttpRequestError + ").",
+        });
+    }
+
+    /// <summary>The agent's request body, streamed upstream as it arrives, counted.</summary>
+    private sealed class AgentBodyContent(Stream source) : HttpContent
+    {
+        public long BytesSent { get; private set; }
+
+        protected override async Task SerializeToStreamAsync(Stream stream, TransportContext? context, CancellationToken cancellationToken)
+        {
+            var buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
+            try
+            {
+                int read;
+                while ((read = await source.ReadAsync(buffer.AsMemory(0, BufferSize), cancellationToken)) > 0)
+                {
+                    await stream.WriteAsync(buffer.AsMemory(0, read), cancellationToken);
+                    await stream.FlushAsync(cancellationToken);
+                    BytesSent += read;
+                }
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(buffer, clearArray: true);
+            }
+        }
+
+        protected override Task SerializeToStreamAsync(Stream stream, TransportContext? context) =>
+            SerializeToStreamAsync(stream, context, CancellationToken.None);
+
+        protected override bool TryComputeLength(out long length)
+        {
+            length = 0;
+            return false;
+        }
+    }
+}

@@ -1,0 +1,28 @@
+using Keyward.Gateway.Forwarding;
+using Keyward.Server.Http;
+
+namespace Keyward.Server.Endpoints;
+
+/// <summary>
+/// <c>ANY /v1/gateway/{integration}/{**path}</c>: the credential-injecting proxy. The token needs <c>use</c> on the
+/// integration's secret; the value is injected upstream and never returned.
+/// </summary>
+public static class GatewayEndpoints
+{
+    public static IEndpointRouteBuilder MapGatewayEndpoints(this IEndpointRouteBuilder routes)
+    {
+        var gateway = routes.MapGroup("/v1/gateway").WithTags("Gateway");
+        gateway.Map("/{integration}/{**path}", Forward)
+            .WithSummary("Forward the request to the integration's upstream with its credential injected (use on its secret_path); the response streams back scrubbed of any echo of the credential.")
+            .ProducesProblem(400).ProducesProblem(403).ProducesProblem(404).ProducesProblem(429).ProducesProblem(502).ProducesProblem(504);
+        gateway.Map("/{integration}", Forward).ExcludeFromDescription();
+        return routes;
+    }
+
+    private static Task<IResult> Forward(string integration, HttpContext http, Audited audited, GatewayForwarder forwarder) =>
+        audited.RunAsync(http, "gateway.request", async ctx =>
+        {
+            await forwarder.ForwardAsync(http, ctx.Caller, Audited.BearerToken(http.Request)!, integration, RequestGuards.RawTarget(http), ctx.Audit);
+            return Results.Empty;
+        });
+}
