@@ -28,5 +28,11 @@ if (args.Length > 0 && args[0] == "dyncreds")
     return await Keyward.Benchmarks.DynamicCredentials.DynamicCredentialsCommand.RunAsync(args[1..]);
 }
 
+// `bench/run gateway` runs the gateway overhead driver: `... gateway --addr URL [--requests N] [--concurrency C] [--seconds S]`.
+if (args.Length > 0 && args[0] == "gateway")
+{
+    return await Keyward.Benchmarks.Gateway.GatewayBenchmarkCommand.RunAsync(args[1..]);
+}
+
 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
 return 0;

@@ -16,6 +16,8 @@ root.Subcommands.Add(RunsCommand.Create());
 root.Subcommands.Add(LeasesCommand.Create());
 root.Subcommands.Add(EnginesCommand.Create());
 root.Subcommands.Add(EnginesCommand.CreateCreds());
+root.Subcommands.Add(GatewayCommand.CreateIntegrations());
+root.Subcommands.Add(GatewayCommand.CreateGateway());
 root.Subcommands.Add(EventsCommand.Create());
 root.Subcommands.Add(AuthJwtCommand.CreateAuth());
 
