@@ -1,3 +1,4 @@
+using Keyward.Core.Rotation;
 using Keyward.Gateway.Budgets;
 using Keyward.Gateway.Egress;
 using Keyward.Gateway.Forwarding;
@@ -18,6 +19,7 @@ public static class KeywardGatewayServiceCollectionExtensions
         services.AddSingleton<AgentRateLimits>();
         services.AddSingleton<InFlightCalls>();
         services.AddSingleton<GatewayForwarder>();
+        services.AddSingleton<IPromotionVerifier>(sp => sp.GetRequiredService<GatewayForwarder>());
         return services;
     }
 }

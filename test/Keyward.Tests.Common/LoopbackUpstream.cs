@@ -24,7 +24,7 @@ public sealed record UpstreamRequest(string Method, string RawTarget, IReadOnlyD
 /// <c>/ok/**</c> records the request and answers <c>{"ok":true}</c>; <c>/echo-credential/**</c> streams the credential
 /// it received (the value of <see cref="Secret"/>) back raw and JSON-escaped, split across tiny chunks, and in a response
 /// header; <c>/sse</c> sends one event, then waits for <see cref="ReleaseEvents"/> before the rest;
-/// <c>/sse-forever</c> sends an event every 50 ms until the caller goes away; <c>/redirect</c> answers 302 with a
+/// <c>/sse-forever</c> sends an event every 50 ms until the caller goes away; <c>/check</c> answers 200 for <c>Authorization: Bearer</c> <see cref="Secret"/> and 401 otherwise; <c>/redirect</c> answers 302 with a
 /// <c>Location</c> carrying the credential; <c>/status/{code}</c> answers that status.
 /// </summary>
 public sealed class LoopbackUpstream : IAsyncDisposable
@@ -91,6 +91,11 @@ public sealed class LoopbackUpstream : IAsyncDisposable
         else if (path == "/sse-forever")
         {
             await SseForeverAsync(http);
+        }
+        else if (path == "/check")
+        {
+            // 200 only for the credential the test expects now (what a provider's "who am I" call does).
+            http.Response.StatusCode = http.Request.Headers.Authorization == "Bearer " + Secret ? StatusCodes.Status200OK : StatusCodes.Status401Unauthorized;
         }
         else if (path == "/redirect")
         {

@@ -33,6 +33,9 @@ public static partial class KeywardErrors
     public static KeywardException SecretFieldUnusable(string path, string field, string why) =>
         Conflict("secret_field_unusable", $"Field '{Truncate(field)}' of '{path}' cannot be injected: {why}");
 
+    public static KeywardException RotationVerificationFailed(string path, string why) =>
+        Conflict("rotation_verification_failed", $"The pending version of '{path}' was not promoted: {why}");
+
     // 429
     public static KeywardException RunBudgetExhausted(string integration) =>
         new(429, "run_budget_exhausted", "Run budget exhausted",

@@ -21,12 +21,33 @@ public interface IPromotionGuard
     Task BeforePromoteAsync(string tenantUid, string path, string managedBy, ReadOnlyMemory<byte> pending, CancellationToken cancellationToken);
 }
 
-/// <summary>The registered <see cref="IPromotionGuard"/>s, by engine.</summary>
+/// <summary>
+/// Checks that a pending version works before it becomes current (<see cref="RotationPolicy.Verify"/>): the gateway makes
+/// the policy's call through its integration with the pending value injected. Called outside any transaction, like
+/// <see cref="IPromotionGuard"/>; if it throws, nothing is promoted.
+/// </summary>
+public interface IPromotionVerifier
+{
+    /// <summary>Throws a <see cref="KeywardException"/> (never quoting the value) unless the call answers <see cref="RotationVerify.ExpectStatus"/>.</summary>
+    Task VerifyAsync(string tenantUid, string path, RotationVerify verify, ReadOnlyMemory<byte> pending, CancellationToken cancellationToken);
+}
+
+/// <summary>The registered <see cref="IPromotionGuard"/>s, by engine, and the <see cref="IPromotionVerifier"/>.</summary>
 public sealed class PromotionGuards
 {
     private readonly Dictionary<string, IPromotionGuard> _guards;
+    private readonly IPromotionVerifier? _verifier;
 
-    public PromotionGuards(IEnumerable<IPromotionGuard> guards) => _guards = guards.ToDictionary(g => g.Engine, StringComparer.Ordinal);
+    public PromotionGuards(IEnumerable<IPromotionGuard> guards, IEnumerable<IPromotionVerifier> verifiers)
+    {
+        _guards = guards.ToDictionary(g => g.Engine, StringComparer.Ordinal);
+        _verifier = verifiers.SingleOrDefault();
+    }
+
+    public Task VerifyAsync(string tenantUid, string path, RotationVerify verify, ReadOnlyMemory<byte> pending, CancellationToken cancellationToken) =>
+        _verifier is null
+            ? throw KeywardErrors.RotationVerificationFailed(path, "this server has no gateway to verify with.")
+            : _verifier.VerifyAsync(tenantUid, path, verify, pending, cancellationToken);
 
     public Task BeforePromoteAsync(string tenantUid, string path, string managedBy, ReadOnlyMemory<byte> pending, CancellationToken cancellationToken)
     {

@@ -29,6 +29,9 @@ public sealed record RotationPolicy(TimeSpan? Period, long? MaxUses, TimeSpan? G
     /// </summary>
     public string? ManagedBy { get; init; }
 
+    /// <summary>A call through a gateway integration that must succeed with a pending value before it is promoted (or null).</summary>
+    public RotationVerify? Verify { get; init; }
+
     /// <summary>Checks the policy's bounds; automatic rotation (period or max_uses) needs a generator to make the values.</summary>
     public static RotationPolicy Create(TimeSpan? period, long? maxUses, TimeSpan? grace, SecretGenerator? generator)
     {
@@ -63,6 +66,7 @@ public sealed record RotationPolicy(TimeSpan? Period, long? MaxUses, TimeSpan? G
         "grace=" + Durations.Format(EffectiveGrace),
         Generator is { } g ? "generator=" + g.Kind + "/" + g.Length.ToString(System.Globalization.CultureInfo.InvariantCulture) : null,
         ManagedBy is { } engine ? "managed_by=" + engine : null,
+        Verify is { } verify ? "verify=" + verify.Integration : null,
     }.Where(part => part is not null));
 
     /// <summary>The stored form (JSON text; engines keep it in one column).</summary>
@@ -71,7 +75,8 @@ public sealed record RotationPolicy(TimeSpan? Period, long? MaxUses, TimeSpan? G
         MaxUses,
         Grace is { } g ? (long)g.TotalSeconds : null,
         Generator is { } gen ? new StoredGenerator(gen.Kind, gen.Length, gen.Alphabet, gen.Fields) : null,
-        ManagedBy), JsonOptions);
+        ManagedBy,
+        Verify), JsonOptions);
 
     public static RotationPolicy? FromJson(string? json)
     {
@@ -88,13 +93,45 @@ public sealed record RotationPolicy(TimeSpan? Period, long? MaxUses, TimeSpan? G
             stored.Generator is { } gen ? new SecretGenerator(gen.Length, gen.Alphabet, gen.Fields) : null)
         {
             ManagedBy = stored.ManagedBy,
+            Verify = stored.Verify,
         };
     }
 
     private static readonly JsonSerializerOptions JsonOptions = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
 
     private sealed record Stored(long? PeriodSeconds, long? MaxUses, long? GraceSeconds, StoredGenerator? Generator,
-        [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] string? ManagedBy = null);
+        [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] string? ManagedBy = null,
+        [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] RotationVerify? Verify = null);
 
     private sealed record StoredGenerator(string Kind, int Length, string Alphabet, IReadOnlyList<string>? Fields);
+}
+
+/// <summary>
+/// <c>rotation.verify</c>: before a pending version becomes current, the gateway sends <see cref="Method"/>
+/// <see cref="Path"/> (relative to the upstream, allowed by the integration) through <see cref="Integration"/> with the
+/// pending value injected, and promotes only if the answer's status is <see cref="ExpectStatus"/>. The integration must
+/// inject the secret being rotated.
+/// </summary>
+public sealed record RotationVerify(string Integration, string Method, string Path, int ExpectStatus)
+{
+    public static RotationVerify Create(string? integration, string? method, string? path, int? expectStatus)
+    {
+        var name = Names.RequireName("rotation.verify.integration", integration);
+        if (string.IsNullOrEmpty(method) || method.Length > 16 || !method.All(c => c is >= 'A' and <= 'Z') || method is "CONNECT" or "TRACE")
+        {
+            throw method is null ? KeywardErrors.MissingField("rotation.verify.method") : KeywardErrors.InvalidField("rotation.verify.method", "an HTTP method in upper case, such as GET");
+        }
+
+        if (path is null || path.Length > 1024 || path.StartsWith('/') || path.Contains('?', StringComparison.Ordinal) || path.Any(c => c <= ' ' || c >= 127))
+        {
+            throw path is null ? KeywardErrors.MissingField("rotation.verify.path") : KeywardErrors.InvalidField("rotation.verify.path", "an upstream path without a leading '/', query or spaces, such as v1/models");
+        }
+
+        if (expectStatus is not { } status || status is < 100 or > 599)
+        {
+            throw expectStatus is null ? KeywardErrors.MissingField("rotation.verify.expect_status") : KeywardErrors.InvalidField("rotation.verify.expect_status", "an HTTP status from 100 to 599");
+        }
+
+        return new RotationVerify(name, method, path, status);
+    }
 }

@@ -229,9 +229,11 @@ public sealed class RotationService
     }
 
     /// <summary>
-    /// For a secret managed by an engine whose <paramref name="version"/> is pending: outside any transaction, the
-    /// engine's <see cref="IPromotionGuard"/> puts that value in place. Returns the <c>managed_by</c> mark it acted on
-    /// (null for a secret no engine manages: nothing to do). The promotion that follows must check the mark again.
+    /// Before <paramref name="version"/> (pending) is promoted, outside any transaction: when the policy names a
+    /// <c>verify</c> call, the gateway makes it with that value (<see cref="IPromotionVerifier"/>); for a secret managed by
+    /// an engine, the engine's <see cref="IPromotionGuard"/> puts the value in place. Either throws to stop the promotion.
+    /// Returns the <c>managed_by</c> mark it acted on (null for a secret no engine manages). The promotion that follows
+    /// must check the mark again.
     /// </summary>
     internal async Task<string?> GuardAsync(string tenantUid, string path, long version, CancellationToken cancellationToken = default)
     {
@@ -241,7 +243,7 @@ public sealed class RotationService
             found = await session.Secrets.ReadAsync(tenantUid, path, version, cancellationToken: cancellationToken);
         }
 
-        if (found is not ({ Rotation.ManagedBy: { } managedBy } metadata, var stored))
+        if (found is not ({ Rotation: { } policy } metadata, var stored) || (policy.ManagedBy is null && policy.Verify is null))
         {
             return null;
         }
@@ -260,14 +262,23 @@ public sealed class RotationService
         var value = SecretWrites.Open(ring, stored);
         try
         {
-            await _guards.BeforePromoteAsync(tenantUid, path, managedBy, value, cancellationToken);
+            // Versions never change: the version verified here is the one the promotion that follows makes current.
+            if (policy.Verify is { } verify)
+            {
+                await _guards.VerifyAsync(tenantUid, path, verify, value, cancellationToken);
+            }
+
+            if (policy.ManagedBy is { } managedBy)
+            {
+                await _guards.BeforePromoteAsync(tenantUid, path, managedBy, value, cancellationToken);
+            }
         }
         finally
         {
             CryptographicOperations.ZeroMemory(value);
         }
 
-        return managedBy;
+        return policy.ManagedBy;
     }
 
     /// <summary>

@@ -6,6 +6,7 @@ using System.Text.Json;
 using Keyward.Core.Audit;
 using Keyward.Core.Errors;
 using Keyward.Core.Policies;
+using Keyward.Core.Rotation;
 using Keyward.Core.Secrets;
 using Keyward.Core.Storage;
 using Keyward.Core.Tokens;
@@ -24,7 +25,7 @@ namespace Keyward.Gateway.Forwarding;
 /// injected — the body streamed both ways, the response scrubbed of any echo of the credential — and records
 /// <c>gateway.complete</c>. Nothing goes upstream before every check passed and the record is durable.
 /// </summary>
-public sealed class GatewayForwarder
+public sealed class GatewayForwarder : IPromotionVerifier
 {
     /// <summary>The agent pins the version it expects with this header (its cache's); a previous version in its grace window is served and flagged.</summary>
     public const string UseVersionHeader = "X-Keyward-Use-Version";
@@ -94,7 +95,8 @@ public sealed class GatewayForwarder
         try
         {
             value = FieldOf(read.Data, integration);
-            using var request = BuildRequest(http, integration, rawPath, query, value, out var needles, out var body);
+            var body = HasBody(http) ? new AgentBodyContent(http.Request.Body) : null;
+            using var request = BuildRequest(integration, method, rawPath, query, value, body, http.Request.Headers, out var needles);
             await _budgets.ConsumeAsync(caller, integration.Name, integration.Limits.RunBudget, http.RequestAborted);
 
             // The record of the call is durable before a byte goes upstream.
@@ -226,6 +228,66 @@ public sealed class GatewayForwarder
         }
     }
 
+    /// <summary>
+    /// <c>rotation.verify</c>: the policy's call through its integration with the pending value injected (no agent, no
+    /// body); the promotion goes ahead only on the expected status. The integration must inject this very secret, and
+    /// its allow-list and address rules apply as to any call. The response body is discarded unread.
+    /// </summary>
+    public async Task VerifyAsync(string tenantUid, string path, RotationVerify verify, ReadOnlyMemory<byte> pending, CancellationToken cancellationToken)
+    {
+        Integration integration;
+        try
+        {
+            integration = await _integrations.ResolveAsync(tenantUid, verify.Integration, cancellationToken);
+        }
+        catch (KeywardException)
+        {
+            throw KeywardErrors.RotationVerificationFailed(path, $"integration '{verify.Integration}' does not exist.");
+        }
+
+        if (integration.SecretPath != path)
+        {
+            throw KeywardErrors.RotationVerificationFailed(path, $"integration '{integration.Name}' injects '{integration.SecretPath}', not this secret.");
+        }
+
+        UpstreamPath.Validate(verify.Path);
+        if (!integration.Allows(verify.Method, verify.Path))
+        {
+            throw KeywardErrors.RotationVerificationFailed(path, $"integration '{integration.Name}' does not allow {verify.Method} {verify.Path}.");
+        }
+
+        var value = FieldOf(pending.ToArray(), integration);
+        try
+        {
+            using var request = BuildRequest(integration, verify.Method, verify.Path, GatewayHeaders.FilterQuery("", integration.InjectedQuery), value, null, null, out _);
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            timeout.CancelAfter(UpstreamHeadersTimeout);
+            int status;
+            try
+            {
+                using var response = await _handlers.For(integration.AllowInsecureLoopback).SendAsync(request, timeout.Token);
+                status = (int)response.StatusCode;
+            }
+            catch (OperationCanceledException) when (timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+            {
+                throw KeywardErrors.RotationVerificationFailed(path, $"the upstream of '{integration.Name}' did not answer in time.");
+            }
+            catch (HttpRequestException error)
+            {
+                throw KeywardErrors.RotationVerificationFailed(path, UpstreamFailure(integration.Name, request.RequestUri!, error).Message);
+            }
+
+            if (status != verify.ExpectStatus)
+            {
+                throw KeywardErrors.RotationVerificationFailed(path, $"{verify.Method} {verify.Path} through '{integration.Name}' answered {status}, not {verify.ExpectStatus}.");
+            }
+        }
+        finally
+        {
+            SecretService.Wipe(value);
+        }
+    }
+
     /// <summary>The value to inject: the current version, or — when the agent pins the previous one — that version in its grace window, flagged.</summary>
     private async Task<SecretRead> ReadValueAsync(Principal caller, Integration integration, Microsoft.Extensions.Primitives.StringValues pin, AuditDraft audit, CancellationToken cancellationToken)
     {
@@ -287,8 +349,12 @@ public sealed class GatewayForwarder
         return Encoding.UTF8.GetBytes(text);
     }
 
+    /// <summary>
+    /// The upstream request: the integration's base URL plus the raw path and filtered query, the agent's headers that may
+    /// cross (none for a verification call), and the credential set last, over anything of the same name.
+    /// </summary>
     private static HttpRequestMessage BuildRequest(
-        HttpContext http, Integration integration, string rawPath, string query, byte[] value, out EchoNeedles needles, out AgentBodyContent? body)
+        Integration integration, string method, string rawPath, string query, byte[] value, HttpContent? content, IHeaderDictionary? agentHeaders, out EchoNeedles needles)
     {
         var text = Encoding.UTF8.GetString(value);
         var extra = new List<byte[]>();
@@ -300,15 +366,15 @@ public sealed class GatewayForwarder
         }
 
         var target = new Uri(integration.Upstream.AbsoluteUri + rawPath + query, new UriCreationOptions { DangerousDisablePathAndQueryCanonicalization = true });
-        var request = new HttpRequestMessage(new HttpMethod(http.Request.Method), target) { Version = HttpVersion.Version11 };
-        body = null;
-        if (HasBody(http))
+        var request = new HttpRequestMessage(new HttpMethod(method), target) { Version = HttpVersion.Version11, Content = content };
+        if (agentHeaders is not null)
         {
-            body = new AgentBodyContent(http.Request.Body);
-            request.Content = body;
+            GatewayHeaders.CopyRequestHeaders(agentHeaders, request, integration.InjectedHeader);
         }
-
-        GatewayHeaders.CopyRequestHeaders(http.Request.Headers, request, integration.InjectedHeader);
+        else
+        {
+            request.Headers.TryAddWithoutValidation("Accept-Encoding", "identity");
+        }
 
         // The credential goes in last, over anything of the same name.
         switch (integration.Inject)

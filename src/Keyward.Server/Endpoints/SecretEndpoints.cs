@@ -52,6 +52,17 @@ public sealed class GeneratorRequest
     public IReadOnlyList<string>? Fields { get; init; }
 }
 
+public sealed class VerifyRequest
+{
+    public string? Integration { get; init; }
+
+    public string? Method { get; init; }
+
+    public string? Path { get; init; }
+
+    public int? ExpectStatus { get; init; }
+}
+
 public sealed class RotationRequest
 {
     public Duration? Period { get; init; }
@@ -61,6 +72,9 @@ public sealed class RotationRequest
     public Duration? Grace { get; init; }
 
     public GeneratorRequest? Generator { get; init; }
+
+    /// <summary>A call through a gateway integration that must answer expect_status with the pending value before it is promoted.</summary>
+    public VerifyRequest? Verify { get; init; }
 
     public RotationPolicy ToPolicy()
     {
@@ -75,13 +89,28 @@ public sealed class RotationRequest
             generator = new SecretGenerator(g.Length ?? throw KeywardErrors.MissingField("rotation.generator.length"), g.Alphabet, g.Fields);
         }
 
-        return RotationPolicy.Create(Period?.Value, MaxUses, Grace?.Value, generator);
+        var policy = RotationPolicy.Create(Period?.Value, MaxUses, Grace?.Value, generator);
+        if (Verify is not { } v)
+        {
+            return policy;
+        }
+
+        if (MaxUses is not null)
+        {
+            // The max_uses-th read rotates and promotes in its own transaction: there is no moment to verify in.
+            throw KeywardErrors.InvalidField("rotation.verify", "cannot be combined with max_uses");
+        }
+
+        return policy with { Verify = RotationVerify.Create(v.Integration, v.Method, v.Path, v.ExpectStatus) };
     }
 }
 
 public sealed record GeneratorResponse(string Kind, int Length, string Alphabet, IReadOnlyList<string>? Fields);
 
-public sealed record RotationResponse(long? Period, long? MaxUses, long Grace, GeneratorResponse? Generator, long Uses, DateTimeOffset? NextRotationAt, string? ManagedBy);
+public sealed record RotationResponse(long? Period, long? MaxUses, long Grace, GeneratorResponse? Generator, long Uses, DateTimeOffset? NextRotationAt, string? ManagedBy)
+{
+    public RotationVerify? Verify { get; init; }
+}
 
 public sealed record SecretListResponse(IReadOnlyList<string> Keys);
 
@@ -112,7 +141,10 @@ public sealed record SecretMetadataResponse(
         meta.LatestVersion, meta.PendingVersion, meta.PreviousVersion, meta.Epoch,
         meta.Rotation is not { } r ? null : new RotationResponse(
             r.Period is { } p ? (long)p.TotalSeconds : null, r.MaxUses, (long)r.EffectiveGrace.TotalSeconds,
-            r.Generator is { } g ? new GeneratorResponse(g.Kind, g.Length, g.Alphabet, g.Fields) : null, meta.Uses, meta.NextRotationAt, r.ManagedBy));
+            r.Generator is { } g ? new GeneratorResponse(g.Kind, g.Length, g.Alphabet, g.Fields) : null, meta.Uses, meta.NextRotationAt, r.ManagedBy)
+            {
+                Verify = r.Verify,
+            });
 }
 
 public static class SecretEndpoints

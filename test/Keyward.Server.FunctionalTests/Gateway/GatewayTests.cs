@@ -405,7 +405,7 @@ public sealed class GatewayTests : IAsyncLifetime
             await Problems.JsonAsync(promote);
         }
 
-        using (var promoted = await SendAsync(HttpMethod.Post, _world.Admin, "/v1/secrets/llm/openai/promote", new { }))
+        using (var promoted = await SendAsync(HttpMethod.Post, _world.Admin, "/v1/secrets/llm/openai/promote", new { version = 3 }))
         {
             await Problems.JsonAsync(promoted);
         }
@@ -419,6 +419,39 @@ public sealed class GatewayTests : IAsyncLifetime
         var request = Assert.Single(await _world.AuditAsync(), r => r.GetProperty("operation").GetString() == "gateway.request" && r.GetProperty("status").GetInt32() == 200);
         Assert.Equal("stale_version", request.GetProperty("anomaly").GetString());
         Assert.Equal(2, request.GetProperty("version").GetInt64());
+    }
+
+    [Fact]
+    public async Task APendingVersion_IsPromotedOnlyAfterTheVerifyCallSucceedsWithIt()
+    {
+        using (var put = await SendAsync(HttpMethod.Put, _world.Admin, "/v1/secret-metadata/llm/openai",
+            new { rotation = new { verify = new { integration = "openai", method = "GET", path = "check", expect_status = 200 } } }))
+        {
+            Assert.Equal(HttpStatusCode.NoContent, put.StatusCode);
+        }
+
+        const string Next = "sk-live-next-value-0123456789";
+        await Problems.JsonAsync(await SendAsync(HttpMethod.Post, _world.Admin, "/v1/secrets/llm/openai/rotate", new { data = new { api_key = Next } }));
+
+        // The upstream still only knows the old key: the new one does not work there, so it is not promoted.
+        using (var refused = await SendAsync(HttpMethod.Post, _world.Admin, "/v1/secrets/llm/openai/promote", new { version = 2 }))
+        {
+            var problem = await Problems.AssertProblemAsync(refused, HttpStatusCode.Conflict, "rotation_verification_failed");
+            Assert.Contains("answered 401", problem.GetProperty("detail").GetString(), StringComparison.Ordinal);
+            AssertNeverLeaked(problem.GetRawText());
+            Assert.DoesNotContain(Next, problem.GetRawText(), StringComparison.Ordinal);
+        }
+
+        var metadata = await Problems.JsonAsync(await SendAsync(HttpMethod.Get, _world.Admin, "/v1/secret-metadata/llm/openai"));
+        Assert.Equal(1, metadata.GetProperty("current_version").GetInt64());
+        Assert.Equal("check", metadata.GetProperty("rotation").GetProperty("verify").GetProperty("path").GetString());
+        Assert.Equal("Bearer " + Next, _upstream.Requests.Last().Header("Authorization"));
+
+        // Once the provider accepts it, the promotion goes through.
+        _upstream.Secret = Next;
+        await Problems.JsonAsync(await SendAsync(HttpMethod.Post, _world.Admin, "/v1/secrets/llm/openai/promote", new { version = 2 }));
+        metadata = await Problems.JsonAsync(await SendAsync(HttpMethod.Get, _world.Admin, "/v1/secret-metadata/llm/openai"));
+        Assert.Equal(2, metadata.GetProperty("current_version").GetInt64());
     }
 
     [Fact]
