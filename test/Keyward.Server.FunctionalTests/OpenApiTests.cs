@@ -165,6 +165,7 @@ public sealed partial class OpenApiTests
             .Replace("{jobId}", "job", StringComparison.Ordinal)
             .Replace("{runId}", "run-1", StringComparison.Ordinal)
             .Replace("{role}", "ro", StringComparison.Ordinal)
+            .Replace("{integration}", "probe", StringComparison.Ordinal)
             .Replace("{**path}", route.Method == "POST" ? "app/probe/undelete" : "app/probe", StringComparison.Ordinal);
         Assert.DoesNotContain("{", target, StringComparison.Ordinal);
         return target;
