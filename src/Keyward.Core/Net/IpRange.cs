@@ -35,7 +35,8 @@ public readonly record struct IpRange
 
         var slash = text.IndexOf('/', StringComparison.Ordinal);
         var addressText = slash < 0 ? text : text[..slash];
-        if (!IPAddress.TryParse(addressText, out var address) || address.ScopeId != 0)
+        if (!IPAddress.TryParse(addressText, out var address)
+            || (address.AddressFamily == AddressFamily.InterNetworkV6 && address.ScopeId != 0))
         {
             return false;
         }

@@ -62,14 +62,23 @@ public sealed class UpstreamHandlers : IDisposable
     };
 
     /// <summary>Resolves, checks every address, connects to the first checked address that answers.</summary>
+    internal static ValueTask<Stream> ConnectAsync(
+        UpstreamAddresses addresses, bool loopbackPermitted, DnsEndPoint endPoint, CancellationToken cancellationToken) =>
+        ConnectAsync(addresses, loopbackPermitted, endPoint, Dns.GetHostAddressesAsync, cancellationToken);
+
+    /// <summary>The same with another resolver (tests: a name with a mixed answer).</summary>
     internal static async ValueTask<Stream> ConnectAsync(
-        UpstreamAddresses addresses, bool loopbackPermitted, DnsEndPoint endPoint, CancellationToken cancellationToken)
+        UpstreamAddresses addresses,
+        bool loopbackPermitted,
+        DnsEndPoint endPoint,
+        Func<string, CancellationToken, Task<IPAddress[]>> resolve,
+        CancellationToken cancellationToken)
     {
         var host = endPoint.Host;
         var literalText = host.StartsWith('[') && host.EndsWith(']') ? host[1..^1] : host;
         var candidates = IPAddress.TryParse(literalText, out var literal)
             ? [literal]
-            : await Dns.GetHostAddressesAsync(host, cancellationToken);
+            : await resolve(host, cancellationToken);
         if (candidates.Length == 0)
         {
             throw new SocketException((int)SocketError.HostNotFound);
@@ -138,9 +147,9 @@ public sealed class UpstreamHandlers : IDisposable
             if (request.Version.Major >= 3)
             {
                 request.Version = HttpVersion.Version20;
+                request.VersionPolicy = HttpVersionPolicy.RequestVersionOrLower;
             }
-
-            if (request.VersionPolicy == HttpVersionPolicy.RequestVersionOrHigher)
+            else if (request.VersionPolicy == HttpVersionPolicy.RequestVersionOrHigher)
             {
                 request.VersionPolicy = HttpVersionPolicy.RequestVersionOrLower;
             }

@@ -26,6 +26,9 @@ namespace Keyward.Gateway.Forwarding;
 /// </summary>
 public static class GatewayHeaders
 {
+    /// <summary>What an error names instead of a header or parameter name shaped like a token (errors never carry one).</summary>
+    private const string Withheld = "(name withheld)";
+
     /// <summary>Hop-by-hop headers (RFC 9110 §7.6.1 and the usual extras), dropped both ways.</summary>
     internal static readonly string[] HopByHop =
         ["Connection", "Proxy-Connection", "Keep-Alive", "TE", "Trailer", "Transfer-Encoding", "Upgrade"];
@@ -72,7 +75,7 @@ public static class GatewayHeaders
 
             if (TokenKinds.ContainsToken(name))
             {
-                throw KeywardErrors.GatewayHeaderRefused(name, "its name is shaped like a Keyward token.");
+                throw KeywardErrors.GatewayHeaderRefused(Withheld, "its name is shaped like a Keyward token.");
             }
 
             var kept = new List<string>(values.Count);
@@ -141,7 +144,9 @@ public static class GatewayHeaders
                 if (TokenKinds.ContainsToken(parameter) || TokenKinds.ContainsToken(name)
                     || (equals >= 0 && TokenKinds.ContainsToken(Decode(parameter[(equals + 1)..]))))
                 {
-                    throw KeywardErrors.GatewayQueryRefused(name, "it carries something shaped like a Keyward token.");
+                    throw KeywardErrors.GatewayQueryRefused(
+                        TokenKinds.ContainsToken(name) || TokenKinds.ContainsToken(parameter[..(equals < 0 ? parameter.Length : equals)]) ? Withheld : name,
+                        "it carries something shaped like a Keyward token.");
                 }
 
                 // A kept parameter goes with the separator written before it ('?' for the first one kept).
