@@ -61,11 +61,28 @@ public sealed class EchoNeedles
     /// <summary>A new streaming scrubber over these needles (one per response).</summary>
     public EchoScrubber CreateScrubber() => new(_needles);
 
-    /// <summary>A header value with every echo replaced; <paramref name="found"/> tells whether there was one.</summary>
+    /// <summary>
+    /// A header value with every echo replaced; <paramref name="found"/> tells whether there was one. The value is
+    /// searched as UTF-8 and, when it holds characters U+0080–U+00FF only beyond ASCII, also as Latin-1 (the way
+    /// <see cref="HttpClient"/> decodes response header bytes by default), so a non-ASCII secret echoed in a header is
+    /// caught either way.
+    /// </summary>
     public string ScrubText(string text, out bool found)
     {
         ArgumentNullException.ThrowIfNull(text);
-        var bytes = Encoding.UTF8.GetBytes(text);
+        var result = ScrubText(text, Encoding.UTF8, out found);
+        if (result.AsSpan().ContainsAnyInRange('\u0080', '\u00ff') && !result.AsSpan().ContainsAnyInRange('\u0100', '\uffff'))
+        {
+            result = ScrubText(result, Encoding.Latin1, out var foundLatin1);
+            found |= foundLatin1;
+        }
+
+        return result;
+    }
+
+    private string ScrubText(string text, Encoding encoding, out bool found)
+    {
+        var bytes = encoding.GetBytes(text);
         found = false;
         foreach (var needle in _needles)
         {
@@ -85,7 +102,7 @@ public sealed class EchoNeedles
         var scrubber = CreateScrubber();
         scrubber.Write(bytes, output);
         scrubber.Flush(output);
-        return Encoding.UTF8.GetString(output.WrittenSpan);
+        return encoding.GetString(output.WrittenSpan);
     }
 
     private static void Add(List<byte[]> forms, byte[] form)
