@@ -19,7 +19,8 @@ namespace Keyward.Gateway.Forwarding;
 /// content headers). An <c>Upgrade</c> request is refused, and so is any remaining header name or value carrying
 /// something shaped like a Keyward token (<see cref="TokenKinds.ContainsToken"/>) — 400 <c>gateway_header_refused</c>
 /// / <c>gateway_query_refused</c>. Response: hop-by-hop headers and those named in its <c>Connection</c> dropped, and
-/// <c>Alt-Svc</c> (it speaks for the upstream's origin, not Keyward's), <c>Content-Length</c> and body digests
+/// <c>X-Keyward-*</c> (only Keyward speaks as Keyward), <c>Alt-Svc</c> (it speaks for the upstream's origin, not
+/// Keyward's), <c>Content-Length</c> and body digests
 /// (<c>Content-MD5</c>, <c>Content-Digest</c>, <c>Repr-Digest</c>: scrubbing may change the body); every other value
 /// passed through the scrubber, <c>Set-Cookie</c> and <c>Location</c> included (decided: kept, scrubbed — the agent
 /// gets what the upstream says, minus any echo of the secret); a header whose NAME carries an echo is dropped.
@@ -167,7 +168,7 @@ public static class GatewayHeaders
 
     /// <summary>
     /// Copies the upstream response's headers (and content headers) to the agent's response, each value through
-    /// <paramref name="scrub"/>; hop-by-hop headers, those named in <c>Connection</c>, <c>Alt-Svc</c>,
+    /// <paramref name="scrub"/>; hop-by-hop headers, those named in <c>Connection</c>, <c>X-Keyward-*</c>, <c>Alt-Svc</c>,
     /// <c>Content-Length</c> and body digests are dropped, and so is a header whose name <paramref name="scrub"/> would change.
     /// </summary>
     public static void CopyResponseHeaders(HttpResponseMessage from, IHeaderDictionary to, Func<string, string> scrub)
@@ -188,6 +189,7 @@ public static class GatewayHeaders
             foreach (var (name, values) in headers)
             {
                 if (Contains(HopByHop, name) || Contains(ResponseDropped, name) || named.Contains(name)
+                    || name.StartsWith("X-Keyward-", StringComparison.OrdinalIgnoreCase)
                     || !string.Equals(scrub(name), name, StringComparison.Ordinal))
                 {
                     continue;

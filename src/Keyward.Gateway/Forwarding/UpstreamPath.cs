@@ -6,7 +6,8 @@ namespace Keyward.Gateway.Forwarding;
 /// The raw path a proxied request sends upstream (what follows <c>/v1/gateway/{integration}/</c>, exactly as the agent
 /// sent it, never decoded, without the query). Refused with 400 <c>invalid_path</c>
 /// (<see cref="Core.Errors.KeywardErrors.InvalidPath"/>): <c>%2F</c>, <c>%5C</c>, <c>%2E</c>, <c>%00</c> (any case)
-/// and every other escaped control character (<c>%01</c>–<c>%1F</c>, <c>%7F</c>), a <c>%</c> not followed by two hex
+/// and every other escaped control character (<c>%01</c>–<c>%1F</c>, <c>%7F</c>), <c>%C0</c> and <c>%C1</c> (they
+/// only start overlong UTF-8, <c>%C0%AE</c> being a dot to some decoders), a <c>%</c> not followed by two hex
 /// digits, a backslash, control characters, non-ASCII, anything else that is not an RFC 3986 <c>pchar</c> or <c>/</c>,
 /// an empty segment (<c>//</c>, a leading slash), and a segment made only of dots (<c>.</c>, <c>..</c>, <c>...</c>) —
 /// also before a <c>;</c> parameter (<c>..;x</c>, which some servers read as <c>..</c>). The empty path (a call to the
@@ -86,6 +87,8 @@ public static class UpstreamPath
                         return "has an encoded dot (%2E).";
                     case < ' ' or '\x7f':
                         return "has an encoded control character (%00-%1F, %7F).";
+                    case '\xc0' or '\xc1':
+                        return "has an overlong UTF-8 escape (%C0, %C1: old decoders read %C0%AE as '.').";
                 }
 
                 i += 2;

@@ -236,12 +236,13 @@ public sealed class GatewayHeadersTests
         response.Headers.TryAddWithoutValidation("Proxy-Authenticate", "Basic");
         response.Headers.TryAddWithoutValidation("Alt-Svc", "h3=\":443\"");
         response.Headers.TryAddWithoutValidation("X-Hop", "1");
+        response.Headers.TryAddWithoutValidation("X-Keyward-Token", "spoofed");
         response.Headers.TryAddWithoutValidation("X-Request-Id", "req-1");
         response.Content.Headers.TryAddWithoutValidation("Content-MD5", "abc=");
 
         var to = CopyResponse(response);
 
-        foreach (var name in (string[])["Connection", "Keep-Alive", "Transfer-Encoding", "Upgrade", "Trailer", "Proxy-Authenticate", "Alt-Svc", "X-Hop", "Content-Length", "Content-MD5"])
+        foreach (var name in (string[])["Connection", "Keep-Alive", "Transfer-Encoding", "Upgrade", "Trailer", "Proxy-Authenticate", "Alt-Svc", "X-Hop", "X-Keyward-Token", "Content-Length", "Content-MD5"])
         {
             Assert.False(to.ContainsKey(name), name);
         }

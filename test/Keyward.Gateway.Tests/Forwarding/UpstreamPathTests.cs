@@ -58,6 +58,8 @@ public sealed class UpstreamPathTests
     [InlineData("v1/%0a")]
     [InlineData("v1/%0D%0AHost:%20evil")]
     [InlineData("v1/%7f")]
+    [InlineData("v1/%c0%ae%c0%ae/admin")]         // overlong UTF-8 dots
+    [InlineData("v1%C0%AFadmin")]                 // overlong UTF-8 slash
     [InlineData("v1/%")]
     [InlineData("v1/%2")]
     [InlineData("v1/%zz")]
