@@ -93,8 +93,10 @@ public sealed class UpstreamHandlers : IDisposable
         }
 
         Exception? last = null;
-        foreach (var address in candidates)
+        foreach (var candidate in candidates)
         {
+            // An IPv4-mapped address was judged as IPv4: connect to it as IPv4 (no dual-mode socket needed).
+            var address = candidate.IsIPv4MappedToIPv6 ? candidate.MapToIPv4() : candidate;
             if (address.AddressFamily == AddressFamily.InterNetworkV6 && !Socket.OSSupportsIPv6)
             {
                 continue;

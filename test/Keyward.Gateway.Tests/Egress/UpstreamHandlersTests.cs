@@ -107,6 +107,32 @@ public sealed class UpstreamHandlersTests : IAsyncLifetime
         Assert.Equal(0, Volatile.Read(ref _accepted));
     }
 
+    [Theory]
+    [InlineData("2130706433")]          // 127.0.0.1 as one decimal number
+    [InlineData("0x7f.0.0.1")]
+    [InlineData("127.1")]
+    [InlineData("[::ffff:127.0.0.1]")]
+    [InlineData("[::1]")]
+    public async Task StrictHandler_RefusesLoopback_HoweverItIsSpelled(string host)
+    {
+        using var handlers = new UpstreamHandlers(new UpstreamAddresses([], allowLoopback: true));
+
+        var thrown = await Assert.ThrowsAsync<HttpRequestException>(() => GetAsync(handlers.For(false), $"http://{host}:{Port}/"));
+
+        Refused(thrown);
+        Assert.Equal(0, Volatile.Read(ref _accepted));
+    }
+
+    [Fact]
+    public async Task PermissiveHandler_ReachesAMappedLoopbackAddress_AsIPv4()
+    {
+        using var handlers = new UpstreamHandlers(new UpstreamAddresses([], allowLoopback: true));
+
+        using var response = await GetAsync(handlers.For(true), $"http://[::ffff:127.0.0.1]:{Port}/");
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+    }
+
     [Fact]
     public async Task PermissiveHandler_ReachesLoopback_WhenTheServerAllowsIt()
     {
