@@ -20,8 +20,8 @@ namespace Keyward.Gateway.Forwarding;
 /// something shaped like a Keyward token (<see cref="TokenKinds.ContainsToken"/>) — 400 <c>gateway_header_refused</c>
 /// / <c>gateway_query_refused</c>. Response: hop-by-hop headers and those named in its <c>Connection</c> dropped, and
 /// <c>X-Keyward-*</c> (only Keyward speaks as Keyward), <c>Alt-Svc</c> (it speaks for the upstream's origin, not
-/// Keyward's), <c>Content-Length</c> and body digests
-/// (<c>Content-MD5</c>, <c>Content-Digest</c>, <c>Repr-Digest</c>: scrubbing may change the body); every other value
+/// Keyward's), <c>Content-Length</c> and body digests (<c>Content-MD5</c>, <c>Content-Digest</c>, <c>Repr-Digest</c>:
+/// scrubbing may change the body); every other value
 /// passed through the scrubber, <c>Set-Cookie</c> and <c>Location</c> included (decided: kept, scrubbed — the agent
 /// gets what the upstream says, minus any echo of the secret); a header whose NAME carries an echo is dropped.
 /// </summary>
