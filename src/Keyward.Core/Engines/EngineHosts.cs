@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using Keyward.Core.Errors;
+using Keyward.Core.Net;
 
 namespace Keyward.Core.Engines;
 
@@ -15,7 +16,7 @@ public sealed class EngineHosts
 {
     private readonly string[] _names;
     private readonly string[] _suffixes;
-    private readonly (IPAddress Network, int Prefix)[] _ranges;
+    private readonly IpRange[] _ranges;
     private readonly (string Host, int Port)[] _forbidden;
 
     /// <param name="allowed">The operator's entries.</param>
@@ -25,7 +26,7 @@ public sealed class EngineHosts
     {
         var names = new List<string>();
         var suffixes = new List<string>();
-        var ranges = new List<(IPAddress, int)>();
+        var ranges = new List<IpRange>();
         foreach (var raw in allowed)
         {
             var entry = raw.Trim();
@@ -34,7 +35,7 @@ public sealed class EngineHosts
                 continue;
             }
 
-            if (TryParseRange(entry, out var range))
+            if (IpRange.TryParse(entry, out var range))
             {
                 if (!allowLoopback && IPAddress.IsLoopback(range.Network))
                 {
@@ -165,7 +166,7 @@ public sealed class EngineHosts
             throw KeywardErrors.EngineHostNotAllowed(host, "unspecified, link-local and multicast addresses are never reachable by engines.");
         }
 
-        if (!listedByName && !_ranges.Any(r => InRange(ip, r)))
+        if (!listedByName && !_ranges.Any(r => r.Contains(ip)))
         {
             throw KeywardErrors.EngineHostNotAllowed(host, NotListed);
         }
@@ -197,47 +198,6 @@ public sealed class EngineHosts
     }
 
     private bool IsForbidden(string host, int port) => _forbidden.Any(f => f.Port == port && f.Host == host);
-
-    private static bool TryParseRange(string entry, out (IPAddress Network, int Prefix) range)
-    {
-        range = default;
-        var slash = entry.IndexOf('/', StringComparison.Ordinal);
-        var addressText = slash < 0 ? entry : entry[..slash];
-        if (!IPAddress.TryParse(addressText, out var address))
-        {
-            return false;
-        }
-
-        var bits = address.AddressFamily == AddressFamily.InterNetwork ? 32 : 128;
-        var prefix = bits;
-        if (slash >= 0 && (!int.TryParse(entry[(slash + 1)..], out prefix) || prefix < 0 || prefix > bits))
-        {
-            return false;
-        }
-
-        range = (address, prefix);
-        return true;
-    }
-
-    private static bool InRange(IPAddress address, (IPAddress Network, int Prefix) range)
-    {
-        if (address.AddressFamily != range.Network.AddressFamily)
-        {
-            return false;
-        }
-
-        var a = address.GetAddressBytes();
-        var n = range.Network.GetAddressBytes();
-        var whole = range.Prefix / 8;
-        if (!a.AsSpan(0, whole).SequenceEqual(n.AsSpan(0, whole)))
-        {
-            return false;
-        }
-
-        var rest = range.Prefix % 8;
-        var mask = (byte)(0xFF << (8 - rest));
-        return rest == 0 || (a[whole] & mask) == (n[whole] & mask);
-    }
 
     private static bool IsHostName(string value) =>
         value.Length is > 0 and <= 253 && Uri.CheckHostName(value) == UriHostNameType.Dns && !value.Contains('*', StringComparison.Ordinal);
