@@ -69,6 +69,9 @@ public interface IWrapStore
     /// </summary>
     Task<WrapRecord?> ClaimAsync(byte[] tokenHash, DateTimeOffset now, CancellationToken cancellationToken = default);
 
+    /// <summary>The tenant's rows in <paramref name="state"/> (all of its rows when null).</summary>
+    Task<int> CountAsync(string tenantUid, WrapState? state = null, CancellationToken cancellationToken = default);
+
     /// <summary>Marks one row revoked and erases its payload (an unwrap that found its tenant locked or gone).</summary>
     Task RevokeAsync(byte[] tokenHash, CancellationToken cancellationToken = default);
 

@@ -37,6 +37,12 @@ internal sealed class PostgresWrapStore(PostgresDb db) : IWrapStore
             """,
             [("hash", tokenHash), ("now", PostgresValues.Ticks(now))], StoredRows.Wrap, cancellationToken);
 
+    public async Task<int> CountAsync(string tenantUid, WrapState? state = null, CancellationToken cancellationToken = default) =>
+        Convert.ToInt32(state is { } s
+            ? await db.ScalarAsync("SELECT COUNT(*) FROM wraps WHERE tenant_uid = @uid AND state = @state", [("uid", tenantUid), ("state", WrapStates.Name(s))], cancellationToken)
+            : await db.ScalarAsync("SELECT COUNT(*) FROM wraps WHERE tenant_uid = @uid", [("uid", tenantUid)], cancellationToken),
+            System.Globalization.CultureInfo.InvariantCulture);
+
     public Task RevokeAsync(byte[] tokenHash, CancellationToken cancellationToken = default) =>
         db.ExecuteAsync("UPDATE wraps SET state = 'revoked', payload = NULL WHERE token_hash = @hash", [("hash", tokenHash)], cancellationToken);
 

@@ -42,6 +42,11 @@ internal sealed class SqliteWrapStore(SqliteConnectionLease db) : IWrapStore
         return claimed == 1 ? row : null;
     }
 
+    public Task<int> CountAsync(string tenantUid, WrapState? state = null, CancellationToken cancellationToken = default) =>
+        Task.FromResult(Convert.ToInt32(state is { } s
+            ? db.Scalar("SELECT COUNT(*) FROM wraps WHERE tenant_uid = $uid AND state = $state", ("$uid", tenantUid), ("$state", WrapStates.Name(s)))
+            : db.Scalar("SELECT COUNT(*) FROM wraps WHERE tenant_uid = $uid", ("$uid", tenantUid)), System.Globalization.CultureInfo.InvariantCulture));
+
     public Task RevokeAsync(byte[] tokenHash, CancellationToken cancellationToken = default)
     {
         db.Execute("UPDATE wraps SET state = 'revoked', payload = NULL WHERE token_hash = $hash", ("$hash", tokenHash));
