@@ -17,6 +17,7 @@ root.Subcommands.Add(LeasesCommand.Create());
 root.Subcommands.Add(EnginesCommand.Create());
 root.Subcommands.Add(EnginesCommand.CreateCreds());
 root.Subcommands.Add(EventsCommand.Create());
+root.Subcommands.Add(UnwrapCommand.Create());
 root.Subcommands.Add(AuthJwtCommand.CreateAuth());
 
 var parse = root.Parse(args);
