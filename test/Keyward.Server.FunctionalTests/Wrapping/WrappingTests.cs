@@ -219,9 +219,9 @@ public abstract class WrappingTests : IAsyncLifetime
             await Problems.AssertProblemAsync(expired, HttpStatusCode.NotFound, "wrap_token_expired");
         }
 
+        // (The host's own sweeper runs on the same clock and may get there first: what matters is the state.)
         var sweeper = Host.Services.GetRequiredService<Sweeper>();
-        var swept = await sweeper.SweepOnceAsync();
-        Assert.Equal(1, swept.ErasedWraps);
+        await sweeper.SweepOnceAsync();
         var row = await RowAsync(expiring);
         Assert.Equal(WrapState.Expired, row!.State);
         Assert.Null(row.Payload);
@@ -233,6 +233,7 @@ public abstract class WrappingTests : IAsyncLifetime
         // A late second unwrap of the used token is still recognized within the retention…
         Clock.Advance(WrappingService.Retention - TimeSpan.FromMinutes(2));
         Assert.Equal(0, (await sweeper.SweepOnceAsync()).DeletedWraps);
+        Assert.NotNull(await RowAsync(used));
         using (var late = await UnwrapAsync(used))
         {
             await Problems.AssertProblemAsync(late, HttpStatusCode.NotFound, "wrap_token_used");
@@ -240,8 +241,9 @@ public abstract class WrappingTests : IAsyncLifetime
 
         // …and after it both rows are gone: the tokens are then simply unknown.
         Clock.Advance(TimeSpan.FromMinutes(3));
-        Assert.Equal(2, (await sweeper.SweepOnceAsync()).DeletedWraps);
+        await sweeper.SweepOnceAsync();
         Assert.Null(await RowAsync(used));
+        Assert.Null(await RowAsync(expiring));
         using var unknown = await UnwrapAsync(used);
         await Problems.AssertProblemAsync(unknown, HttpStatusCode.Unauthorized, "invalid_token");
     }
