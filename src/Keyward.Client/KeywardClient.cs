@@ -135,8 +135,14 @@ public partial class KeywardClient : IDisposable
     }
 
     /// <summary>Sends a request and returns a successful response; any other answer becomes the exception.</summary>
+    private Task<HttpResponseMessage> SendAsync(
+        HttpMethod method, string relative, object? body, bool authenticate, HttpStatusCode? alsoAccept, CancellationToken cancellationToken) =>
+        SendAsync(method, relative, body, authenticate, alsoAccept, configure: null, cancellationToken);
+
+    /// <summary>As above; <paramref name="configure"/> adds headers (response wrapping) or another bearer token (unwrap).</summary>
     private async Task<HttpResponseMessage> SendAsync(
-        HttpMethod method, string relative, object? body, bool authenticate, HttpStatusCode? alsoAccept, CancellationToken cancellationToken)
+        HttpMethod method, string relative, object? body, bool authenticate, HttpStatusCode? alsoAccept, Action<HttpRequestMessage>? configure,
+        CancellationToken cancellationToken)
     {
         byte[]? payload = body is null ? null : JsonSerializer.SerializeToUtf8Bytes(body, body.GetType(), KeywardJson.Options);
         try
@@ -147,6 +153,8 @@ public partial class KeywardClient : IDisposable
             {
                 request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", _token);
             }
+
+            configure?.Invoke(request);
 
             if (payload is not null)
             {

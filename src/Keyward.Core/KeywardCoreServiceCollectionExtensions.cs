@@ -49,6 +49,7 @@ public static class KeywardCoreServiceCollectionExtensions
         services.AddSingleton<JwtValidator>();
         services.AddSingleton<JwtIssuerService>();
         services.AddSingleton<JwtLoginService>();
+        services.AddSingleton<Wrapping.WrappingService>();
         return services;
     }
 }

@@ -99,6 +99,7 @@ public sealed class KeywardServerHost : IAsyncDisposable
         builder.Services.AddKeywardCore();
         builder.Services.AddSingleton(CreateStore(options, dataDirectory));
         builder.Services.AddSingleton<Audited>();
+        builder.Services.AddSingleton<ResponseWrapping>();
         builder.Services.AddSingleton(CreateEngineHosts(options));
         builder.Services.AddSingleton<PostgresEngine>();
         builder.Services.AddSingleton<ILeaseEngine>(sp => sp.GetRequiredService<PostgresEngine>());
@@ -121,6 +122,7 @@ public sealed class KeywardServerHost : IAsyncDisposable
         app.MapEventEndpoints();
         app.MapJwtAuthEndpoints();
         app.MapPostgresEngineEndpoints();
+        app.MapWrappingEndpoints();
         app.MapIntegrationEndpoints();
         app.MapGatewayEndpoints();
         app.MapOpenApi();

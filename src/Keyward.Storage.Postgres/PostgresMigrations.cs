@@ -231,6 +231,24 @@ internal static class PostgresMigrations
                 PRIMARY KEY (tenant_uid, engine, name, item)
             );
             """),
+
+        // Response wrapping (SQLite migration 7).
+        (3, """
+            CREATE TABLE wraps (
+                tenant_uid     text COLLATE "C" NOT NULL REFERENCES tenants (uid),
+                token_hash     bytea   NOT NULL PRIMARY KEY,
+                accessor       text COLLATE "C" NOT NULL UNIQUE,
+                creation_path  text COLLATE "C" NOT NULL,
+                created_at     bigint  NOT NULL,
+                expires_at     bigint  NOT NULL,
+                key_version    integer NOT NULL,
+                payload        bytea,
+                used_at        bigint,
+                state          text COLLATE "C" NOT NULL
+            );
+            CREATE INDEX wraps_by_tenant ON wraps (tenant_uid, state);
+            CREATE INDEX wraps_by_expiry ON wraps (expires_at);
+            """),
     ];
 
     public static int Latest => All[^1].Version;

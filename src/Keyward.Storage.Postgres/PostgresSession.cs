@@ -88,6 +88,8 @@ internal sealed class PostgresSession : IWriteSession
 
     public Keyward.Core.Engines.IEngineConfigStore Engines => field ??= new PostgresEngineConfigStore(_db);
 
+    public Keyward.Core.Wrapping.IWrapStore Wraps => field ??= new Stores.PostgresWrapStore(_db);
+
     /// <summary><c>SAVEPOINT op</c>.</summary>
     public Task SavepointAsync(CancellationToken cancellationToken = default) => Transaction.SaveAsync(Savepoint, cancellationToken);
 

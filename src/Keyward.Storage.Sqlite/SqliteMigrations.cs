@@ -225,6 +225,26 @@ internal static class SqliteMigrations
                 PRIMARY KEY (tenant_uid, engine, name, item)
             );
             """),
+
+        // Response wrapping: a wrapped response's body sealed under the tenant's key ring, reachable by the wrapping
+        // token's hash only; the payload is erased (NULL) once the token is used, expired or revoked, and the row is
+        // deleted by the sweeper a while after its expiry.
+        (7, """
+            CREATE TABLE wraps (
+                tenant_uid     TEXT    NOT NULL REFERENCES tenants (uid),
+                token_hash     BLOB    NOT NULL PRIMARY KEY,
+                accessor       TEXT    NOT NULL UNIQUE,
+                creation_path  TEXT    NOT NULL,
+                created_at     INTEGER NOT NULL,
+                expires_at     INTEGER NOT NULL,
+                key_version    INTEGER NOT NULL,
+                payload        BLOB,
+                used_at        INTEGER,
+                state          TEXT    NOT NULL
+            );
+            CREATE INDEX wraps_by_tenant ON wraps (tenant_uid, state);
+            CREATE INDEX wraps_by_expiry ON wraps (expires_at);
+            """),
     ];
 
     public static int Latest => All[^1].Version;

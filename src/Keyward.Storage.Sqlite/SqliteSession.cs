@@ -58,6 +58,8 @@ internal sealed class SqliteSession : IWriteSession
 
     public Keyward.Core.Engines.IEngineConfigStore Engines => field ??= new SqliteEngineConfigStore(_db);
 
+    public Keyward.Core.Wrapping.IWrapStore Wraps => field ??= new Stores.SqliteWrapStore(_db);
+
     public Task SavepointAsync(CancellationToken cancellationToken = default)
     {
         _db.Execute("SAVEPOINT " + Savepoint);

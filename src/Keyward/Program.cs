@@ -19,6 +19,7 @@ root.Subcommands.Add(EnginesCommand.CreateCreds());
 root.Subcommands.Add(GatewayCommand.CreateIntegrations());
 root.Subcommands.Add(GatewayCommand.CreateGateway());
 root.Subcommands.Add(EventsCommand.Create());
+root.Subcommands.Add(UnwrapCommand.Create());
 root.Subcommands.Add(AuthJwtCommand.CreateAuth());
 
 var parse = root.Parse(args);

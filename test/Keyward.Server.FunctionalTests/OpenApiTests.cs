@@ -46,6 +46,7 @@ public sealed partial class OpenApiTests
         var world = await Agents.AgentWorld.CreateAsync(host, "acme");
         var admin = world.Admin;
         var agent = (await world.StartAgentAsync("probe", "run-1")).Token;
+        var wrapping = await WrappingTokenAsync(host, admin);
         var document = await DocumentAsync(host);
         var writes = MappedRoutes(host, out _).Where(r => r.Method is "PUT" or "POST")
             .OrderBy(r => r.Pattern is "/v1/sys/seal" ? 1 : r.Pattern is "/v1/sys/root-token/revoke" ? 2 : 0).ToList();
@@ -56,7 +57,12 @@ public sealed partial class OpenApiTests
         {
             var response = await host.SendAsync(new RawRequest(route.Method, Fill(route))
             {
-                Authorization = route.Pattern == "/v1/auth/revoke-self" ? [RawRequest.Bearer(agent)] : TokenFor(route, admin),
+                Authorization = route.Pattern switch
+                {
+                    "/v1/auth/revoke-self" => [RawRequest.Bearer(agent)],
+                    "/v1/wrapping/unwrap" => [RawRequest.Bearer(wrapping)], // its credential is a wrapping token, nothing else
+                    _ => TokenFor(route, admin),
+                },
                 Body = $$"""{"{{ProbeField}}":1}""",
             });
             Assert.True(response.Status < 500 && response.Status is not (401 or 403), $"{route.Method} {route.Pattern}: {response}");
@@ -178,6 +184,17 @@ public sealed partial class OpenApiTests
             [RawRequest.Bearer(KeywardTestHost.RootToken)],
         _ => [RawRequest.Bearer(admin)],
     };
+
+    /// <summary>A wrapping token from a wrapped read of a secret written for it.</summary>
+    private static async Task<string> WrappingTokenAsync(KeywardTestHost host, string admin)
+    {
+        await host.PutSecretAsync(admin, "app/wrapped", new { k = "v" });
+        using var client = host.Client(admin);
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/v1/secrets/app/wrapped");
+        request.Headers.Add("X-Keyward-Wrap-TTL", "5m");
+        var body = await Problems.JsonAsync(await client.SendAsync(request));
+        return body.GetProperty("wrap_info").GetProperty("token").GetString()!;
+    }
 
     private static async Task UnsealAsync(KeywardTestHost host)
     {

@@ -124,3 +124,13 @@ public sealed record SecretMetadata(
     /// <summary>The rotation policy and its state, or null when the secret has none.</summary>
     public SecretRotationState? Rotation { get; init; }
 }
+
+/// <summary>
+/// A wrapped response: <see cref="Token"/> (<c>kww_…</c>) unwraps the original body once, within <see cref="Ttl"/> of
+/// <see cref="CreatedAt"/>. <see cref="CreationPath"/> is the secret path or <c>creds/postgres/NAME/ROLE</c>;
+/// <see cref="Accessor"/> names the token in audit records. <see cref="ToString"/> never prints the token.
+/// </summary>
+public sealed record WrapInfo(string Token, string Accessor, TimeSpan Ttl, DateTimeOffset CreatedAt, string CreationPath)
+{
+    public override string ToString() => $"WrapInfo {{ Token = (redacted), Accessor = {Accessor}, Ttl = {Ttl}, CreatedAt = {CreatedAt:O}, CreationPath = {CreationPath} }}";
+}

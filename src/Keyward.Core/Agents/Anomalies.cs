@@ -21,6 +21,9 @@ public sealed class Anomalies
     public const string UseAfterRunComplete = "use_after_run_complete";
     public const string RenewAfterRevoke = "renew_after_revoke";
 
+    /// <summary>A wrapping token presented after it was unwrapped: someone else had it.</summary>
+    public const string WrapReuse = "wrap_reuse";
+
     /// <summary>Tracked agents per node; beyond this the oldest windows are dropped.</summary>
     private const int MaxTracked = 100_000;
 

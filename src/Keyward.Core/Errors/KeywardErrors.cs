@@ -43,6 +43,13 @@ public static partial class KeywardErrors
     public static KeywardException InvalidPrefix(string detail) => Bad("invalid_prefix", "Invalid prefix", detail);
     public static KeywardException InvalidJwtKey(string detail) => Bad("invalid_jwt_key", "Invalid JWT key", detail);
 
+    public static KeywardException InvalidWrapTtl(string detail) =>
+        Bad("invalid_wrap_ttl", "Invalid wrap TTL", $"X-Keyward-Wrap-TTL {detail}: a duration such as 60s or 5m, at most 10m.");
+
+    public static KeywardException WrapNotSupported() =>
+        Bad("wrap_not_supported", "Response wrapping not supported",
+            "X-Keyward-Wrap-TTL is accepted only on GET /v1/secrets/{path} and POST /v1/creds/postgres/{name}/{role}; the request was refused and nothing was done.");
+
     // 401
     public static KeywardException MissingToken() =>
         new(401, "missing_token", "Missing token", "This route needs 'Authorization: Bearer <token>'.");
@@ -136,6 +143,17 @@ public static partial class KeywardErrors
 
     public static KeywardException JwtIssuerNotFound(string name) =>
         new(404, "jwt_issuer_not_found", "JWT issuer not found", $"No JWT issuer registration '{Truncate(name)}'.");
+
+    public static KeywardException WrapTokenUsed() =>
+        new(404, "wrap_token_used", "Wrapping token already used",
+            "This wrapping token was already unwrapped. Its payload is gone; if it was not you who unwrapped it, the token leaked.");
+
+    public static KeywardException WrapTokenExpired() =>
+        new(404, "wrap_token_expired", "Wrapping token expired", "This wrapping token expired before it was unwrapped; its payload is erased.");
+
+    public static KeywardException WrapTokenRevoked() =>
+        new(404, "wrap_token_revoked", "Wrapping token revoked",
+            "This wrapping token was invalidated (its tenant was locked down or offboarded); its payload is erased.");
 
     // 405
     public static KeywardException MethodNotAllowed(string method, string path) =>

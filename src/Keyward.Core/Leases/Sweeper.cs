@@ -114,12 +114,16 @@ public sealed class Sweeper : IAsyncDisposable
             return (expiredLeases.Count, sweptTokens, sweptLeases, prunedEvents);
         });
 
+        // Wrapped responses: expired payloads erased; rows deleted once a late second unwrap no longer matters.
+        var (erasedWraps, deletedWraps) = await _committer.ExecuteAsync(null, async session =>
+            (await session.Wraps.EraseExpiredAsync(now, BatchSize), await session.Wraps.SweepAsync(now - Wrapping.WrappingService.Retention, BatchSize)));
+
         await _revocations.ResumePendingAsync();
         var cleaned = await RunCleanupsAsync(now, cancellationToken);
 
         // An offboarded tenant's keys outlive it only until its last login outside Keyward is gone.
         await _tenants.DestroyRetainedKeysAsync(cancellationToken);
-        return new SweepResult(expired, tokens, leases, events, cleaned);
+        return new SweepResult(expired, tokens, leases, events, cleaned) { ErasedWraps = erasedWraps, DeletedWraps = deletedWraps };
     }
 
     /// <summary>
@@ -207,4 +211,11 @@ public sealed class Sweeper : IAsyncDisposable
 }
 
 /// <summary>One sweep's work: leases expired, tokens and leases deleted, events pruned, clean-ups completed.</summary>
-public readonly record struct SweepResult(int ExpiredLeases, int DeletedTokens, int DeletedLeases, int PrunedEvents, int CleanupsDone);
+public readonly record struct SweepResult(int ExpiredLeases, int DeletedTokens, int DeletedLeases, int PrunedEvents, int CleanupsDone)
+{
+    /// <summary>Wrapped responses whose payload was erased at expiry.</summary>
+    public int ErasedWraps { get; init; }
+
+    /// <summary>Wrapped responses deleted after <see cref="Wrapping.WrappingService.Retention"/>.</summary>
+    public int DeletedWraps { get; init; }
+}

@@ -125,6 +125,8 @@ public interface IStoreSession : IAsyncDisposable
     IJwtIssuerStore JwtIssuers { get; }
 
     Engines.IEngineConfigStore Engines { get; }
+
+    Wrapping.IWrapStore Wraps { get; }
 }
 
 public interface IWriteSession : IStoreSession

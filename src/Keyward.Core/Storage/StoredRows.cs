@@ -65,6 +65,11 @@ public static class StoredRows
         r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetString(4), r.GetInt32(5),
         r.IsDBNull(6) ? null : Blob(r, 6), r.GetInt64(7), Instant(r, 8), Instant(r, 9));
 
+    /// <summary><c>wraps</c>, in the column order of the wrap stores' queries.</summary>
+    public static Wrapping.WrapRecord Wrap(DbDataReader r) => new(
+        r.GetString(0), Blob(r, 1), r.GetString(2), r.GetString(3), Instant(r, 4), Instant(r, 5), r.GetInt32(6),
+        r.IsDBNull(7) ? null : Blob(r, 7), NullableInstant(r, 8), Wrapping.WrapStates.Parse(r.GetString(9)));
+
     /// <summary><c>leases</c>, in the column order of the lease stores' queries.</summary>
     public static LeaseRecord Lease(DbDataReader r) => new(
         r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetString(4), NullableString(r, 5),

@@ -136,6 +136,7 @@ public sealed class TenantService
                     var tokens = await session.Tokens.RevokeTenantAsync(tenant.Uid, now, RevocationReasons.TenantDeleted);
                     var leases = await session.Leases.RevokeTenantAsync(tenant.Uid, now, _engines.External);
                     audit.AddDetail("revoked_leases", leases);
+                    audit.AddDetail("revoked_wraps", await session.Wraps.RevokeTenantAsync(tenant.Uid));
                     var pending = await session.Leases.CountPendingCleanupsAsync(tenant.Uid);
                     audit.AddDetail("pending_external", pending);
                     var keys = pending == 0 ? await session.TenantKeys.DeleteAllAsync(tenant.Uid) : 0;
@@ -342,6 +343,8 @@ public sealed class TenantService
                     await session.Tenants.SetRevokedBeforeAsync(tenant.Uid, now);
                     var tokens = await session.Tokens.CountLiveAsync(tenant.Uid, now);
                     var (leases, pending) = await session.Leases.CountLiveAsync(tenant.Uid, now, _engines.External);
+                    // Outstanding wrapped responses are erased at once (at most 10 minutes' worth, one statement).
+                    var wraps = await session.Wraps.RevokeTenantAsync(tenant.Uid);
                     lockedUid = tenant.Uid;
                     var took = _time.GetElapsedTime(started);
                     var result = new LockdownIncident(incidentId, tokens, leases, pending, took);
@@ -352,6 +355,7 @@ public sealed class TenantService
                     audit.AddDetail("revoked_tokens", tokens);
                     audit.AddDetail("revoked_leases", leases);
                     audit.AddDetail("pending_external", pending);
+                    audit.AddDetail("revoked_wraps", wraps);
                     audit.AddDetail("revoke_ms", took.TotalMilliseconds.ToString("F1", System.Globalization.CultureInfo.InvariantCulture));
                     return result;
                 });

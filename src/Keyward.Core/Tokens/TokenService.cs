@@ -98,8 +98,9 @@ public sealed class TokenService
             return await AuthenticateDerivedAsync(token, cancellationToken);
         }
 
-        if (!TokenHasher.IsWellFormed(token, out _))
+        if (!TokenHasher.IsWellFormed(token, out var kind) || kind == TokenKind.Wrapping)
         {
+            // A wrapping token is good for nothing but POST /v1/wrapping/unwrap, and is no session: never looked up here.
             throw KeywardErrors.InvalidToken();
         }
 

@@ -20,6 +20,15 @@ public readonly record struct EnvelopeContext(string Purpose, string TenantUid, 
     public static EnvelopeContext ForEngine(string tenantUid, string engine, string name, string item, long version)
         => new(EnginePurpose, tenantUid, $"{engine}/{name}/{item}", version);
 
+    public const string WrappingPurpose = "wrapping";
+
+    /// <summary>
+    /// A wrapped response (response wrapping): bound to the tenant and the wrapping token's accessor, so a payload
+    /// moved to another row or another tenant fails to decrypt.
+    /// </summary>
+    public static EnvelopeContext ForWrapping(string tenantUid, string accessor)
+        => new(WrappingPurpose, tenantUid, accessor, 0);
+
     /// <summary>
     /// Unambiguous encoding: a domain prefix, then each field length-prefixed, so no two different contexts
     /// can produce the same bytes.

@@ -156,17 +156,17 @@ public static class PostgresEngineEndpoints
             .WithSummary("Stop managing the login: the secret and the login stay, the password no longer rotates (tenant admin token).")
             .Produces(204).ProducesProblem(404);
 
-        routes.MapPost("/v1/creds/postgres/{name}/{role}", (string name, string role, HttpContext http, Audited audited, PostgresEngine service, TimeProvider time) =>
-            audited.RunAsync(http, "creds.postgres.issue", async ctx =>
+        routes.MapPost("/v1/creds/postgres/{name}/{role}", (string name, string role, HttpContext http, Audited audited, PostgresEngine service, TimeProvider time, ResponseWrapping wrapping) =>
+            audited.RunAsync(http, "creds.postgres.issue", ctx => wrapping.RunAsync(ctx, async () =>
             {
                 var issued = await service.IssueAsync(ctx.Caller, name, role, ctx.Audit, http.RequestAborted);
                 var lease = issued.Lease;
                 var duration = (long)Math.Max(0, (lease.ExpiresAt - time.GetUtcNow()).TotalSeconds);
-                return TypedResults.Ok(new PostgresCredentialResponse(issued.Username, issued.Password, lease.LeaseId, duration, lease.ExpiresAt < lease.MaxExpiresAt));
-            }))
+                return (IResult)TypedResults.Ok(new PostgresCredentialResponse(issued.Username, issued.Password, lease.LeaseId, duration, lease.ExpiresAt < lease.MaxExpiresAt));
+            })))
             .WithTags("PostgreSQL engine")
-            .WithSummary("A new unique login with VALID UNTIL, owned by a lease under the caller's token (capability read on creds/postgres/NAME/ROLE).")
-            .Produces<PostgresCredentialResponse>().ProducesProblem(403).ProducesProblem(404).ProducesProblem(429).ProducesProblem(502);
+            .WithSummary("A new unique login with VALID UNTIL, owned by a lease under the caller's token (capability read on creds/postgres/NAME/ROLE). With X-Keyward-Wrap-TTL (at most 10m) the body is wrapped: {wrap_info}.")
+            .Produces<PostgresCredentialResponse>().ProducesProblem(403).ProducesProblem(404).ProducesProblem(429).ProducesProblem(502).Wrappable();
 
         return routes;
     }

@@ -186,8 +186,8 @@ public static class SecretEndpoints
             .WithSummary("Write a new version: {data, cas?}. cas N writes only if the current version is N; cas 0 only if none exists.")
             .WithJsonBody<PutSecretRequest>().Produces<SecretWriteResponse>().ProducesProblem(409).ProducesProblem(413);
 
-        secrets.MapGet("/{**path}", (HttpContext http, Audited audited, SecretService service) =>
-            audited.RunAsync(http, "secret.read", async ctx =>
+        secrets.MapGet("/{**path}", (HttpContext http, Audited audited, SecretService service, ResponseWrapping wrapping) =>
+            audited.RunAsync(http, "secret.read", ctx => wrapping.RunAsync(ctx, async () =>
             {
                 var path = PathAfter(http, SecretsPrefix);
                 ctx.Audit.Path = path;
@@ -200,10 +200,10 @@ public static class SecretEndpoints
                 }
 
                 var read = await service.GetAsync(ctx.Caller, path, Query.Long(ctx.Request, "version"), stage, ctx.Audit, http.RequestAborted);
-                return new SecretReadResult(read);
-            }))
-            .WithSummary("Read the current version, ?version=N or ?stage=current|previous|pending (previous within the grace window). A deleted or destroyed current version is 404 secret_deleted.")
-            .Produces<SecretReadResponse>().ProducesProblem(404);
+                return (IResult)new SecretReadResult(read);
+            })))
+            .WithSummary("Read the current version, ?version=N or ?stage=current|previous|pending (previous within the grace window). A deleted or destroyed current version is 404 secret_deleted. With X-Keyward-Wrap-TTL (at most 10m) the body is wrapped: {wrap_info}.")
+            .Produces<SecretReadResponse>().ProducesProblem(404).Wrappable();
 
         secrets.MapGet("/", (HttpContext http, Audited audited, SecretService service) =>
             audited.RunAsync(http, "secret.list", async ctx =>

@@ -41,11 +41,21 @@ public sealed class Audited
 
     /// <summary>An authenticated, audited operation.</summary>
     public Task<IResult> RunAsync(HttpContext http, string operation, Func<RequestContext, Task<IResult>> handler) =>
-        RunAsync(http, operation, authenticate: true, handler);
+        RunAsync(http, operation, authenticate: true, WrapChecked(http, handler));
 
     /// <summary>An operation whose credential is not a token (init, unseal, generate-root): audited once keys exist.</summary>
     public Task<IResult> RunAnonymousAsync(HttpContext http, string operation, Func<RequestContext, Task<IResult>> handler) =>
-        RunAsync(http, operation, authenticate: false, handler);
+        RunAsync(http, operation, authenticate: false, WrapChecked(http, handler));
+
+    /// <summary>
+    /// Response wrapping is asked for with a header that only wrappable routes honour; on any other route it is refused
+    /// (400 <c>wrap_not_supported</c>, before the handler runs) rather than ignored, so that a client never receives a raw
+    /// value it expected to come wrapped.
+    /// </summary>
+    private static Func<RequestContext, Task<IResult>> WrapChecked(HttpContext http, Func<RequestContext, Task<IResult>> handler) =>
+        ResponseWrapping.IsRequested(http.Request) && http.GetEndpoint()?.Metadata.GetMetadata<WrappableMetadata>() is null
+            ? _ => throw KeywardErrors.WrapNotSupported()
+            : handler;
 
     /// <summary>A request refused before routing (bad raw target, token in the query): audited, attributed if possible.</summary>
     public Task<IResult> RejectAsync(HttpContext http, KeywardException refusal) =>

@@ -34,9 +34,16 @@ internal static class EnginesCommand
         var connection = new ConnectionOptions();
         var name = ConnectionName();
         var role = RoleName();
-        var postgres = new Command("postgres", "A new PostgreSQL login of this token's own, with VALID UNTIL, dropped when its lease ends (revoke it with 'leases revoke').") { name, role };
+        var wrapTtl = WrapTtlOption.Create();
+        var postgres = new Command("postgres", "A new PostgreSQL login of this token's own, with VALID UNTIL, dropped when its lease ends (revoke it with 'leases revoke').") { name, role, wrapTtl };
         ClientAction.Set(postgres, connection, async run =>
         {
+            if (WrapTtlOption.Get(run, wrapTtl) is { } ttl)
+            {
+                WrapTtlOption.Print(run, await run.Client.CreatePostgresCredentialWrappedAsync(run.Get(name)!, run.Get(role)!, ttl, run.CancellationToken));
+                return ExitCodes.Ok;
+            }
+
             var login = await run.Client.CreatePostgresCredentialAsync(run.Get(name)!, run.Get(role)!, run.CancellationToken);
             if (run.Output.IsJson)
             {

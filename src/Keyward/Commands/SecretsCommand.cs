@@ -63,12 +63,24 @@ internal static class SecretsCommand
         var stage = new Option<string?>("--stage") { Description = "Read the version holding this stage: current, previous (within the grace window) or pending.", HelpName = "STAGE" };
         stage.AcceptOnlyFromAmong("current", "previous", "pending");
         var field = new Option<string?>("--field") { Description = "Print only this field's value (strings bare, anything else as JSON), for scripts.", HelpName = "NAME" };
-        var command = new Command("get", "Read a secret: its data fields (the current version unless --version or --stage).") { path, version, stage, field };
+        var wrapTtl = WrapTtlOption.Create();
+        var command = new Command("get", "Read a secret: its data fields (the current version unless --version or --stage).") { path, version, stage, field, wrapTtl };
         ClientAction.Set(command, connection, async run =>
         {
             if (run.Get(version) is not null && run.Get(stage) is not null)
             {
                 throw new UsageException("Give --version or --stage, not both.");
+            }
+
+            if (WrapTtlOption.Get(run, wrapTtl) is { } ttl)
+            {
+                if (run.Get(field) is not null)
+                {
+                    throw new UsageException("--field prints a value; a wrapped read has none: unwrap it with 'keyward unwrap'.");
+                }
+
+                WrapTtlOption.Print(run, await run.Client.GetSecretWrappedAsync(run.Get(path)!, ttl, run.Get(version), run.Get(stage), run.CancellationToken));
+                return ExitCodes.Ok;
             }
 
             var secret = run.Get(stage) is { } wanted

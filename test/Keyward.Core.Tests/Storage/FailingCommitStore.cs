@@ -54,6 +54,8 @@ internal sealed class FailingCommitStore(IKeywardStore inner) : IKeywardStore
 
         public Keyward.Core.Engines.IEngineConfigStore Engines => inner.Engines;
 
+        public Keyward.Core.Wrapping.IWrapStore Wraps => inner.Wraps;
+
         public Task SavepointAsync(CancellationToken cancellationToken = default) => inner.SavepointAsync(cancellationToken);
 
         public Task RollbackToSavepointAsync(CancellationToken cancellationToken = default) => inner.RollbackToSavepointAsync(cancellationToken);

@@ -28,6 +28,9 @@ public sealed class MigrateSourceFixture : IAsyncLifetime
 
     public string Session { get; private set; } = null!;
 
+    /// <summary>A wrapping token still to be unwrapped (of app/db version 1), and one already used.</summary>
+    public (string Outstanding, string Used) Wraps { get; private set; }
+
     /// <summary>Every readable (path, version) and its "value" field.</summary>
     public List<(string Path, long Version, string Value)> Readable { get; } = [];
 
@@ -79,6 +82,12 @@ public sealed class MigrateSourceFixture : IAsyncLifetime
         {
             Assert.Equal("m7", (await agent.GetSecretAsync("app/many/0007")).Data.GetProperty("value").GetString());
         }
+
+        // Wrapped responses travel as stored: an outstanding one unwraps on the copy, a used one stays used.
+        var outstanding = await admin.GetSecretWrappedAsync("app/db", KeywardClient.MaxWrapTtl, version: 1);
+        var used = await admin.GetSecretWrappedAsync("app/db", KeywardClient.MaxWrapTtl, version: 2);
+        await admin.UnwrapAsync(used.Token);
+        Wraps = (outstanding.Token, used.Token);
 
         await server.StopAsync();
     }
@@ -136,6 +145,11 @@ public sealed class MigrateTests : IClassFixture<MigrateSourceFixture>
             {
                 Assert.Equal("m9", (await agent.GetSecretAsync("app/many/0009")).Data.GetProperty("value").GetString());
             }
+
+            Assert.Matches("(?m)^wraps\\s+2\\s+2\\s+OK$", result.Stdout);
+            Assert.Equal("db-v1", (await admin.UnwrapSecretAsync(_source.Wraps.Outstanding)).Data.GetProperty("value").GetString());
+            var reused = await Assert.ThrowsAsync<KeywardRequestFailedException>(() => admin.UnwrapAsync(_source.Wraps.Used));
+            Assert.Equal("wrap_token_used", reused.ErrorCode);
 
             await admin.PutSecretAsync("app/db", new Dictionary<string, string> { ["value"] = "after-migration" });
             Assert.Equal(4, (await admin.GetSecretAsync("app/db")).Version);
