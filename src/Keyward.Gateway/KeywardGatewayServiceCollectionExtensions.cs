@@ -19,7 +19,7 @@ public static class KeywardGatewayServiceCollectionExtensions
         services.AddSingleton<AgentRateLimits>();
         services.AddSingleton<InFlightCalls>();
         services.AddSingleton<GatewayForwarder>();
-        services.AddSingleton<IPromotionVerifier>(sp => sp.GetRequiredService<GatewayForwarder>());
+        services.AddSingleton<IPromotionVerifier, RotationVerifier>();
         return services;
     }
 }

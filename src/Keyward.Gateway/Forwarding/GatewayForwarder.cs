@@ -1,12 +1,12 @@
 using System.Buffers;
 using System.Diagnostics;
+using System.IO.Compression;
 using System.Net;
 using System.Text;
 using System.Text.Json;
 using Keyward.Core.Audit;
 using Keyward.Core.Errors;
 using Keyward.Core.Policies;
-using Keyward.Core.Rotation;
 using Keyward.Core.Secrets;
 using Keyward.Core.Storage;
 using Keyward.Core.Tokens;
@@ -25,7 +25,7 @@ namespace Keyward.Gateway.Forwarding;
 /// injected — the body streamed both ways, the response scrubbed of any echo of the credential — and records
 /// <c>gateway.complete</c>. Nothing goes upstream before every check passed and the record is durable.
 /// </summary>
-public sealed class GatewayForwarder : IPromotionVerifier
+public sealed class GatewayForwarder
 {
     /// <summary>The agent pins the version it expects with this header (its cache's); a previous version in its grace window is served and flagged.</summary>
     public const string UseVersionHeader = "X-Keyward-Use-Version";
@@ -152,6 +152,7 @@ public sealed class GatewayForwarder : IPromotionVerifier
             using (response)
             {
                 complete.SuccessStatus = (int)response.StatusCode;
+                var encoding = ContentEncoding(integration.Name, response);
                 http.Response.StatusCode = (int)response.StatusCode;
                 GatewayHeaders.CopyResponseHeaders(response, http.Response.Headers, text =>
                 {
@@ -160,12 +161,18 @@ public sealed class GatewayForwarder : IPromotionVerifier
                     return scrubbed;
                 });
 
-                // Scrubbing may change the length: the body goes out chunked.
+                // Scrubbing may change the length: the body goes out chunked. A compressed body (the upstream ignored
+                // Accept-Encoding: identity) would hide an echo from the scrubber: it goes out decompressed.
                 http.Response.Headers.ContentLength = null;
+                if (encoding is not null)
+                {
+                    http.Response.Headers.ContentEncoding = default;
+                }
+
                 await http.Response.StartAsync(call.Cancellation);
                 var scrubber = needles.CreateScrubber();
                 var writer = http.Response.BodyWriter;
-                await using var upstream = await response.Content.ReadAsStreamAsync(call.Cancellation);
+                await using var upstream = Decompressed(encoding, await response.Content.ReadAsStreamAsync(call.Cancellation));
                 var buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
                 try
                 {
@@ -228,65 +235,25 @@ public sealed class GatewayForwarder : IPromotionVerifier
         }
     }
 
-    /// <summary>
-    /// <c>rotation.verify</c>: the policy's call through its integration with the pending value injected (no agent, no
-    /// body); the promotion goes ahead only on the expected status. The integration must inject this very secret, and
-    /// its allow-list and address rules apply as to any call. The response body is discarded unread.
-    /// </summary>
-    public async Task VerifyAsync(string tenantUid, string path, RotationVerify verify, ReadOnlyMemory<byte> pending, CancellationToken cancellationToken)
+    /// <summary>The response's content coding when it is one the gateway undoes (null for none); any other is refused.</summary>
+    private static string? ContentEncoding(string integration, HttpResponseMessage response)
     {
-        Integration integration;
-        try
+        var codings = response.Content.Headers.ContentEncoding.Where(c => !string.Equals(c, "identity", StringComparison.OrdinalIgnoreCase)).ToArray();
+        return codings switch
         {
-            integration = await _integrations.ResolveAsync(tenantUid, verify.Integration, cancellationToken);
-        }
-        catch (KeywardException)
-        {
-            throw KeywardErrors.RotationVerificationFailed(path, $"integration '{verify.Integration}' does not exist.");
-        }
-
-        if (integration.SecretPath != path)
-        {
-            throw KeywardErrors.RotationVerificationFailed(path, $"integration '{integration.Name}' injects '{integration.SecretPath}', not this secret.");
-        }
-
-        UpstreamPath.Validate(verify.Path);
-        if (!integration.Allows(verify.Method, verify.Path))
-        {
-            throw KeywardErrors.RotationVerificationFailed(path, $"integration '{integration.Name}' does not allow {verify.Method} {verify.Path}.");
-        }
-
-        var value = FieldOf(pending.ToArray(), integration);
-        try
-        {
-            using var request = BuildRequest(integration, verify.Method, verify.Path, GatewayHeaders.FilterQuery("", integration.InjectedQuery), value, null, null, out _);
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            timeout.CancelAfter(UpstreamHeadersTimeout);
-            int status;
-            try
-            {
-                using var response = await _handlers.For(integration.AllowInsecureLoopback).SendAsync(request, timeout.Token);
-                status = (int)response.StatusCode;
-            }
-            catch (OperationCanceledException) when (timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
-            {
-                throw KeywardErrors.RotationVerificationFailed(path, $"the upstream of '{integration.Name}' did not answer in time.");
-            }
-            catch (HttpRequestException error)
-            {
-                throw KeywardErrors.RotationVerificationFailed(path, UpstreamFailure(integration.Name, request.RequestUri!, error).Message);
-            }
-
-            if (status != verify.ExpectStatus)
-            {
-                throw KeywardErrors.RotationVerificationFailed(path, $"{verify.Method} {verify.Path} through '{integration.Name}' answered {status}, not {verify.ExpectStatus}.");
-            }
-        }
-        finally
-        {
-            SecretService.Wipe(value);
-        }
+            [] => null,
+            [var one] when one.ToLowerInvariant() is "gzip" or "x-gzip" or "br" or "deflate" => one.ToLowerInvariant(),
+            _ => throw KeywardErrors.UpstreamUnavailable(integration, "it answered with a content coding the gateway cannot scrub (" + string.Join(", ", codings) + ")."),
+        };
     }
+
+    private static Stream Decompressed(string? encoding, Stream body) => encoding switch
+    {
+        "gzip" or "x-gzip" => new GZipStream(body, CompressionMode.Decompress),
+        "br" => new BrotliStream(body, CompressionMode.Decompress),
+        "deflate" => new ZLibStream(body, CompressionMode.Decompress),
+        _ => body,
+    };
 
     /// <summary>The value to inject: the current version, or — when the agent pins the previous one — that version in its grace window, flagged.</summary>
     private async Task<SecretRead> ReadValueAsync(Principal caller, Integration integration, Microsoft.Extensions.Primitives.StringValues pin, AuditDraft audit, CancellationToken cancellationToken)
@@ -327,7 +294,7 @@ public sealed class GatewayForwarder : IPromotionVerifier
     }
 
     /// <summary>The field to inject, as UTF-8 bytes: a string field without control characters (it goes into a header or query).</summary>
-    private static byte[] FieldOf(byte[] data, Integration integration)
+    internal static byte[] FieldOf(byte[] data, Integration integration)
     {
         using var document = JsonDocument.Parse(data);
         if (!document.RootElement.TryGetProperty(integration.SecretField, out var field) || field.ValueKind != JsonValueKind.String)
@@ -353,16 +320,15 @@ public sealed class GatewayForwarder : IPromotionVerifier
     /// The upstream request: the integration's base URL plus the raw path and filtered query, the agent's headers that may
     /// cross (none for a verification call), and the credential set last, over anything of the same name.
     /// </summary>
-    private static HttpRequestMessage BuildRequest(
+    internal static HttpRequestMessage BuildRequest(
         Integration integration, string method, string rawPath, string query, byte[] value, HttpContent? content, IHeaderDictionary? agentHeaders, out EchoNeedles needles)
     {
         var text = Encoding.UTF8.GetString(value);
-        var extra = new List<byte[]>();
+        // The value URL-encoded is an echo too (a Location or a link carrying it), whatever the injection.
+        var extra = new List<byte[]> { Encoding.ASCII.GetBytes(Uri.EscapeDataString(text)) };
         if (integration.Inject == InjectKind.Query)
         {
-            var encoded = Uri.EscapeDataString(text);
-            query = (query.Length == 0 ? "?" : query + "&") + Uri.EscapeDataString(integration.InjectName!) + "=" + encoded;
-            extra.Add(Encoding.ASCII.GetBytes(encoded));
+            query = (query.Length == 0 ? "?" : query + "&") + Uri.EscapeDataString(integration.InjectName!) + "=" + Uri.EscapeDataString(text);
         }
 
         var target = new Uri(integration.Upstream.AbsoluteUri + rawPath + query, new UriCreationOptions { DangerousDisablePathAndQueryCanonicalization = true });
@@ -421,7 +387,7 @@ public sealed class GatewayForwarder : IPromotionVerifier
         return (rest.StartsWith('/') ? rest[1..] : rest, query == "?" ? "" : query);
     }
 
-    private static KeywardException UpstreamFailure(string integration, Uri target, HttpRequestException error)
+    internal static KeywardException UpstreamFailure(string integration, Uri target, HttpRequestException error)
     {
         for (Exception? inner = error; inner is not null; inner = inner.InnerException)
         {
