@@ -53,9 +53,8 @@ public partial class KeywardClient
             ArgumentNullException.ThrowIfNull(request);
             var original = request.RequestUri ?? throw new InvalidOperationException("The request has no URI.");
             var pathAndQuery = original.IsAbsoluteUri ? original.PathAndQuery : original.OriginalString;
-            var target = new Uri(
-                client._address.AbsoluteUri + "v1/gateway/" + integration + "/" + pathAndQuery.TrimStart('/'),
-                new UriCreationOptions { DangerousDisablePathAndQueryCanonicalization = true });
+            // The path and query as the caller's URI already holds them (canonical once; a second pass changes nothing).
+            var target = new Uri(client._address.AbsoluteUri + "v1/gateway/" + integration + "/" + pathAndQuery.TrimStart('/'));
 
             // A message is sent once: the gateway gets a copy carrying the same content (streamed, not buffered).
             var forwarded = new HttpRequestMessage(request.Method, target)
