@@ -104,4 +104,7 @@ public static partial class KeywardLog
 
     [LoggerMessage(5004, LogLevel.Warning, "Unattended unseal from key file {File}: keep this file as safe as the root key")]
     public static partial void UnsealedFromFile(ILogger logger, string file);
+
+    [LoggerMessage(7001, LogLevel.Error, "The gateway.complete record of request {RequestId} could not be committed ({ErrorType}); its gateway.request record stands")]
+    public static partial void GatewayCompleteNotRecorded(ILogger logger, string requestId, string errorType);
 }

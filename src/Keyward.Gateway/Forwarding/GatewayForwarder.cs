@@ -5,6 +5,7 @@ using System.Net;
 using System.Text;
 using System.Text.Json;
 using Keyward.Core.Audit;
+using Keyward.Core.Diagnostics;
 using Keyward.Core.Errors;
 using Keyward.Core.Policies;
 using Keyward.Core.Secrets;
@@ -16,6 +17,7 @@ using Keyward.Gateway.Integrations;
 using Keyward.Gateway.Scrubbing;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Logging;
 
 namespace Keyward.Gateway.Forwarding;
 
@@ -42,11 +44,13 @@ public sealed class GatewayForwarder
     private readonly AgentRateLimits _rates;
     private readonly InFlightCalls _calls;
     private readonly GroupCommitter _committer;
+    private readonly ILogger _logger;
 
     public GatewayForwarder(
         IntegrationService integrations, SecretService secrets, UpstreamHandlers handlers, RunBudgets budgets, AgentRateLimits rates,
-        InFlightCalls calls, GroupCommitter committer)
+        InFlightCalls calls, GroupCommitter committer, ILogger<GatewayForwarder> logger)
     {
+        _logger = logger;
         _integrations = integrations;
         _secrets = secrets;
         _handlers = handlers;
@@ -231,7 +235,11 @@ public sealed class GatewayForwarder
                 complete.AddDetail("echoes", echoed);
             }
 
-            await _committer.AuditAsync(complete);
+            // Queued now, in order, durable with the next group commit — not awaited: the agent's connection (and its
+            // next request) need not wait for a second fsync. A failure is logged; the gateway.request record stands.
+            _ = _committer.AuditAsync(complete).ContinueWith(
+                failed => KeywardLog.GatewayCompleteNotRecorded(_logger, complete.RequestId, failed.Exception!.InnerException!.GetType().Name),
+                CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         }
     }
 

@@ -79,6 +79,21 @@ public sealed class GatewayTests : IAsyncLifetime
         string.Join("\n", response.Headers.Concat(response.Content.Headers).Select(h => h.Key + ": " + string.Join(",", h.Value)))
         + "\n" + await response.Content.ReadAsStringAsync();
 
+    /// <summary>The audit log once it holds a gateway.complete record (queued after the response, committed with the next group).</summary>
+    private async Task<IReadOnlyList<JsonElement>> AuditWithCompleteAsync()
+    {
+        for (var attempt = 0; ; attempt++)
+        {
+            var audit = await _world.AuditAsync();
+            if (audit.Any(r => r.GetProperty("operation").GetString() == "gateway.complete") || attempt == 50)
+            {
+                return audit;
+            }
+
+            await Task.Delay(100);
+        }
+    }
+
     private void AssertNeverLeaked(string text)
     {
         Assert.DoesNotContain(Value, text, StringComparison.Ordinal);
@@ -132,7 +147,7 @@ public sealed class GatewayTests : IAsyncLifetime
         }
 
         // Audited before and after; never the value.
-        var audit = await _world.AuditAsync();
+        var audit = await AuditWithCompleteAsync();
         var request = Assert.Single(audit, r => r.GetProperty("operation").GetString() == "gateway.request");
         var complete = Assert.Single(audit, r => r.GetProperty("operation").GetString() == "gateway.complete");
         Assert.True(request.GetProperty("seq").GetInt64() < complete.GetProperty("seq").GetInt64());
@@ -157,7 +172,7 @@ public sealed class GatewayTests : IAsyncLifetime
         AssertNeverLeaked(everything);
         Assert.Contains("\"tail\":\"end\"}", everything, StringComparison.Ordinal);
         Assert.Contains("[REDACTED", everything, StringComparison.Ordinal);
-        var audit = await _world.AuditAsync();
+        var audit = await AuditWithCompleteAsync();
         var complete = Assert.Single(audit, r => r.GetProperty("operation").GetString() == "gateway.complete");
         Assert.Equal("credential_echo", complete.GetProperty("anomaly").GetString());
         AssertNeverLeaked(string.Join("\n", audit.Select(r => r.GetRawText())));
