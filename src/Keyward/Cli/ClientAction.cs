@@ -64,7 +64,10 @@ internal static class Guard
         }
     }
 
-    public static int ExitCodeFor(KeywardRequestFailedException failed) => failed.Status switch
+    public static int ExitCodeFor(KeywardRequestFailedException failed) => ExitCodeFor(failed.Status);
+
+    /// <summary>The exit code for an HTTP status (0: no answer).</summary>
+    public static int ExitCodeFor(int status) => status switch
     {
         0 => ExitCodes.Unavailable,
         404 => ExitCodes.NotFound,

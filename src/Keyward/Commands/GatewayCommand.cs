@@ -159,7 +159,7 @@ internal static class GatewayCommand
                 // Refused by the gateway itself (or an upstream speaking RFC 7807): one error line, a documented exit code.
                 var problem = await response.Content.ReadAsStringAsync(run.CancellationToken);
                 await Output.Error.WriteLineAsync($"Error: {ProblemText(problem)} (HTTP {status})");
-                return ExitCodeFor(status);
+                return Guard.ExitCodeFor(status);
             }
 
             await using (var stdout = Console.OpenStandardOutput())
@@ -175,17 +175,10 @@ internal static class GatewayCommand
             }
 
             await Output.Error.WriteLineAsync($"HTTP {status}");
-            return status < 400 ? ExitCodes.Ok : ExitCodeFor(status);
+            return status < 400 ? ExitCodes.Ok : Guard.ExitCodeFor(status);
         });
         return command;
     }
-
-    private static int ExitCodeFor(int status) => status switch
-    {
-        404 => ExitCodes.NotFound,
-        >= 500 => ExitCodes.Unavailable,
-        _ => ExitCodes.Refused,
-    };
 
     private static string ProblemText(string problem)
     {
