@@ -45,10 +45,10 @@ public sealed class IntegrationService
             written = new EngineConfig(
                 tenant.Uid, EngineName, integration.Name, "", integration.ToJson(), 0, null,
                 (current?.Version ?? 0) + 1, current?.CreatedAt ?? now, now);
+            audit.Version = written.Version;
             await session.Engines.UpsertAsync(written);
         });
-        audit.Version = written!.Version;
-        return View(written);
+        return View(written!);
     }
 
     public async Task<IntegrationView> GetAsync(Principal caller, string? name, AuditDraft audit, CancellationToken cancellationToken)
