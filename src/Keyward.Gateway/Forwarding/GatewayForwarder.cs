@@ -35,6 +35,12 @@ public sealed class GatewayForwarder
     /// <summary>How long the upstream has to answer with its headers (a streamed body may then take as long as it needs).</summary>
     public static readonly TimeSpan UpstreamHeadersTimeout = TimeSpan.FromSeconds(100);
 
+    /// <summary>
+    /// A proxied request body may be this large (Keyward's own routes take at most 68 KB): LLM requests carry long
+    /// prompts and images. It is streamed upstream, never held whole.
+    /// </summary>
+    public const long MaxRequestBodyBytes = 32L * 1024 * 1024;
+
     private const int BufferSize = 16 * 1024;
 
     private readonly IntegrationService _integrations;
@@ -68,6 +74,11 @@ public sealed class GatewayForwarder
     public async Task ForwardAsync(HttpContext http, Principal caller, string token, string integrationName, string rawTarget, AuditDraft audit)
     {
         var tenant = caller.RequireTenant();
+        if (http.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit)
+        {
+            limit.MaxRequestBodySize = MaxRequestBodyBytes;
+        }
+
         var method = http.Request.Method;
         var (rawPath, rawQuery) = SplitTarget(rawTarget, integrationName);
         audit.AddDetail("integration", integrationName);

@@ -54,7 +54,7 @@ public sealed class GatewayKestrelTests : IAsyncLifetime
             secret_path = "llm/key",
             secret_field = "api_key",
             inject = new { kind = "bearer" },
-            allow = new[] { new { methods = new[] { "GET" }, path = "**" } },
+            allow = new[] { new { methods = new[] { "GET", "POST" }, path = "**" } },
             allow_insecure_loopback = loopback,
         }));
     }
@@ -88,6 +88,18 @@ public sealed class GatewayKestrelTests : IAsyncLifetime
 
         Assert.Equal(200, response.Status);
         Assert.Equal("/ok/v1/models/gpt%3A4o/a~b?q=%20x&y", Assert.Single(_upstream.Requests).RawTarget);
+    }
+
+    [Fact]
+    public async Task ALargeRequestBody_IsStreamedUpstreamWhole_BeyondTheLimitOfKeywardsOwnRoutes()
+    {
+        var body = new byte[3 * 1024 * 1024];
+        Random.Shared.NextBytes(body);
+
+        var response = await _host.SendRawAsync("POST", "/v1/gateway/local/ok/upload", ["Authorization: Bearer " + _agent, "Content-Type: application/octet-stream"], body);
+
+        Assert.Equal(200, response.Status);
+        Assert.Equal(body, Assert.Single(_upstream.Requests).Body);
     }
 
     [Fact]
