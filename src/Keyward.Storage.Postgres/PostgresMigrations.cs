@@ -249,6 +249,19 @@ internal static class PostgresMigrations
             CREATE INDEX wraps_by_tenant ON wraps (tenant_uid, state);
             CREATE INDEX wraps_by_expiry ON wraps (expires_at);
             """),
+
+        // Gateway request budgets (SQLite migration 8).
+        (4, """
+            CREATE TABLE gateway_budgets (
+                tenant_uid   text COLLATE "C" NOT NULL REFERENCES tenants (uid),
+                integration  text COLLATE "C" NOT NULL,
+                run_id       text COLLATE "C" NOT NULL,
+                holder       text COLLATE "C" NOT NULL,
+                lim          bigint,
+                used         bigint NOT NULL,
+                PRIMARY KEY (tenant_uid, integration, run_id, holder)
+            );
+            """),
     ];
 
     public static int Latest => All[^1].Version;

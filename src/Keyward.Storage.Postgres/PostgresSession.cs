@@ -90,6 +90,8 @@ internal sealed class PostgresSession : IWriteSession
 
     public Keyward.Core.Wrapping.IWrapStore Wraps => field ??= new Stores.PostgresWrapStore(_db);
 
+    public Keyward.Core.Budgets.IBudgetStore Budgets => field ??= new Stores.PostgresBudgetStore(_db);
+
     /// <summary><c>SAVEPOINT op</c>.</summary>
     public Task SavepointAsync(CancellationToken cancellationToken = default) => Transaction.SaveAsync(Savepoint, cancellationToken);
 

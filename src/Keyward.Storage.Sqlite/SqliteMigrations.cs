@@ -245,6 +245,20 @@ internal static class SqliteMigrations
             CREATE INDEX wraps_by_tenant ON wraps (tenant_uid, state);
             CREATE INDEX wraps_by_expiry ON wraps (expires_at);
             """),
+
+        // Gateway request budgets: per run and integration, the run's own counter (holder '', no limit: the
+        // integration's run_budget applies) and the slices handed to agents (holder: the agent's bootstrap accessor).
+        (8, """
+            CREATE TABLE gateway_budgets (
+                tenant_uid   TEXT    NOT NULL REFERENCES tenants (uid),
+                integration  TEXT    NOT NULL,
+                run_id       TEXT    NOT NULL,
+                holder       TEXT    NOT NULL,
+                lim          INTEGER,
+                used         INTEGER NOT NULL,
+                PRIMARY KEY (tenant_uid, integration, run_id, holder)
+            );
+            """),
     ];
 
     public static int Latest => All[^1].Version;

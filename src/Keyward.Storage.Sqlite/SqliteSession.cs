@@ -60,6 +60,8 @@ internal sealed class SqliteSession : IWriteSession
 
     public Keyward.Core.Wrapping.IWrapStore Wraps => field ??= new Stores.SqliteWrapStore(_db);
 
+    public Keyward.Core.Budgets.IBudgetStore Budgets => field ??= new Stores.SqliteBudgetStore(_db);
+
     public Task SavepointAsync(CancellationToken cancellationToken = default)
     {
         _db.Execute("SAVEPOINT " + Savepoint);

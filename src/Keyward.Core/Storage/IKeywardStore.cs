@@ -127,6 +127,8 @@ public interface IStoreSession : IAsyncDisposable
     Engines.IEngineConfigStore Engines { get; }
 
     Wrapping.IWrapStore Wraps { get; }
+
+    Budgets.IBudgetStore Budgets { get; }
 }
 
 public interface IWriteSession : IStoreSession

@@ -1,4 +1,6 @@
 using System.Collections.Concurrent;
+using Keyward.Core.Audit;
+using Keyward.Core.Budgets;
 using Keyward.Core.Errors;
 using Keyward.Core.Storage;
 using Keyward.Core.Tokens;
@@ -12,30 +14,31 @@ namespace Keyward.Gateway.Budgets;
 /// (all its agents together). An agent that spawns a child may hand it a slice (<c>budgets: {integration: n}</c> in
 /// <c>POST /v1/agents/spawn</c>, or in <c>POST /v1/agents/bootstrap</c> from the orchestrator): the child can never
 /// make more than <c>n</c> requests, and every request it makes also counts against each ancestor's slice and the
-/// run's budget — so no agent can escape its own slice by spawning. A request is counted only if every level has room,
-/// atomically (one lock per run and integration), so the limits hold under concurrent requests.
+/// run's budget — so no agent can escape its own slice by spawning.
 /// </summary>
 /// <remarks>
-/// Counters live in this node's memory (like the per-agent rate limits): behind a load balancer each node counts its
-/// own requests, and a restart starts the counts again. The slices themselves are granted per bootstrap token (the
-/// session an exchange makes carries the bootstrap's accessor as its issuer).
+/// The counters are rows of the store (<see cref="IBudgetStore"/>), counted in the transaction that makes the call's
+/// <c>gateway.request</c> record durable (no extra commit): locked there, they hold across concurrent requests and
+/// across every node sharing the store, and survive restarts. Slices are held by bootstrap tokens (the session an
+/// exchange makes carries its bootstrap's accessor as its issuer).
 /// </remarks>
 public sealed class RunBudgets
 {
-    /// <summary>Cached ancestor chains kept at most (each session's chain never changes).</summary>
-    private const int MaxCachedChains = 100_000;
-
     /// <summary>Slices one grant may hand out (one per integration).</summary>
     public const int MaxSlicesPerGrant = 32;
 
+    /// <summary>Cached ancestor chains kept at most (each session's chain never changes).</summary>
+    private const int MaxCachedChains = 100_000;
+
     private readonly IKeywardStore _store;
+    private readonly GroupCommitter _committer;
     private readonly IntegrationService _integrations;
-    private readonly ConcurrentDictionary<(string Tenant, string Integration, string Run), RunCounter> _runs = new();
     private readonly ConcurrentDictionary<string, string[]> _chains = new(StringComparer.Ordinal);
 
-    public RunBudgets(IKeywardStore store, IntegrationService integrations)
+    public RunBudgets(IKeywardStore store, GroupCommitter committer, IntegrationService integrations)
     {
         _store = store;
+        _committer = committer;
         _integrations = integrations;
     }
 
@@ -78,65 +81,77 @@ public sealed class RunBudgets
             return runBudget;
         }
 
-        var chain = await ChainAsync(caller.Token, cancellationToken);
-        var counter = _runs.GetOrAdd((tenant.Uid, integration, run), _ => new RunCounter());
-        lock (counter)
-        {
-            return counter.Remaining(chain, runBudget);
-        }
+        var holders = await HoldersAsync(caller.Token, cancellationToken);
+        await using var session = await _store.ReadAsync(cancellationToken);
+        return Remaining(await session.Budgets.GetAsync(tenant.Uid, integration, run, holders, cancellationToken), runBudget);
     }
 
-    /// <summary>Records the slices a new agent (its bootstrap token <paramref name="holder"/>) may spend.</summary>
-    public void Grant(string tenantUid, string runId, string holder, IReadOnlyDictionary<string, long> slices)
-    {
-        foreach (var (integration, slice) in slices)
+    /// <summary>After the grant is durable: the slices a new agent (its bootstrap token <paramref name="holder"/>) may spend.</summary>
+    public Task GrantAsync(string tenantUid, string runId, string holder, IReadOnlyDictionary<string, long> slices) =>
+        _committer.ExecuteAsync(null, async session =>
         {
-            var counter = _runs.GetOrAdd((tenantUid, integration, runId), _ => new RunCounter());
-            lock (counter)
+            foreach (var (integration, slice) in slices)
             {
-                counter.Slices[holder] = new Slice(slice);
+                await session.Budgets.GrantAsync(tenantUid, integration, runId, holder, slice);
             }
-        }
-    }
+        });
 
-    /// <summary>Counts one request, or throws 429 <c>run_budget_exhausted</c> when the run or any slice on the chain is used up.</summary>
-    public async Task ConsumeAsync(Principal caller, string integration, long? runBudget, CancellationToken cancellationToken)
+    /// <summary>
+    /// Makes the call's <c>gateway.request</c> record durable, and — for a token of a run — counts the request against the
+    /// run and every slice on the caller's chain in the same transaction, or refuses it with 429 <c>run_budget_exhausted</c>
+    /// (the refusal is the record) when any of them is used up.
+    /// </summary>
+    public async Task CommitRequestAsync(Principal caller, string integration, long? runBudget, AuditDraft audit, CancellationToken cancellationToken)
     {
         if (caller.Token.RunId is not { } run || caller.Tenant is not { } tenant)
         {
             // Admin and orchestrator tokens belong to no run: only the per-agent rate limit applies to them.
+            await _committer.AuditAsync(audit);
             return;
         }
 
-        var chain = await ChainAsync(caller.Token, cancellationToken);
-        var counter = _runs.GetOrAdd((tenant.Uid, integration, run), _ => new RunCounter());
-        lock (counter)
+        var holders = await HoldersAsync(caller.Token, cancellationToken);
+        await _committer.ExecuteAsync(audit, async session =>
         {
-            if (counter.Remaining(chain, runBudget) is <= 0)
+            var counters = await session.Budgets.LockAsync(tenant.Uid, integration, run, holders);
+            if (Remaining(counters, runBudget) is <= 0)
             {
                 throw KeywardErrors.RunBudgetExhausted(integration);
             }
 
-            counter.Used++;
-            foreach (var holder in chain)
-            {
-                if (counter.Slices.TryGetValue(holder, out var slice))
-                {
-                    slice.Used++;
-                }
-            }
-        }
+            await session.Budgets.CountAsync(tenant.Uid, integration, run, holders);
+        });
     }
 
-    /// <summary>The slice holders from the caller up to the run's first agent: each session's issuing bootstrap token.</summary>
-    private async Task<string[]> ChainAsync(TokenRecord token, CancellationToken cancellationToken)
+    private static long? Remaining(IReadOnlyList<BudgetCounter> counters, long? runBudget)
+    {
+        long? remaining = null;
+        foreach (var counter in counters)
+        {
+            var limit = counter.Holder == BudgetCounter.RunHolder ? runBudget : counter.Limit;
+            if (limit is { } l)
+            {
+                remaining = Math.Min(remaining ?? long.MaxValue, l - counter.Used);
+            }
+        }
+
+        if (remaining is null && runBudget is { } budget)
+        {
+            remaining = budget;
+        }
+
+        return remaining is { } value ? Math.Max(0, value) : null;
+    }
+
+    /// <summary>The run's counter and the slice holders from the caller up to the run's first agent: each session's issuing bootstrap token.</summary>
+    private async Task<string[]> HoldersAsync(TokenRecord token, CancellationToken cancellationToken)
     {
         if (_chains.TryGetValue(token.Accessor, out var cached))
         {
             return cached;
         }
 
-        var chain = new List<string>();
+        var chain = new List<string> { BudgetCounter.RunHolder };
         var current = token;
         await using (var session = await _store.ReadAsync(cancellationToken))
         {
@@ -159,34 +174,5 @@ public sealed class RunBudgets
         var result = chain.ToArray();
         _chains[token.Accessor] = result;
         return result;
-    }
-
-    private sealed class Slice(long limit)
-    {
-        public long Limit { get; } = limit;
-
-        public long Used { get; set; }
-    }
-
-    private sealed class RunCounter
-    {
-        public long Used { get; set; }
-
-        public Dictionary<string, Slice> Slices { get; } = new(StringComparer.Ordinal);
-
-        public long? Remaining(string[] chain, long? runBudget)
-        {
-            long? remaining = runBudget is { } budget ? budget - Used : null;
-            foreach (var holder in chain)
-            {
-                if (Slices.TryGetValue(holder, out var slice))
-                {
-                    var left = slice.Limit - slice.Used;
-                    remaining = remaining is { } r ? Math.Min(r, left) : left;
-                }
-            }
-
-            return remaining is { } value ? Math.Max(0, value) : null;
-        }
     }
 }

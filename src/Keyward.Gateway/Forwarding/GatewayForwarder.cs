@@ -112,11 +112,10 @@ public sealed class GatewayForwarder
             value = FieldOf(read.Data, integration);
             var body = HasBody(http) ? new AgentBodyContent(http.Request.Body) : null;
             using var request = BuildRequest(integration, method, rawPath, query, value, body, http.Request.Headers, out var needles);
-            await _budgets.ConsumeAsync(caller, integration.Name, integration.Limits.RunBudget, http.RequestAborted);
-
-            // The record of the call is durable before a byte goes upstream.
+            // The record of the call is durable — with the request counted against its run's budgets — before a byte
+            // goes upstream.
             audit.Succeeded();
-            await _committer.AuditAsync(audit);
+            await _budgets.CommitRequestAsync(caller, integration.Name, integration.Limits.RunBudget, audit, http.RequestAborted);
             await SendAsync(http, token, integration, request, needles, body, audit);
         }
         finally

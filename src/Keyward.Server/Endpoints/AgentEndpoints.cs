@@ -67,13 +67,10 @@ public static class AgentEndpoints
         body.Budgets is { Count: > 0 } slices ? budgets.ValidateSlicesAsync(caller, slices, cancellationToken) : Task.CompletedTask;
 
     /// <summary>After the grant is durable: the new agent's slices, held against its bootstrap token.</summary>
-    private static void GrantSlices(RunBudgets budgets, Principal caller, AgentGrantBody body, string? runId, BootstrapGrant grant)
-    {
-        if (body.Budgets is { Count: > 0 } slices && runId is not null)
-        {
-            budgets.Grant(caller.RequireTenant().Uid, runId, grant.Accessor, slices);
-        }
-    }
+    private static Task GrantSlicesAsync(RunBudgets budgets, Principal caller, AgentGrantBody body, string? runId, BootstrapGrant grant) =>
+        body.Budgets is { Count: > 0 } slices && runId is not null
+            ? budgets.GrantAsync(caller.RequireTenant().Uid, runId, grant.Accessor, slices)
+            : Task.CompletedTask;
 
     public static IEndpointRouteBuilder MapAgentEndpoints(this IEndpointRouteBuilder routes)
     {
@@ -85,7 +82,7 @@ public static class AgentEndpoints
                 var body = await ctx.BodyAsync<AgentGrantBody>();
                 await ValidateSlicesAsync(budgets, ctx.Caller, body, http.RequestAborted);
                 var grant = await service.BootstrapAsync(ctx.Caller, body.ToRequest(), ctx.Audit);
-                GrantSlices(budgets, ctx.Caller, body, body.RunId, grant);
+                await GrantSlicesAsync(budgets, ctx.Caller, body, body.RunId, grant);
                 return TypedResults.Ok(new BootstrapResponse(grant.Token, grant.Accessor, grant.ExpiresAt));
             }))
             .WithSummary("Mint a single-use bootstrap token for a new agent of a run (orchestrator token); bootstrap_ttl defaults to 60s, at most 90s.")
@@ -97,7 +94,7 @@ public static class AgentEndpoints
                 var body = await ctx.BodyAsync<AgentGrantBody>();
                 await ValidateSlicesAsync(budgets, ctx.Caller, body, http.RequestAborted);
                 var grant = await service.SpawnAsync(ctx.Caller, body.ToRequest(), ctx.Audit);
-                GrantSlices(budgets, ctx.Caller, body, ctx.Caller.Token.RunId, grant);
+                await GrantSlicesAsync(budgets, ctx.Caller, body, ctx.Caller.Token.RunId, grant);
                 return TypedResults.Ok(new BootstrapResponse(grant.Token, grant.Accessor, grant.ExpiresAt));
             }))
             .WithSummary("Mint a child agent's bootstrap token (agent token): its role must be in may_spawn, its rules a subset of the caller's, its ttl within the caller's.")

@@ -56,6 +56,8 @@ internal sealed class FailingCommitStore(IKeywardStore inner) : IKeywardStore
 
         public Keyward.Core.Wrapping.IWrapStore Wraps => inner.Wraps;
 
+        public Keyward.Core.Budgets.IBudgetStore Budgets => inner.Budgets;
+
         public Task SavepointAsync(CancellationToken cancellationToken = default) => inner.SavepointAsync(cancellationToken);
 
         public Task RollbackToSavepointAsync(CancellationToken cancellationToken = default) => inner.RollbackToSavepointAsync(cancellationToken);

@@ -96,6 +96,43 @@ public sealed class TwoNodeTests(ITestOutputHelper output) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task AGatewayRunBudget_HoldsAcrossBothNodes_UnderConcurrentRequests()
+    {
+        // Arrange: one upstream, one integration with a run budget of 6; an agent session valid on both nodes
+        await using var upstream = await LoopbackUpstream.StartAsync();
+        await _a.PutSecretAsync(_world.Admin, "llm/key", new { api_key = "sk-two-nodes-0123456789" });
+        await _world.PutRoleAsync("caller", [AgentWorld.Rule("llm/*", "use")], "1h");
+        using (var admin = _a.Client(_world.Admin))
+        {
+            await Problems.JsonAsync(await admin.PutAsJsonAsync("/v1/integrations/up", new
+            {
+                upstream = upstream.Address.ToString(),
+                secret_path = "llm/key",
+                secret_field = "api_key",
+                inject = new { kind = "bearer" },
+                allow = new[] { new { methods = new[] { "GET" }, path = "**" } },
+                allow_insecure_loopback = true,
+                limits = new { run_budget = 6 },
+            }));
+        }
+
+        var agent = await _world.StartAgentAsync("a1", "r1", "caller");
+
+        // Act: 24 concurrent calls, half through each node
+        var statuses = await Task.WhenAll(Enumerable.Range(0, 24).Select(async i =>
+        {
+            using var client = (i % 2 == 0 ? _a : _b).Client(agent.Token);
+            using var response = await client.GetAsync("/v1/gateway/up/ok");
+            return response.StatusCode;
+        }));
+
+        // Assert: the budget is the store's, not each node's
+        Assert.Equal(6, statuses.Count(s => s == HttpStatusCode.OK));
+        Assert.Equal(18, statuses.Count(s => s == HttpStatusCode.TooManyRequests));
+        Assert.Equal(6, upstream.Requests.Count);
+    }
+
+    [Fact]
     public async Task WriteOnA_IsReadOnB_AtOnce()
     {
         // Arrange: B has the secret in whatever it caches
