@@ -86,10 +86,9 @@ public sealed class GatewayForwarder
         audit.AddDetail("upstream_path", rawPath.Length <= 512 ? rawPath : rawPath[..512]);
 
         UpstreamPath.Validate(rawPath);
-        if (string.Equals(method, "CONNECT", StringComparison.OrdinalIgnoreCase) || http.Request.Headers.Upgrade.Count > 0)
-        {
-            throw KeywardErrors.GatewayHeaderRefused("Upgrade", "tunnels and protocol upgrades are never forwarded.");
-        }
+
+        // Before anything is read (a read of the secret counts a use): the header rules refuse it again when copying.
+        GatewayHeaders.RefuseUpgrade(http.Request.Headers);
 
         var integration = await _integrations.ResolveAsync(tenant.Uid, integrationName, http.RequestAborted);
         audit.Path = integration.SecretPath;
@@ -145,25 +144,7 @@ public sealed class GatewayForwarder
         using var call = _calls.Begin(token, http.RequestAborted);
         try
         {
-            HttpResponseMessage response;
-            using (var headersTimeout = CancellationTokenSource.CreateLinkedTokenSource(call.Cancellation))
-            {
-                headersTimeout.CancelAfter(UpstreamHeadersTimeout);
-                try
-                {
-                    response = await _handlers.For(integration.AllowInsecureLoopback).SendAsync(request, headersTimeout.Token);
-                }
-                catch (OperationCanceledException) when (headersTimeout.IsCancellationRequested && !call.Cancellation.IsCancellationRequested)
-                {
-                    throw KeywardErrors.UpstreamTimeout(integration.Name);
-                }
-                catch (HttpRequestException error)
-                {
-                    throw UpstreamFailure(integration.Name, request.RequestUri!, error);
-                }
-            }
-
-            using (response)
+            using (var response = await SendUpstreamAsync(_handlers, integration, request, call.Cancellation))
             {
                 complete.SuccessStatus = (int)response.StatusCode;
                 var encoding = ContentEncoding(integration.Name, response);
@@ -175,9 +156,9 @@ public sealed class GatewayForwarder
                     return scrubbed;
                 });
 
-                // Scrubbing may change the length: the body goes out chunked. A compressed body (the upstream ignored
-                // Accept-Encoding: identity) would hide an echo from the scrubber: it goes out decompressed.
-                http.Response.Headers.ContentLength = null;
+                // The header rules drop Content-Length (scrubbing may change the length: the body goes out chunked). A
+                // compressed body (the upstream ignored Accept-Encoding: identity) would hide an echo from the scrubber:
+                // it goes out decompressed.
                 if (encoding is not null)
                 {
                     http.Response.Headers.ContentEncoding = default;
@@ -253,6 +234,30 @@ public sealed class GatewayForwarder
         }
     }
 
+    /// <summary>
+    /// Sends <paramref name="request"/> to the integration's upstream and returns once its headers arrive: within
+    /// <see cref="UpstreamHeadersTimeout"/>, else 504 <c>upstream_timeout</c>; a connection refused by the address rules
+    /// or a failed exchange is 502 (<see cref="UpstreamFailure"/>). The body is left to the caller.
+    /// </summary>
+    internal static async Task<HttpResponseMessage> SendUpstreamAsync(
+        UpstreamHandlers handlers, Integration integration, HttpRequestMessage request, CancellationToken cancellationToken)
+    {
+        using var headersTimeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        headersTimeout.CancelAfter(UpstreamHeadersTimeout);
+        try
+        {
+            return await handlers.For(integration.AllowInsecureLoopback).SendAsync(request, headersTimeout.Token);
+        }
+        catch (OperationCanceledException) when (headersTimeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            throw KeywardErrors.UpstreamTimeout(integration.Name);
+        }
+        catch (HttpRequestException error)
+        {
+            throw UpstreamFailure(integration.Name, request.RequestUri!, error);
+        }
+    }
+
     /// <summary>The response's content coding when it is one the gateway undoes (null for none); any other is refused.</summary>
     private static string? ContentEncoding(string integration, HttpResponseMessage response)
     {
@@ -312,7 +317,7 @@ public sealed class GatewayForwarder
     }
 
     /// <summary>The field to inject, as UTF-8 bytes: a string field without control characters (it goes into a header or query).</summary>
-    internal static byte[] FieldOf(byte[] data, Integration integration)
+    internal static byte[] FieldOf(ReadOnlyMemory<byte> data, Integration integration)
     {
         using var document = JsonDocument.Parse(data);
         if (!document.RootElement.TryGetProperty(integration.SecretField, out var field) || field.ValueKind != JsonValueKind.String)
@@ -405,7 +410,7 @@ public sealed class GatewayForwarder
         return (rest.StartsWith('/') ? rest[1..] : rest, query == "?" ? "" : query);
     }
 
-    internal static KeywardException UpstreamFailure(string integration, Uri target, HttpRequestException error)
+    private static KeywardException UpstreamFailure(string integration, Uri target, HttpRequestException error)
     {
         for (Exception? inner = error; inner is not null; inner = inner.InnerException)
         {

@@ -61,10 +61,7 @@ public static class GatewayHeaders
     {
         ArgumentNullException.ThrowIfNull(from);
         ArgumentNullException.ThrowIfNull(upstream);
-        if (from.TryGetValue("Upgrade", out var upgrade) && !StringValues.IsNullOrEmpty(upgrade))
-        {
-            throw KeywardErrors.GatewayHeaderRefused("Upgrade", "protocol upgrades (WebSocket, h2c…) are not proxied.");
-        }
+        RefuseUpgrade(from);
 
         var named = NamedInConnection(from.TryGetValue("Connection", out var connection) ? connection : default);
         foreach (var (name, values) in from)
@@ -109,6 +106,15 @@ public static class GatewayHeaders
 
         upstream.Headers.Remove("Accept-Encoding");
         upstream.Headers.TryAddWithoutValidation("Accept-Encoding", "identity");
+    }
+
+    /// <summary>400 <c>gateway_header_refused</c> for a protocol upgrade (WebSocket, h2c…): never proxied.</summary>
+    public static void RefuseUpgrade(IHeaderDictionary from)
+    {
+        if (from.TryGetValue("Upgrade", out var upgrade) && !StringValues.IsNullOrEmpty(upgrade))
+        {
+            throw KeywardErrors.GatewayHeaderRefused("Upgrade", "protocol upgrades (WebSocket, h2c…) are not proxied.");
+        }
     }
 
     /// <summary>

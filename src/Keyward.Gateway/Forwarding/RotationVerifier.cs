@@ -49,25 +49,19 @@ public sealed class RotationVerifier : IPromotionVerifier
             throw KeywardErrors.RotationVerificationFailed(path, $"integration '{integration.Name}' does not allow {verify.Method} {verify.Path}.");
         }
 
-        var value = GatewayForwarder.FieldOf(pending.ToArray(), integration);
+        var value = GatewayForwarder.FieldOf(pending, integration);
         try
         {
-            using var request = GatewayForwarder.BuildRequest(integration, verify.Method, verify.Path, GatewayHeaders.FilterQuery("", integration.InjectedQuery), value, null, null, out _);
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            timeout.CancelAfter(GatewayForwarder.UpstreamHeadersTimeout);
+            using var request = GatewayForwarder.BuildRequest(integration, verify.Method, verify.Path, "", value, null, null, out _);
             int status;
             try
             {
-                using var response = await _handlers.For(integration.AllowInsecureLoopback).SendAsync(request, timeout.Token);
+                using var response = await GatewayForwarder.SendUpstreamAsync(_handlers, integration, request, cancellationToken);
                 status = (int)response.StatusCode;
             }
-            catch (OperationCanceledException) when (timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+            catch (KeywardException failed)
             {
-                throw KeywardErrors.RotationVerificationFailed(path, $"the upstream of '{integration.Name}' did not answer in time.");
-            }
-            catch (HttpRequestException error)
-            {
-                throw KeywardErrors.RotationVerificationFailed(path, GatewayForwarder.UpstreamFailure(integration.Name, request.RequestUri!, error).Message);
+                throw KeywardErrors.RotationVerificationFailed(path, failed.Message);
             }
 
             if (status != verify.ExpectStatus)
