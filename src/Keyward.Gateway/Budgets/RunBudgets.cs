@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Keyward.Core.Agents;
 using Keyward.Core.Audit;
 using Keyward.Core.Budgets;
 using Keyward.Core.Errors;
@@ -155,7 +156,7 @@ public sealed class RunBudgets
         var current = token;
         await using (var session = await _store.ReadAsync(cancellationToken))
         {
-            for (var depth = 0; current is { Kind: TokenKind.Agent } && current.RunId == token.RunId && depth < 64; depth++)
+            for (var depth = 0; current is { Kind: TokenKind.Agent } && current.RunId == token.RunId && depth <= TokenTree.MaxDepth; depth++)
             {
                 if (current.IssuedBy is { } issuer)
                 {

@@ -298,9 +298,13 @@ public sealed record IntegrationView(
     string Name, string Upstream, string SecretPath, string SecretField, IntegrationInject Inject,
     IReadOnlyList<IntegrationAllowView> Allow, bool AllowInsecureLoopback, IntegrationLimitsView? Limits)
 {
+    // The row's own columns: set on reads, left out of the stored settings (where they would only be zeros).
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
     public long Version { get; init; }
 
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
     public DateTimeOffset CreatedAt { get; init; }
 
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
     public DateTimeOffset UpdatedAt { get; init; }
 }
