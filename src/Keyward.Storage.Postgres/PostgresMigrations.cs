@@ -262,6 +262,28 @@ internal static class PostgresMigrations
                 PRIMARY KEY (tenant_uid, integration, run_id, holder)
             );
             """),
+
+        // The secret generation: moved by every statement that changes secrets or their versions, whoever runs it, so
+        // a node may serve a row it cached for as long as the generation has not moved (PostgresSession, SecretRowCache).
+        (5, """
+            CREATE TABLE secret_generation (
+                id     integer PRIMARY KEY CHECK (id = 1),
+                value  bigint  NOT NULL
+            );
+            INSERT INTO secret_generation (id, value) VALUES (1, 1);
+
+            CREATE FUNCTION keyward_secret_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                UPDATE secret_generation SET value = value + 1 WHERE id = 1;
+                RETURN NULL;
+            END
+            $$;
+
+            CREATE TRIGGER secrets_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON secrets
+                FOR EACH STATEMENT EXECUTE FUNCTION keyward_secret_changed();
+            CREATE TRIGGER secret_versions_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON secret_versions
+                FOR EACH STATEMENT EXECUTE FUNCTION keyward_secret_changed();
+            """),
     ];
 
     public static int Latest => All[^1].Version;

@@ -32,7 +32,7 @@ internal sealed class PostgresSecretReads : IAsyncDisposable
     /// </summary>
     private const string Sql =
         $"""
-        SELECT x.*, r.i
+        SELECT x.*, r.i, ({PostgresSession.SecretGenerationSql})
         FROM unnest($1::text[], $2::text[], $3::bigint[], $4::integer[]) WITH ORDINALITY AS r(uid, path, version, stage, i)
         CROSS JOIN LATERAL (
             SELECT {PostgresSecretStore.MetadataColumns},
@@ -45,6 +45,8 @@ internal sealed class PostgresSecretReads : IAsyncDisposable
 
     private const int OrdinalColumn = PostgresSecretStore.VersionOffset + 6;
 
+    private const int GenerationColumn = OrdinalColumn + 1;
+
     private readonly NpgsqlDataSource _readSource;
     private readonly Channel<Request> _queue = Channel.CreateUnbounded<Request>(new UnboundedChannelOptions { SingleReader = false });
     private readonly Task[] _readers;
@@ -55,8 +57,11 @@ internal sealed class PostgresSecretReads : IAsyncDisposable
         _readers = [.. Enumerable.Range(0, Readers).Select(_ => Task.Run(ReadLoopAsync))];
     }
 
-    /// <summary>The secret's metadata and the wanted version (null when that version does not exist); null when there is no such secret.</summary>
-    public Task<(SecretMetadata Metadata, SecretVersion? Version)?> ReadAsync(
+    /// <summary>
+    /// The secret's metadata and the wanted version (null when that version does not exist), or null when there is no
+    /// such secret; with the secret generation the statement saw (0 when the secret does not exist).
+    /// </summary>
+    public Task<((SecretMetadata Metadata, SecretVersion? Version)? Row, long Generation)> ReadAsync(
         string tenantUid, string path, long? version, SecretStage stage, CancellationToken cancellationToken)
     {
         var request = new Request(tenantUid, path, version, stage);
@@ -129,7 +134,7 @@ internal sealed class PostgresSecretReads : IAsyncDisposable
                     var version = reader.IsDBNull(PostgresSecretStore.VersionOffset)
                         ? null
                         : StoredRows.SecretVersion(reader, request.TenantUid, request.Path, PostgresSecretStore.VersionOffset, withCiphertext: true);
-                    request.Completion.TrySetResult((metadata, version));
+                    request.Completion.TrySetResult(((metadata, version), reader.GetInt64(GenerationColumn)));
                 }
 #pragma warning disable CA1031 // A row that cannot be decoded fails its own read only.
                 catch (Exception error)
@@ -144,7 +149,7 @@ internal sealed class PostgresSecretReads : IAsyncDisposable
         {
             if (!found[i])
             {
-                batch[i].Completion.TrySetResult(null);
+                batch[i].Completion.TrySetResult((null, 0));
             }
         }
     }
@@ -158,7 +163,7 @@ internal sealed class PostgresSecretReads : IAsyncDisposable
 
     private sealed record Request(string TenantUid, string Path, long? Version, SecretStage Stage)
     {
-        public TaskCompletionSource<(SecretMetadata Metadata, SecretVersion? Version)?> Completion { get; } =
+        public TaskCompletionSource<((SecretMetadata Metadata, SecretVersion? Version)? Row, long Generation)> Completion { get; } =
             new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 }

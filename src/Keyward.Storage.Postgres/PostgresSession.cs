@@ -128,9 +128,9 @@ internal sealed class PostgresSession : IWriteSession
     /// once the commit is flushed to the WAL, as <see cref="CommitAsync"/>. If the head was not <paramref name="from"/>
     /// any more, no statement wrote anything, and the result is null.
     /// </summary>
-    public async Task<long?> CommitAuditedAsync(
+    public async Task<AuditedCommit> CommitAuditedAsync(
         IReadOnlyList<AuditEntry> records, AuditCheckpoint? checkpoint, AuditHead head, AuditHead? from = null,
-        CancellationToken cancellationToken = default)
+        long? secretGeneration = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(records);
         if (from is not null && _db.Changed)
@@ -142,10 +142,10 @@ internal sealed class PostgresSession : IWriteSession
         await using var batch = new NpgsqlBatch(_db.Connection, Transaction);
 
         // First, so its result is the reader's first; it takes no lock.
-        batch.BatchCommands.Add(new NpgsqlBatchCommand(PostgresEventStore.LatestIdSql));
+        batch.BatchCommands.Add(new NpgsqlBatchCommand(LatestIdAndGenerationSql));
         if (from is { } expected)
         {
-            PostgresAuditStore.AddMoveHead(batch, expected, head);
+            PostgresAuditStore.AddMoveHead(batch, expected, head, secretGeneration);
         }
         else
         {
@@ -172,10 +172,15 @@ internal sealed class PostgresSession : IWriteSession
         }
 
         batch.BatchCommands.Add(new NpgsqlBatchCommand("COMMIT"));
-        long latestEventId;
+        long latestEventId = 0;
+        long generation = 0;
         await using (var reader = await batch.ExecuteReaderAsync(cancellationToken))
         {
-            latestEventId = await reader.ReadAsync(cancellationToken) && !reader.IsDBNull(0) ? reader.GetInt64(0) : 0L;
+            if (await reader.ReadAsync(cancellationToken))
+            {
+                latestEventId = reader.IsDBNull(0) ? 0L : reader.GetInt64(0);
+                generation = reader.IsDBNull(1) ? 0L : reader.GetInt64(1);
+            }
 
             // Every remaining result, so that an error of any statement (COMMIT's included) is thrown here.
             while (await reader.NextResultAsync(cancellationToken))
@@ -184,8 +189,18 @@ internal sealed class PostgresSession : IWriteSession
         }
 
         _open = false;
-        return from is not null && headCommand.RecordsAffected != 1 ? null : latestEventId;
+        return new AuditedCommit(from is not null && headCommand.RecordsAffected != 1 ? null : latestEventId, generation);
     }
+
+    /// <summary>The newest event id and the secret generation, one statement (no lock taken).</summary>
+    private const string LatestIdAndGenerationSql =
+        $"SELECT ({PostgresEventStore.LatestIdSql}), ({SecretGenerationSql})";
+
+    /// <summary>The store's secret generation (moved by triggers on <c>secrets</c> and <c>secret_versions</c>, migration 5).</summary>
+    internal const string SecretGenerationSql = "SELECT value FROM secret_generation WHERE id = 1";
+
+    public async Task<long> SecretGenerationAsync(CancellationToken cancellationToken = default) =>
+        await _db.ScalarAsync(SecretGenerationSql, [], cancellationToken) is long generation ? generation : 0L;
 
     public async ValueTask DisposeAsync()
     {

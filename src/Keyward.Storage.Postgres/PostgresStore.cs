@@ -170,7 +170,11 @@ public sealed class PostgresStore : ISharedStore
     /// Secret reads of concurrent requests go out together, one statement for all the reads waiting when a reader is
     /// free (<see cref="PostgresSecretReads"/>); each read's statement starts after the read was asked for.
     /// </summary>
-    public Task<(SecretMetadata Metadata, SecretVersion? Version)?> ReadSecretAsync(
+    public async Task<(SecretMetadata Metadata, SecretVersion? Version)?> ReadSecretAsync(
+        string tenantUid, string path, long? version, SecretStage stage, CancellationToken cancellationToken = default) =>
+        (await ReadSecretWithGenerationAsync(tenantUid, path, version, stage, cancellationToken)).Row;
+
+    public Task<((SecretMetadata Metadata, SecretVersion? Version)? Row, long Generation)> ReadSecretWithGenerationAsync(
         string tenantUid, string path, long? version, SecretStage stage, CancellationToken cancellationToken = default)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);

@@ -159,7 +159,7 @@ public sealed class PostgresStoreTests : IAsyncLifetime
                 }
                 else
                 {
-                    Assert.NotNull(await session.CommitAuditedAsync(records, null, head));
+                    Assert.NotNull((await session.CommitAuditedAsync(records, null, head)).LatestEventId);
                 }
 
                 committed = head;
@@ -170,7 +170,7 @@ public sealed class PostgresStoreTests : IAsyncLifetime
                 await using var session = await node.WriteAsync();
                 var (records, head) = Chain(from, $"node {Array.IndexOf(nodes, node)} writer {writer} batch {batch} (assumed)");
                 await Task.Delay(Random.Shared.Next(3));
-                return await session.CommitAuditedAsync(records, null, head, from) is null ? null : head;
+                return (await session.CommitAuditedAsync(records, null, head, from)).LatestEventId is null ? null : head;
             }
         }))));
 
@@ -343,7 +343,7 @@ public sealed class PostgresStoreTests : IAsyncLifetime
         await using (var session = await store.WriteAsync())
         {
             await session.Events.AppendAsync(new EventRecord(0, tenant.Uid, EventTypes.SecretWritten, "a", null, "{}", T0));
-            latest = await session.CommitAuditedAsync(records, checkpoint, head);
+            latest = (await session.CommitAuditedAsync(records, checkpoint, head)).LatestEventId;
         }
 
         // Assert: everything is there, and the newest event id (this batch's) came back.
@@ -391,13 +391,13 @@ public sealed class PostgresStoreTests : IAsyncLifetime
         var (first, headA) = Chain(AuditHead.Genesis, "a");
         await using (var session = await a.WriteAsync())
         {
-            Assert.NotNull(await session.CommitAuditedAsync(first, null, headA));
+            Assert.NotNull((await session.CommitAuditedAsync(first, null, headA)).LatestEventId);
         }
 
         var (second, headB) = Chain(headA, "b");
         await using (var session = await b.WriteAsync())
         {
-            Assert.NotNull(await session.CommitAuditedAsync(second, null, headB, from: headA));
+            Assert.NotNull((await session.CommitAuditedAsync(second, null, headB, from: headA)).LatestEventId);
         }
 
         // Act: A chains onto the head it committed, which is not the head any more.
@@ -406,7 +406,7 @@ public sealed class PostgresStoreTests : IAsyncLifetime
         long? result;
         await using (var session = await a.WriteAsync())
         {
-            result = await session.CommitAuditedAsync(stale, checkpoint, staleHead, from: headA);
+            result = (await session.CommitAuditedAsync(stale, checkpoint, staleHead, from: headA)).LatestEventId;
         }
 
         // Assert: refused without writing anything: B's records and head stand, no checkpoint.
@@ -416,6 +416,117 @@ public sealed class PostgresStoreTests : IAsyncLifetime
         Assert.Equal(first.Concat(second).Select(e => e.Hash), chain.Select(e => e.Hash));
         Assert.Equal(headB.Hash, (await read.Audit.GetHeadAsync()).Hash);
         Assert.Empty(await read.Audit.ListCheckpointsAsync());
+    }
+
+    [Fact]
+    public async Task SecretGeneration_MovesWithEveryStatementChangingSecretsOrVersions_AndWithNothingElse()
+    {
+        // Arrange: a tenant and a secret with one version, written with plain SQL (not through Keyward: the engine
+        // itself must count a change, whoever makes it).
+        var store = await OpenNodeAsync();
+        var tenant = await AddTenantAsync(store, "acme");
+        async Task<long> GenerationAsync()
+        {
+            await using var session = await store.WriteAsync();
+            return await session.SecretGenerationAsync();
+        }
+
+        var changes = new[]
+        {
+            $"INSERT INTO secrets (tenant_uid, path, current_version, max_versions, custom_metadata, created_at, updated_at) VALUES ('{tenant.Uid}', 'a', 1, 10, '{{}}', 0, 0)",
+            $"INSERT INTO secret_versions (tenant_uid, path, version, key_version, ciphertext, created_at) VALUES ('{tenant.Uid}', 'a', 1, 1, '\\x00', 0)",
+            $"UPDATE secrets SET uses = uses + 1 WHERE tenant_uid = '{tenant.Uid}'",
+            $"UPDATE secret_versions SET deleted_at = 1 WHERE tenant_uid = '{tenant.Uid}'",
+            $"DELETE FROM secret_versions WHERE tenant_uid = '{tenant.Uid}'",
+            $"DELETE FROM secrets WHERE tenant_uid = '{tenant.Uid}'",
+        };
+        var unrelated = $"UPDATE tenants SET updated_at = 5 WHERE uid = '{tenant.Uid}'";
+
+        // Act / Assert: each change moves it; a change elsewhere does not.
+        var before = await GenerationAsync();
+        Assert.True(before > 0);
+        foreach (var change in changes)
+        {
+            await ExecuteAsync(change);
+            var after = await GenerationAsync();
+            Assert.True(after > before, $"the generation did not move with: {change}");
+            before = after;
+        }
+
+        await ExecuteAsync(unrelated);
+        Assert.Equal(before, await GenerationAsync());
+    }
+
+    [Fact]
+    public async Task ReadSecretWithGeneration_ReturnsTheGenerationOfItsOwnStatement()
+    {
+        // Arrange
+        var store = await OpenNodeAsync();
+        var tenant = await AddTenantAsync(store, "acme");
+        await ExecuteAsync($"INSERT INTO secrets (tenant_uid, path, current_version, max_versions, custom_metadata, created_at, updated_at) VALUES ('{tenant.Uid}', 'a', 1, 10, '{{}}', 0, 0)");
+        var first = await store.ReadSecretWithGenerationAsync(tenant.Uid, "a", null, SecretStage.Current);
+
+        // Act: the row changes behind the node's back
+        await ExecuteAsync($"UPDATE secrets SET current_version = 2 WHERE tenant_uid = '{tenant.Uid}'");
+        var second = await store.ReadSecretWithGenerationAsync(tenant.Uid, "a", null, SecretStage.Current);
+
+        // Assert: each read carries the generation its row belongs to
+        Assert.Equal((1L, 2L), (first.Row!.Value.Metadata.CurrentVersion, second.Row!.Value.Metadata.CurrentVersion));
+        Assert.True(second.Generation > first.Generation);
+        await using var session = await store.WriteAsync();
+        Assert.Equal(second.Generation, await session.SecretGenerationAsync());
+    }
+
+    [Fact]
+    public async Task CommitAudited_AtASecretGenerationThatMoved_WritesNothing_AndSaysWhichGenerationItSaw()
+    {
+        // Arrange: a committed head, and the generation a node cached a row under
+        var store = await OpenNodeAsync();
+        var (first, head) = Chain(AuditHead.Genesis, "first", 1);
+        long cachedUnder;
+        await using (var session = await store.WriteAsync())
+        {
+            cachedUnder = (await session.CommitAuditedAsync(first, null, head)).SecretGeneration;
+        }
+
+        var tenant = await AddTenantAsync(store, "acme");
+        await ExecuteAsync($"INSERT INTO secrets (tenant_uid, path, current_version, max_versions, custom_metadata, created_at, updated_at) VALUES ('{tenant.Uid}', 'a', 1, 10, '{{}}', 0, 0)");
+
+        // Act: records vouching for the old generation, then the same records at the current one
+        var (reads, next) = Chain(head, "read from a cached row", 1);
+        AuditedCommit refused;
+        await using (var session = await store.WriteAsync())
+        {
+            refused = await session.CommitAuditedAsync(reads, null, next, from: head, secretGeneration: cachedUnder);
+        }
+
+        await using (var read = await store.ReadAsync())
+        {
+            Assert.Equal(head.Hash, (await read.Audit.GetHeadAsync()).Hash);
+            Assert.Single(await read.Audit.QueryAsync(new AuditQuery(null, 0, 100, null, null)));
+        }
+
+        AuditedCommit accepted;
+        await using (var session = await store.WriteAsync())
+        {
+            accepted = await session.CommitAuditedAsync(reads, null, next, from: head, secretGeneration: refused.SecretGeneration);
+        }
+
+        // Assert: refused without a trace, with the generation it saw; then written
+        Assert.Null(refused.LatestEventId);
+        Assert.True(refused.SecretGeneration > cachedUnder);
+        Assert.NotNull(accepted.LatestEventId);
+        await using var after = await store.ReadAsync();
+        Assert.Equal(next.Hash, (await after.Audit.GetHeadAsync()).Hash);
+        Assert.Equal(2, (await after.Audit.QueryAsync(new AuditQuery(null, 0, 100, null, null))).Count);
+    }
+
+    private async Task ExecuteAsync(string sql)
+    {
+        await using var connection = new NpgsqlConnection(_cluster.ConnectionString(_database) + ";Pooling=false");
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(sql, connection);
+        await command.ExecuteNonQueryAsync();
     }
 
     private static AuditEntry Entry(long seq, byte[] previous, string text = "record")

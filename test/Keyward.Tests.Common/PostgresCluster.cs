@@ -102,14 +102,17 @@ public sealed class PostgresCluster
         return ExecuteAsync($"DROP DATABASE IF EXISTS {name} WITH (FORCE)");
     }
 
-    /// <summary>Runs one statement as the superuser on the maintenance database.</summary>
-    public async Task ExecuteAsync(string sql)
+    /// <summary>Runs one statement as the superuser on <paramref name="database"/> (the maintenance database by default).</summary>
+    public async Task ExecuteAsync(string sql, string database = "postgres") => await ScalarAsync(sql, database);
+
+    /// <summary>Runs one statement as the superuser on <paramref name="database"/>; its first column of its first row.</summary>
+    public async Task<object?> ScalarAsync(string sql, string database)
     {
         using var timeout = new CancellationTokenSource(StepTimeout);
-        await using var connection = new NpgsqlConnection(ConnectionString("postgres") + ";Pooling=false");
+        await using var connection = new NpgsqlConnection(ConnectionString(database) + ";Pooling=false");
         await connection.OpenAsync(timeout.Token);
         await using var command = new NpgsqlCommand(sql, connection);
-        await command.ExecuteNonQueryAsync(timeout.Token);
+        return await command.ExecuteScalarAsync(timeout.Token);
     }
 
     private static async Task<PostgresCluster> StartAsync()

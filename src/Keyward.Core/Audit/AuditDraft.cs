@@ -64,6 +64,33 @@ public sealed class AuditDraft
     /// <summary>Set once the record is durable; the request must not write it again.</summary>
     public bool Committed { get; internal set; }
 
+    /// <summary>
+    /// Set when the operation answered from a secret row this node cached from a shared store: the store's secret
+    /// generation that row was read under. The record is then written only if the generation still is this when it
+    /// commits; otherwise nothing is written and the operation fails with <see cref="StaleCachedReadException"/>, to be
+    /// run again with <see cref="AvoidCachedRows"/>.
+    /// </summary>
+    public long? CachedRowGeneration { get; set; }
+
+    /// <summary>Reads of this operation go to the store, not to cached rows (the run after a <see cref="StaleCachedReadException"/>).</summary>
+    public bool AvoidCachedRows { get; private set; }
+
+    /// <summary>
+    /// Makes the draft ready for the operation's second run after <see cref="StaleCachedReadException"/>: nothing of the
+    /// first run was written, so what it recorded is dropped; who called and what was asked for stay.
+    /// </summary>
+    public void RestartAvoidingCachedRows()
+    {
+        Version = null;
+        Epoch = null;
+        Anomaly = null;
+        Events = null;
+        Details = null;
+        CachedRowGeneration = null;
+        Succeeded();
+        AvoidCachedRows = true;
+    }
+
     public void Succeeded()
     {
         Outcome = "ok";

@@ -12,6 +12,14 @@ namespace Keyward.Core.Secrets;
 /// entries and bytes; when full it is dropped and refilled. Opened keys are disposed when their entry is replaced
 /// or dropped, when the server seals, and when a tenant is deleted.
 /// </summary>
+/// <remarks>
+/// On a store shared with other nodes (<see cref="ValidateWithStore"/>) a local generation cannot see their writes.
+/// There each entry also carries the store's secret generation it was read under
+/// (<see cref="Storage.ISharedStore.ReadSecretWithGenerationAsync"/>), only entries of the newest generation seen are
+/// served, and a read served from one commits its audit record only if the store's generation has not moved
+/// (<see cref="Audit.AuditDraft.CachedRowGeneration"/>); if it has, the read is done again from the store. A write on
+/// another node is thus read here at once, as without the cache.
+/// </remarks>
 public sealed class SecretRowCache
 {
     /// <summary>Most entries kept.</summary>
@@ -24,8 +32,9 @@ public sealed class SecretRowCache
 
     private readonly ConcurrentDictionary<(string TenantUid, string Path, long Version), Entry> _entries = new();
     private long _generation;
+    private long _storeGeneration;
     private long _bytes;
-    private volatile bool _disabled;
+    private volatile bool _validateWithStore;
 
     public SecretRowCache()
     {
@@ -47,18 +56,23 @@ public sealed class SecretRowCache
     public static long Slot(long? version, SecretStage stage = SecretStage.Current) => version ?? -(long)stage;
 
     /// <summary>
-    /// Stops caching for good (a store shared with other nodes: a row another node changed must not be served from
-    /// here even for the moment its notification takes) and drops what is held.
+    /// For a store shared with other nodes: from now on an entry is served only with the store's secret generation it
+    /// was read under, for the reader to have it checked when its audit record commits (see the remarks). Drops what
+    /// is held.
     /// </summary>
-    public void Disable()
+    public void ValidateWithStore()
     {
-        _disabled = true;
+        _validateWithStore = true;
         Clear();
     }
 
+    /// <summary>Whether entries must be checked against the store's secret generation (<see cref="ValidateWithStore"/>).</summary>
+    public bool ValidatesWithStore => _validateWithStore;
+
     public bool TryGet(string tenantUid, string path, long slot, out Entry entry)
     {
-        if (!_disabled && _entries.TryGetValue((tenantUid, path, slot), out var found) && found.Generation == Generation)
+        if (_entries.TryGetValue((tenantUid, path, slot), out var found) && found.Generation == Generation
+            && (!_validateWithStore || found.StoreGeneration == Volatile.Read(ref _storeGeneration)))
         {
             entry = found;
             return true;
@@ -68,12 +82,31 @@ public sealed class SecretRowCache
         return false;
     }
 
-    public void Add(string tenantUid, string path, long slot, (SecretMetadata Metadata, SecretVersion? Version) row, long generation)
+    /// <summary>
+    /// Keeps a row read from the store under the local <paramref name="generation"/> (read before the store was asked)
+    /// and, on a shared store, the store's <paramref name="storeGeneration"/> read with it: a newer store generation
+    /// retires every entry of an older one.
+    /// </summary>
+    public void Add(string tenantUid, string path, long slot, (SecretMetadata Metadata, SecretVersion? Version) row, long generation, long storeGeneration = 0)
     {
         var size = row.Version?.Ciphertext?.Length ?? 0;
-        if (_disabled || size > MaxCachedValueBytes)
+        if (size > MaxCachedValueBytes)
         {
             return;
+        }
+
+        if (_validateWithStore)
+        {
+            long newest;
+            while ((newest = Volatile.Read(ref _storeGeneration)) < storeGeneration
+                   && Interlocked.CompareExchange(ref _storeGeneration, storeGeneration, newest) != newest)
+            {
+            }
+
+            if (storeGeneration < Volatile.Read(ref _storeGeneration))
+            {
+                return;
+            }
         }
 
         if (_entries.Count >= MaxEntries || Interlocked.Add(ref _bytes, size) > MaxBytes)
@@ -83,7 +116,7 @@ public sealed class SecretRowCache
         }
 
         var key = (tenantUid, path, slot);
-        var entry = new Entry(row, generation);
+        var entry = new Entry(row, generation, storeGeneration);
         Entry? replaced = null;
         _entries.AddOrUpdate(key, entry, (_, old) =>
         {
@@ -158,15 +191,19 @@ public sealed class SecretRowCache
     {
         private OpenedEnvelope? _opened;
 
-        internal Entry((SecretMetadata Metadata, SecretVersion? Version) row, long generation)
+        internal Entry((SecretMetadata Metadata, SecretVersion? Version) row, long generation, long storeGeneration)
         {
             Row = row;
             Generation = generation;
+            StoreGeneration = storeGeneration;
         }
 
         public (SecretMetadata Metadata, SecretVersion? Version) Row { get; }
 
         internal long Generation { get; }
+
+        /// <summary>The shared store's secret generation the row was read under (0 on an embedded store).</summary>
+        public long StoreGeneration { get; }
 
         /// <summary>This version's opened data key, opening it on first use (throws <see cref="EnvelopeException"/> if it does not authenticate).</summary>
         public OpenedEnvelope Opened(KeyRing ring, EnvelopeContext context, ReadOnlySpan<byte> payload)

@@ -144,20 +144,33 @@ public sealed class SecretService
         var slot = SecretRowCache.Slot(version, wantedStage);
         (SecretMetadata Metadata, SecretVersion? Version)? found;
         SecretRowCache.Entry? cached = null;
-        if (_rows.TryGet(tenant.Uid, path, slot, out var entry))
+        if (MayServeCachedRow(capability, audit) && _rows.TryGet(tenant.Uid, path, slot, out var entry))
         {
             cached = entry;
             found = entry.Row;
+            if (_rows.ValidatesWithStore)
+            {
+                // Another node may have changed the row since: the audit record commits only if the store says not.
+                audit.CachedRowGeneration = entry.StoreGeneration;
+            }
         }
         else
         {
             var generation = _rows.Generation;
+            long storeGeneration = 0;
             // One statement (metadata joined to the version), which a shared store may share with concurrent reads.
-            found = await _store.ReadSecretAsync(tenant.Uid, path, version, wantedStage, cancellationToken);
+            if (_store is ISharedStore shared)
+            {
+                (found, storeGeneration) = await shared.ReadSecretWithGenerationAsync(tenant.Uid, path, version, wantedStage, cancellationToken);
+            }
+            else
+            {
+                found = await _store.ReadSecretAsync(tenant.Uid, path, version, wantedStage, cancellationToken);
+            }
 
             if (found is { } fresh)
             {
-                _rows.Add(tenant.Uid, path, slot, fresh, generation);
+                _rows.Add(tenant.Uid, path, slot, fresh, generation, storeGeneration);
             }
         }
 
@@ -169,6 +182,8 @@ public sealed class SecretService
         var metadata = row.Metadata;
         if (version is null && wantedStage == SecretStage.Current && metadata.Rotation?.MaxUses is not null)
         {
+            // Counted in a transaction that reads the row again: the cached row only chose this way.
+            audit.CachedRowGeneration = null;
             return await _rotation.CountedReadAsync(tenant, path, audit);
         }
 
@@ -209,6 +224,14 @@ public sealed class SecretService
             throw KeywardErrors.Undecryptable(path, wanted);
         }
     }
+
+    /// <summary>
+    /// Whether this read may be answered from a cached row. On a shared store only a plain read may: its audit record's
+    /// commit checks the row is still current and the request runs again if not (<see cref="AuditDraft.CachedRowGeneration"/>);
+    /// a gateway use acts on the value before any such second chance, so it always reads the store there.
+    /// </summary>
+    private bool MayServeCachedRow(Capability capability, AuditDraft audit) =>
+        !_rows.ValidatesWithStore || (capability == Capability.Read && !audit.AvoidCachedRows);
 
     /// <summary>Names under a prefix (whole segments) that the caller may list. Never values.</summary>
     public async Task<IReadOnlyList<string>> ListAsync(Principal caller, string? prefix, AuditDraft audit, CancellationToken cancellationToken = default)

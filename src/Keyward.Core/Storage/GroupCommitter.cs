@@ -161,7 +161,22 @@ public sealed class GroupCommitter : IAsyncDisposable
         // A batch of audit records alone (reads, refusals) may chain onto the head this node committed last without
         // reading it first; if another node moved the head meanwhile, nothing was committed and the batch goes again,
         // reading the head under its lock.
-        if (await TryCommitBatchAsync(batch, assumeHead: true) == BatchOutcome.HeadMoved)
+        // Reads answered from rows cached from a shared store vouch for one secret generation; one read under an older
+        // generation than another's is outdated already.
+        if (NewestCachedRowGeneration(batch) is { } newest)
+        {
+            FailCachedReadsNotAt(batch, newest);
+        }
+
+        var outcome = await TryCommitBatchAsync(batch, assumeHead: true);
+        if (outcome == BatchOutcome.GenerationMoved)
+        {
+            // A secret changed since those rows were cached: their reads run again from the store; the rest goes on.
+            FailCachedReadsNotAt(batch, generation: null);
+            outcome = await TryCommitBatchAsync(batch, assumeHead: true);
+        }
+
+        if (outcome == BatchOutcome.HeadMoved)
         {
             _assumeHeadAfter = _time.GetTimestamp() + (long)(AssumeHeadPause.TotalSeconds * _time.TimestampFrequency);
             await TryCommitBatchAsync(batch, assumeHead: false);
@@ -172,7 +187,39 @@ public sealed class GroupCommitter : IAsyncDisposable
     {
         Done,
         HeadMoved,
+        GenerationMoved,
     }
+
+    private static long? NewestCachedRowGeneration(List<WorkItem> batch)
+    {
+        long? newest = null;
+        foreach (var item in batch)
+        {
+            if (item.Audit?.CachedRowGeneration is { } generation && (newest is null || generation > newest))
+            {
+                newest = generation;
+            }
+        }
+
+        return newest;
+    }
+
+    /// <summary>
+    /// Fails, without writing anything of them, the operations that answered from a cached row read under another
+    /// secret generation than <paramref name="generation"/> (any, when null), and takes them out of the batch; their
+    /// requests run them again reading the store.
+    /// </summary>
+    private static void FailCachedReadsNotAt(List<WorkItem> batch, long? generation) =>
+        batch.RemoveAll(item =>
+        {
+            if (item.Audit?.CachedRowGeneration is not { } relied || relied == generation)
+            {
+                return false;
+            }
+
+            item.Fail(new StaleCachedReadException());
+            return true;
+        });
 
     /// <summary>
     /// The head this node committed last, if the batch may assume it (see <see cref="CommitBatchAsync"/>): only audit
@@ -226,6 +273,16 @@ public sealed class GroupCommitter : IAsyncDisposable
             session = await _store.WriteAsync();
             var assumed = assumeHead ? AssumableHead(batch) : null;
             var head = assumed ?? await session.Audit.GetHeadAsync();
+            var cachedRowGeneration = NewestCachedRowGeneration(batch);
+            if (assumed is null && cachedRowGeneration is not null)
+            {
+                // Under the head's lock, before this batch's own changes: reads from cached rows stand if no secret
+                // changed since the rows were read, and their records go first, as of this moment.
+                FailCachedReadsNotAt(batch, await session.SecretGenerationAsync());
+                var vouched = batch.FindAll(i => i.Audit?.CachedRowGeneration is not null);
+                batch.RemoveAll(i => i.Audit?.CachedRowGeneration is not null);
+                batch.InsertRange(0, vouched);
+            }
             if (_lastCheckpointSeq < 0)
             {
                 // First batch since start: checkpoints count from here.
@@ -267,11 +324,11 @@ public sealed class GroupCommitter : IAsyncDisposable
 
             // The records, the checkpoint, the new head and COMMIT: one round trip on an engine that can batch them.
             var started = Stopwatch.GetTimestamp();
-            var latestEventId = await session.CommitAuditedAsync(records, checkpoint, head, assumed);
-            if (latestEventId is null)
+            var commit = await session.CommitAuditedAsync(records, checkpoint, head, assumed, assumed is null ? null : cachedRowGeneration);
+            if (commit.LatestEventId is not { } latestEventId)
             {
-                // Another node moved the head: nothing of this attempt was committed.
-                return BatchOutcome.HeadMoved;
+                // Another node moved the head, or a secret changed under a cached row: nothing of this attempt was committed.
+                return cachedRowGeneration is { } relied && commit.SecretGeneration != relied ? BatchOutcome.GenerationMoved : BatchOutcome.HeadMoved;
             }
 
             var committed = Stopwatch.GetTimestamp();
@@ -298,7 +355,7 @@ public sealed class GroupCommitter : IAsyncDisposable
                 KeywardLog.AuditCheckpoint(_logger, checkpoint.Seq, Convert.ToHexStringLower(checkpoint.Hash), Convert.ToHexStringLower(checkpoint.Mac));
             }
 
-            Interlocked.Exchange(ref _latestEventId, latestEventId.Value);
+            Interlocked.Exchange(ref _latestEventId, latestEventId);
             batch.ForEach(i => i.Complete());
             Committed?.Invoke();
             return BatchOutcome.Done;

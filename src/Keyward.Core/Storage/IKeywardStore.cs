@@ -91,6 +91,16 @@ public interface ISharedStore : IKeywardStore
     /// (then another node can take it): check <see cref="IStoreLeadership.StillHeldAsync"/> before each piece of work.
     /// </summary>
     Task<IStoreLeadership?> TryLeadAsync(string role, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// <see cref="IKeywardStore.ReadSecretAsync"/> with the store's secret generation as of the same statement: a counter
+    /// that every transaction changing a secret or a version moves, on any node, whatever wrote it (the engine moves it
+    /// itself). A row read under generation G is still the stored row for as long as the generation is G, which is how
+    /// a node may answer from a row it cached: the read's audit record is written only if the generation still is G
+    /// (<see cref="IWriteSession.CommitAuditedAsync"/>), else the read is done again from the store.
+    /// </summary>
+    Task<((SecretMetadata Metadata, SecretVersion? Version)? Row, long Generation)> ReadSecretWithGenerationAsync(
+        string tenantUid, string path, long? version, SecretStage stage, CancellationToken cancellationToken = default);
 }
 
 /// <summary>One node's exclusive hold on a role among the nodes of a shared store (see <see cref="ISharedStore.TryLeadAsync"/>).</summary>
@@ -155,18 +165,25 @@ public interface IWriteSession : IStoreSession
     /// lock): the head moves only if it still is <paramref name="from"/>, checked under the head's lock before anything
     /// else is written. If it is not, nothing is written and the result is null. Only for a session that changed
     /// nothing else.</param>
+    /// <param name="secretGeneration">With <paramref name="from"/>: the head moves (and anything is written) only if the
+    /// store's secret generation (<see cref="ISharedStore.ReadSecretWithGenerationAsync"/>) is this too, read by the same
+    /// statement that moves the head. For a batch whose records vouch for rows read from a cache.</param>
     /// <param name="cancellationToken">Cancels the call (what was sent may still commit).</param>
-    async Task<long?> CommitAuditedAsync(
+    /// <returns>The newest event id (null when nothing was written) and the secret generation the batch saw (0 on an
+    /// engine without one).</returns>
+    async Task<AuditedCommit> CommitAuditedAsync(
         IReadOnlyList<AuditEntry> records, AuditCheckpoint? checkpoint, AuditHead head, AuditHead? from = null,
-        CancellationToken cancellationToken = default)
+        long? secretGeneration = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(records);
+        var generation = await SecretGenerationAsync(cancellationToken);
         if (from is { } expected)
         {
             var current = await Audit.GetHeadAsync(cancellationToken);
-            if (current.Seq != expected.Seq || !current.Hash.AsSpan().SequenceEqual(expected.Hash))
+            if (current.Seq != expected.Seq || !current.Hash.AsSpan().SequenceEqual(expected.Hash)
+                || (secretGeneration is { } wanted && wanted != generation))
             {
-                return null;
+                return new AuditedCommit(null, generation);
             }
         }
 
@@ -183,6 +200,19 @@ public interface IWriteSession : IStoreSession
         await Audit.SetHeadAsync(head, cancellationToken);
         var latestEventId = await Events.LatestIdAsync(cancellationToken);
         await CommitAsync(cancellationToken);
-        return latestEventId;
+        return new AuditedCommit(latestEventId, generation);
     }
+
+    /// <summary>
+    /// The store's secret generation as this transaction sees it (see
+    /// <see cref="ISharedStore.ReadSecretWithGenerationAsync"/>); 0 on an engine that keeps none (an embedded store has
+    /// no other writer to detect).
+    /// </summary>
+    Task<long> SecretGenerationAsync(CancellationToken cancellationToken = default) => Task.FromResult(0L);
 }
+
+/// <summary>
+/// The result of <see cref="IWriteSession.CommitAuditedAsync"/>: the newest event id, or null when nothing was written
+/// (the head or the secret generation was not the one assumed), and the secret generation the batch saw.
+/// </summary>
+public readonly record struct AuditedCommit(long? LatestEventId, long SecretGeneration);

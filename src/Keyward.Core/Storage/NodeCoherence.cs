@@ -9,8 +9,10 @@ namespace Keyward.Core.Storage;
 /// <summary>
 /// Keeps this node's caches honest when other nodes write to the same store (<see cref="ISharedStore"/>); does
 /// nothing on an embedded store. A change reported by the store drops every cache at once (tokens, tenants, key
-/// rings) and wakes the event streams; the secret row cache is switched off, so a value written on another node is
-/// read here at once; and, so that a lost notification can never keep a revoked token or a locked tenant alive
+/// rings, secret rows) and wakes the event streams; a read answered from a cached secret row commits only if the
+/// store's secret generation has not moved since the row was read, and runs again from the store otherwise
+/// (<see cref="SecretRowCache.ValidateWithStore"/>), so a value written on another node is read here at once, whatever
+/// the notifications do; and, so that a lost notification can never keep a revoked token or a locked tenant alive
 /// longer, cached tokens and tenants are dropped every <see cref="MaxStaleness"/> whatever the notifications say.
 /// </summary>
 public sealed class NodeCoherence : IAsyncDisposable
@@ -55,7 +57,7 @@ public sealed class NodeCoherence : IAsyncDisposable
         }
 
         _started = true;
-        _rows.Disable();
+        _rows.ValidateWithStore();
         _store.ChangedElsewhere += DropAll;
         _ticker.Start(MaxStaleness, _time, _ =>
         {
@@ -73,6 +75,7 @@ public sealed class NodeCoherence : IAsyncDisposable
         _tokens.InvalidateCache();
         _tenants.Invalidate();
         _rings.MarkStale();
+        _rows.Invalidate();
         _events.WakeForRemoteChange();
     }
 

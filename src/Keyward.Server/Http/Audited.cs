@@ -76,15 +76,17 @@ public sealed class Audited
                 caller = await AuthenticateAsync(http, audit);
             }
 
-            var result = await handler(new RequestContext(http, audit, caller));
-            if (!audit.Committed && _keys.State == SealState.Unsealed)
+            try
             {
-                audit.SuccessStatus = result is IStatusCodeHttpResult { StatusCode: { } status } ? status : StatusCodes.Status200OK;
-                audit.Succeeded();
-                await _committer.AuditAsync(audit);
+                return await HandleAsync(http, audit, caller, handler);
             }
-
-            return result;
+            catch (StaleCachedReadException)
+            {
+                // Answered from a cached secret row that another node may have changed: nothing of that run was
+                // written. Once more, reading the store (which cannot end this way again).
+                audit.RestartAvoidingCachedRows();
+                return await HandleAsync(http, audit, caller, handler);
+            }
         }
         catch (Exception error) when (error is not OperationCanceledException || !http.RequestAborted.IsCancellationRequested)
         {
@@ -115,6 +117,20 @@ public sealed class Audited
 
             return new ProblemResult(refusal);
         }
+    }
+
+    /// <summary>Runs the handler and, unless it committed the record itself, commits the record of its success.</summary>
+    private async Task<IResult> HandleAsync(HttpContext http, AuditDraft audit, Principal? caller, Func<RequestContext, Task<IResult>> handler)
+    {
+        var result = await handler(new RequestContext(http, audit, caller));
+        if (!audit.Committed && _keys.State == SealState.Unsealed)
+        {
+            audit.SuccessStatus = result is IStatusCodeHttpResult { StatusCode: { } status } ? status : StatusCodes.Status200OK;
+            audit.Succeeded();
+            await _committer.AuditAsync(audit);
+        }
+
+        return result;
     }
 
     private async Task<Principal> AuthenticateAsync(HttpContext http, AuditDraft audit)

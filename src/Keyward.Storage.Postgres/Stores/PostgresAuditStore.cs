@@ -75,6 +75,9 @@ internal sealed class PostgresAuditStore(PostgresDb db) : IAuditStore
 
     private const string MoveHead = "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1 AND seq = $3 AND hash = $4";
 
+    /// <summary>As <see cref="MoveHead"/>, and only if the secret generation is <c>$5</c> (in the statement's snapshot).</summary>
+    private const string MoveHeadAtGeneration = MoveHead + " AND (" + PostgresSession.SecretGenerationSql + ") = $5";
+
     private const string HeadIs = "EXISTS (SELECT 1 FROM audit_head WHERE id = 1 AND seq = $9 AND hash = $10)";
 
     private const string InsertIfHead =
@@ -91,13 +94,18 @@ internal sealed class PostgresAuditStore(PostgresDb db) : IAuditStore
     /// it locks the row (waiting for another node's batch holding it) and moves it only if it still is
     /// <paramref name="from"/>; its row count (1 or 0) says which.
     /// </summary>
-    internal static void AddMoveHead(NpgsqlBatch batch, AuditHead from, AuditHead head)
+    internal static void AddMoveHead(NpgsqlBatch batch, AuditHead from, AuditHead head, long? secretGeneration = null)
     {
-        var command = new NpgsqlBatchCommand(MoveHead);
+        var command = new NpgsqlBatchCommand(secretGeneration is null ? MoveHead : MoveHeadAtGeneration);
         command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = head.Seq });
         command.Parameters.Add(new NpgsqlParameter<byte[]> { TypedValue = head.Hash });
         command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = from.Seq });
         command.Parameters.Add(new NpgsqlParameter<byte[]> { TypedValue = from.Hash });
+        if (secretGeneration is { } generation)
+        {
+            command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = generation });
+        }
+
         batch.BatchCommands.Add(command);
     }
 

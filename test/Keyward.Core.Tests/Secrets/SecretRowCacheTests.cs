@@ -27,6 +27,29 @@ public sealed class SecretRowCacheTests
     }
 
     [Fact]
+    public void ValidatingWithAStore_ServesOnlyRowsOfTheNewestStoreGenerationSeen_WithThatGeneration()
+    {
+        // Arrange: a node on a shared store caches two rows read under store generation 7
+        var cache = new SecretRowCache();
+        cache.ValidateWithStore();
+        cache.Add("uid", "app/a", SecretRowCache.Slot(null), Row(1), cache.Generation, storeGeneration: 7);
+        cache.Add("uid", "app/b", SecretRowCache.Slot(null), Row(1), cache.Generation, storeGeneration: 7);
+        Assert.True(cache.TryGet("uid", "app/a", SecretRowCache.Slot(null), out var before));
+        Assert.Equal(7, before.StoreGeneration);
+
+        // Act: a row read later under generation 9 (a secret changed somewhere); then one read, late, under 8
+        cache.Add("uid", "app/c", SecretRowCache.Slot(null), Row(2), cache.Generation, storeGeneration: 9);
+        cache.Add("uid", "app/d", SecretRowCache.Slot(null), Row(2), cache.Generation, storeGeneration: 8);
+
+        // Assert: only the generation-9 row is served; the older ones are not, whatever their path
+        Assert.True(cache.TryGet("uid", "app/c", SecretRowCache.Slot(null), out var after));
+        Assert.Equal(9, after.StoreGeneration);
+        Assert.False(cache.TryGet("uid", "app/a", SecretRowCache.Slot(null), out _));
+        Assert.False(cache.TryGet("uid", "app/b", SecretRowCache.Slot(null), out _));
+        Assert.False(cache.TryGet("uid", "app/d", SecretRowCache.Slot(null), out _));
+    }
+
+    [Fact]
     public async Task TryGet_AfterAMutation_MissesSoTheStoreIsReadAgain()
     {
         var cache = new SecretRowCache();

@@ -1,10 +1,13 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Json;
+using Keyward.Core.Secrets;
 using Keyward.Core.Storage;
 using Keyward.Server.FunctionalTests.Agents;
 using Keyward.Server.FunctionalTests.Events;
+using Keyward.Server.FunctionalTests.Infrastructure;
 using Keyward.Tests.Common;
+using Microsoft.Extensions.DependencyInjection;
 using Xunit.Abstractions;
 
 namespace Keyward.Server.FunctionalTests.Nodes;
@@ -147,6 +150,46 @@ public sealed class TwoNodeTests(ITestOutputHelper output) : IAsyncLifetime
             // Assert: the very next read on B sees it
             Assert.Equal($"v{i}", await ReadPasswordAsync(_b, "apps/db"));
         }
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task AChangeNoNodeWasToldOf_IsReadOnB_AtOnce_ThoughBHeldTheRowInItsCache(bool wrapped)
+    {
+        // Arrange: two versions written through A; B has read the current one twice, so B holds it in its row cache.
+        const string Path = "apps/unannounced";
+        await _a.PutSecretAsync(_world.Admin, Path, new { password = "one" });
+        await _a.PutSecretAsync(_world.Admin, Path, new { password = "two" });
+        Assert.Equal("two", await ReadPasswordAsync(_b, Path));
+        Assert.Equal("two", await ReadPasswordAsync(_b, Path));
+        var cluster = await PostgresCluster.GetAsync();
+        var tenantUid = (string)(await cluster.ScalarAsync($"SELECT uid FROM tenants WHERE id = '{_world.Tenant}'", _database))!;
+        Assert.True(_b.Services.GetRequiredService<SecretRowCache>().TryGet(tenantUid, Path, SecretRowCache.Slot(null), out _), "B does not hold the row");
+
+        // Act: the current version goes back to 1 in the database itself, which notifies no node (as a lost
+        // notification would leave it); then B is asked, plainly or for a wrapped answer.
+        await cluster.ExecuteAsync($"UPDATE secrets SET current_version = 1 WHERE tenant_uid = '{tenantUid}' AND path = '{Path}'", _database);
+        using var client = _b.Client(_world.Admin);
+        using var request = new HttpRequestMessage(HttpMethod.Get, $"/v1/secrets/{Path}");
+        if (wrapped)
+        {
+            request.Headers.Add("X-Keyward-Wrap-TTL", "60s");
+        }
+
+        using var response = await client.SendAsync(request);
+        var body = await Problems.JsonAsync(response);
+        if (wrapped)
+        {
+            using var unwrapper = _b.Client(body.GetProperty("wrap_info").GetProperty("token").GetString());
+            body = await Problems.JsonAsync(await unwrapper.PostAsync("/v1/wrapping/unwrap", content: null));
+        }
+
+        // Assert: version 1, not the cached 2; and one audit record of that read, naming version 1 (the answer from
+        // the cache left no trace).
+        Assert.Equal(("one", 1L), (body.GetProperty("data").GetProperty("password").GetString(), body.GetProperty("version").GetInt64()));
+        var record = await new AuditLog(_b).SingleAsync(response.Headers.GetValues("X-Request-Id").Single());
+        Assert.Equal(("secret.read", 1L), (record.GetProperty("operation").GetString(), record.GetProperty("version").GetInt64()));
     }
 
     [Fact]
