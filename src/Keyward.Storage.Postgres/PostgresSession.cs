@@ -174,16 +174,19 @@ internal sealed class PostgresSession : IWriteSession
         batch.BatchCommands.Add(new NpgsqlBatchCommand("COMMIT"));
         long latestEventId = 0;
         long generation = 0;
-        await using (var reader = await batch.ExecuteReaderAsync(cancellationToken))
+        // Synchronously: the group committer calls this on its own thread, which is there to wait for commits. Awaited,
+        // the answer would be handed to the thread pool and wait there behind the very requests this commit holds up.
+        cancellationToken.ThrowIfCancellationRequested();
+        using (var reader = batch.ExecuteReader())
         {
-            if (await reader.ReadAsync(cancellationToken))
+            if (reader.Read())
             {
                 latestEventId = reader.IsDBNull(0) ? 0L : reader.GetInt64(0);
                 generation = reader.IsDBNull(1) ? 0L : reader.GetInt64(1);
             }
 
             // Every remaining result, so that an error of any statement (COMMIT's included) is thrown here.
-            while (await reader.NextResultAsync(cancellationToken))
+            while (reader.NextResult())
             {
             }
         }

@@ -193,6 +193,50 @@ public sealed class TwoNodeTests(ITestOutputHelper output) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ReadsOnB_WhileAWritesEveryFewMilliseconds_NeverAnswerAnOlderVersionThanOneAcknowledgedBeforeTheyStarted()
+    {
+        // Arrange: B caches the secret; A will write 40 versions one after another
+        const string Path = "apps/busy";
+        var acknowledged = await _a.PutSecretAsync(_world.Admin, Path, new { password = "p1" });
+        Assert.Equal("p1", await ReadPasswordAsync(_b, Path));
+        using var done = new CancellationTokenSource();
+        var violations = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        var reads = 0;
+
+        // Act: 6 readers on B for as long as A writes
+        var readers = Enumerable.Range(0, 6).Select(_ => Task.Run(async () =>
+        {
+            using var client = _b.Client(_world.Admin);
+            while (!done.IsCancellationRequested)
+            {
+                var floor = Volatile.Read(ref acknowledged);
+                var read = await Problems.JsonAsync(await client.GetAsync($"/v1/secrets/{Path}"));
+                var version = read.GetProperty("version").GetInt64();
+                if (version < floor || read.GetProperty("data").GetProperty("password").GetString() != $"p{version}")
+                {
+                    violations.Enqueue($"read version {version} ({read.GetProperty("data").GetRawText()}) after version {floor} was acknowledged");
+                }
+
+                Interlocked.Increment(ref reads);
+            }
+        })).ToList();
+        for (var i = 2; i <= 41; i++)
+        {
+            Volatile.Write(ref acknowledged, await _a.PutSecretAsync(_world.Admin, Path, new { password = $"p{i}" }));
+        }
+
+        await done.CancelAsync();
+        await Task.WhenAll(readers);
+
+        // Assert
+        Assert.True(violations.IsEmpty, string.Join("\n", violations.Take(5)));
+        Assert.True(reads > 40, $"only {reads} reads ran alongside the writes");
+        Assert.Equal("p41", await ReadPasswordAsync(_b, Path));
+        var verify = await Problems.JsonAsync(await _b.Client().GetAsync("/v1/sys/audit/verify"));
+        Assert.True(verify.GetProperty("ok").GetBoolean(), verify.GetRawText());
+    }
+
+    [Fact]
     public async Task RevocationOnA_IsRefusedOnB_WithinTheBound()
     {
         // Arrange: an agent B has authenticated many times (cached)
