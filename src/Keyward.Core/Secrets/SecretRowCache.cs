@@ -98,9 +98,15 @@ public sealed class SecretRowCache
         if (_validateWithStore)
         {
             long newest;
-            while ((newest = Volatile.Read(ref _storeGeneration)) < storeGeneration
-                   && Interlocked.CompareExchange(ref _storeGeneration, storeGeneration, newest) != newest)
+            while ((newest = Volatile.Read(ref _storeGeneration)) < storeGeneration)
             {
+                if (Interlocked.CompareExchange(ref _storeGeneration, storeGeneration, newest) == newest)
+                {
+                    // A secret changed somewhere (a tenant's may have been shredded): the older rows go now, with the
+                    // data keys they opened, rather than when something replaces them.
+                    Clear();
+                    break;
+                }
             }
 
             if (storeGeneration < Volatile.Read(ref _storeGeneration))
@@ -133,6 +139,16 @@ public sealed class SecretRowCache
         {
             entry.Dispose();
         }
+    }
+
+    /// <summary>
+    /// Drops every entry with its opened key, and makes rows being read right now stale too (another node changed the
+    /// store: if it shredded a tenant, no data key of that tenant stays open here).
+    /// </summary>
+    public void DropAll()
+    {
+        Invalidate();
+        Clear();
     }
 
     /// <summary>Drops every entry of a tenant, with its opened keys (the tenant's key material is being destroyed).</summary>

@@ -75,7 +75,7 @@ public sealed class NodeCoherence : IAsyncDisposable
         _tokens.InvalidateCache();
         _tenants.Invalidate();
         _rings.MarkStale();
-        _rows.Invalidate();
+        _rows.DropAll();
         _events.WakeForRemoteChange();
     }
 

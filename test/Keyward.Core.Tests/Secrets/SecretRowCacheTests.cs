@@ -175,6 +175,34 @@ public sealed class SecretRowCacheTests
         Assert.False(opened.TryDecrypt(context, row.Item2.Ciphertext, out _));
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void OnASharedStore_ANewerStoreGenerationOrAnotherNodesChange_DisposesTheOpenedKeysHeld(bool newerGeneration)
+    {
+        // Arrange: a row cached under store generation 3, its data key opened by a read
+        var cache = new SecretRowCache();
+        cache.ValidateWithStore();
+        var (ring, context, row) = SealedRow();
+        cache.Add("uid", "app/db", SecretRowCache.Slot(null), row, cache.Generation, storeGeneration: 3);
+        Assert.True(cache.TryGet("uid", "app/db", SecretRowCache.Slot(null), out var entry));
+        var opened = entry.Opened(ring, context, row.Item2!.Ciphertext);
+
+        // Act: another row read under generation 4, or another node's change reported
+        if (newerGeneration)
+        {
+            cache.Add("uid", "app/other", SecretRowCache.Slot(null), Row(1), cache.Generation, storeGeneration: 4);
+        }
+        else
+        {
+            cache.DropAll();
+        }
+
+        // Assert: the key is gone from memory now, not when the entry would have been replaced
+        Assert.False(opened.TryDecrypt(context, row.Item2.Ciphertext, out _));
+        Assert.False(cache.TryGet("uid", "app/db", SecretRowCache.Slot(null), out _));
+    }
+
     [Fact]
     public void Add_ReplacingAnEntry_DisposesTheOldOpenedKey()
     {
