@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Keyward.Core.Errors;
 using Keyward.Core.Events;
 using Keyward.Core.Leases;
@@ -25,41 +26,39 @@ public sealed class TokenTree
     /// <summary>Engines whose revoked leases need clean-up outside Keyward.</summary>
     public IReadOnlyCollection<string> ExternalEngines => _engines.External;
 
+    /// <summary>
+    /// <paramref name="token"/>, then its parent, its parent's parent… up to the root or a parent no longer stored, and
+    /// never more than <see cref="MaxDepth"/> ancestors (a corrupt chain cannot loop): the one walk up the tree.
+    /// </summary>
+    public static async IAsyncEnumerable<TokenRecord> LineageAsync(
+        IStoreSession session, TokenRecord token, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(session);
+        TokenRecord? current = token;
+        for (var depth = 0; current is not null && depth <= MaxDepth; depth++)
+        {
+            yield return current;
+            current = current.ParentAccessor is { } parent ? await session.Tokens.GetByAccessorAsync(parent, cancellationToken) : null;
+        }
+    }
+
     /// <summary>Whether <paramref name="token"/> is <paramref name="ancestorAccessor"/> or lies below it.</summary>
     public static async Task<bool> IsWithinAsync(IStoreSession session, TokenRecord token, string ancestorAccessor)
     {
-        var current = token;
-        for (var depth = 0; depth <= MaxDepth && current is not null; depth++)
+        await foreach (var current in LineageAsync(session, token))
         {
             if (current.Accessor == ancestorAccessor)
             {
                 return true;
             }
-
-            current = current.ParentAccessor is { } parent ? await session.Tokens.GetByAccessorAsync(parent) : null;
         }
 
         return false;
     }
 
     /// <summary>How many ancestors a token has (root-level tenant tokens: 0).</summary>
-    public static async Task<int> DepthAsync(IStoreSession session, TokenRecord token)
-    {
-        var depth = 0;
-        var current = token;
-        while (current.ParentAccessor is { } parent && depth <= MaxDepth)
-        {
-            current = await session.Tokens.GetByAccessorAsync(parent);
-            if (current is null)
-            {
-                break;
-            }
-
-            depth++;
-        }
-
-        return depth;
-    }
+    public static async Task<int> DepthAsync(IStoreSession session, TokenRecord token) =>
+        await LineageAsync(session, token).CountAsync() - 1;
 
     /// <summary>
     /// Resolves a token the caller names: it must be in the caller's tenant and, for orchestrators and agents,

@@ -153,17 +153,19 @@ public sealed class RunBudgets
         }
 
         var chain = new List<string> { BudgetCounter.RunHolder };
-        var current = token;
         await using (var session = await _store.ReadAsync(cancellationToken))
         {
-            for (var depth = 0; current is { Kind: TokenKind.Agent } && current.RunId == token.RunId && depth <= TokenTree.MaxDepth; depth++)
+            await foreach (var current in TokenTree.LineageAsync(session, token, cancellationToken))
             {
+                if (current is not { Kind: TokenKind.Agent } || current.RunId != token.RunId)
+                {
+                    break;
+                }
+
                 if (current.IssuedBy is { } issuer)
                 {
                     chain.Add(issuer);
                 }
-
-                current = current.ParentAccessor is { } parent ? await session.Tokens.GetByAccessorAsync(parent, cancellationToken) : null;
             }
         }
 
