@@ -6,7 +6,6 @@ namespace Keyward.Core.Events;
 /// <summary>Writes events inside the caller's transaction, so that an event exists exactly when its change does.</summary>
 public static class EventLog
 {
-    private static readonly JsonSerializerOptions Options = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
 
     public static Task<long> AppendAsync(
         IWriteSession session, string tenantUid, string type, DateTimeOffset at, object data, string? path = null, string? subjectAccessor = null) =>
@@ -14,5 +13,5 @@ public static class EventLog
 
     /// <summary>An event to append later (its id is assigned by the store), its data serialized once, here.</summary>
     public static EventRecord Record(string tenantUid, string type, DateTimeOffset at, object data, string? path = null, string? subjectAccessor = null) =>
-        new(0, tenantUid, type, path, subjectAccessor, JsonSerializer.Serialize(data, Options), at);
+        new(0, tenantUid, type, path, subjectAccessor, JsonSerializer.Serialize(data, StoredJson.SnakeCase), at);
 }

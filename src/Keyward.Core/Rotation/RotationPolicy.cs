@@ -97,7 +97,7 @@ public sealed record RotationPolicy(TimeSpan? Period, long? MaxUses, TimeSpan? G
         };
     }
 
-    private static readonly JsonSerializerOptions JsonOptions = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
+    private static JsonSerializerOptions JsonOptions => Storage.StoredJson.SnakeCase;
 
     private sealed record Stored(long? PeriodSeconds, long? MaxUses, long? GraceSeconds, StoredGenerator? Generator,
         [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] string? ManagedBy = null,

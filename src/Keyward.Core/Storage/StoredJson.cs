@@ -6,10 +6,20 @@ namespace Keyward.Core.Storage;
 /// <summary>How every engine stores structured columns (rules, role lists, custom metadata) as JSON text.</summary>
 public static class StoredJson
 {
-    private static readonly JsonSerializerOptions Options = new()
+    /// <summary>snake_case property names: how every stored JSON document (columns, event data) is written.</summary>
+    public static JsonSerializerOptions SnakeCase { get; } = new()
     {
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
     };
+
+    /// <summary>As <see cref="SnakeCase"/>, leaving out properties that are null.</summary>
+    public static JsonSerializerOptions SnakeCaseWithoutNulls { get; } = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull,
+    };
+
+    private static JsonSerializerOptions Options => SnakeCase;
 
     public static string Rules(IReadOnlyList<RuleSpec> rules) => JsonSerializer.Serialize(rules, Options);
 

@@ -280,11 +280,7 @@ public sealed record Integration(
             new IntegrationLimits(view.Limits?.PerAgentRps, view.Limits?.RunBudget));
     }
 
-    private static readonly JsonSerializerOptions StoredJson = new()
-    {
-        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
-        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
-    };
+    private static JsonSerializerOptions StoredJson => Core.Storage.StoredJson.SnakeCaseWithoutNulls;
 }
 
 public sealed record IntegrationInject(string Kind, string? Name);

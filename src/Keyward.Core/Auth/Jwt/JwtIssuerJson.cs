@@ -1,17 +1,11 @@
 using System.Text.Json;
-using System.Text.Json.Serialization;
 
 namespace Keyward.Core.Auth.Jwt;
 
 /// <summary>How every engine stores a registration's keys and bindings as JSON text.</summary>
 public static class JwtIssuerJson
 {
-    private static readonly JsonSerializerOptions Options = new()
-    {
-        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
-        DictionaryKeyPolicy = null,
-        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
-    };
+    private static JsonSerializerOptions Options => Storage.StoredJson.SnakeCaseWithoutNulls;
 
     public static string Keys(IReadOnlyList<JwtKey> keys) => JsonSerializer.Serialize(keys, Options);
 
