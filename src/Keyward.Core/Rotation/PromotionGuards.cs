@@ -28,8 +28,11 @@ public interface IPromotionGuard
 /// </summary>
 public interface IPromotionVerifier
 {
-    /// <summary>Throws a <see cref="KeywardException"/> (never quoting the value) unless the call answers <see cref="RotationVerify.ExpectStatus"/>.</summary>
-    Task VerifyAsync(string tenantUid, string path, RotationVerify verify, ReadOnlyMemory<byte> pending, CancellationToken cancellationToken);
+    /// <summary>
+    /// Throws a <see cref="KeywardException"/> (never quoting the value) unless the call with <paramref name="pending"/>
+    /// (the value of <paramref name="version"/>) answers <see cref="RotationVerify.ExpectStatus"/>.
+    /// </summary>
+    Task VerifyAsync(string tenantUid, string path, long version, RotationVerify verify, ReadOnlyMemory<byte> pending, CancellationToken cancellationToken);
 }
 
 /// <summary>The registered <see cref="IPromotionGuard"/>s, by engine, and the <see cref="IPromotionVerifier"/>.</summary>
@@ -44,10 +47,10 @@ public sealed class PromotionGuards
         _verifier = verifiers.SingleOrDefault();
     }
 
-    public Task VerifyAsync(string tenantUid, string path, RotationVerify verify, ReadOnlyMemory<byte> pending, CancellationToken cancellationToken) =>
+    public Task VerifyAsync(string tenantUid, string path, long version, RotationVerify verify, ReadOnlyMemory<byte> pending, CancellationToken cancellationToken) =>
         _verifier is null
             ? throw KeywardErrors.RotationVerificationFailed(path, "this server has no gateway to verify with.")
-            : _verifier.VerifyAsync(tenantUid, path, verify, pending, cancellationToken);
+            : _verifier.VerifyAsync(tenantUid, path, version, verify, pending, cancellationToken);
 
     public Task BeforePromoteAsync(string tenantUid, string path, string managedBy, ReadOnlyMemory<byte> pending, CancellationToken cancellationToken)
     {

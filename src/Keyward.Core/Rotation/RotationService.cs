@@ -265,7 +265,7 @@ public sealed class RotationService
             // Versions never change: the version verified here is the one the promotion that follows makes current.
             if (policy.Verify is { } verify)
             {
-                await _guards.VerifyAsync(tenantUid, path, verify, value, cancellationToken);
+                await _guards.VerifyAsync(tenantUid, path, version, verify, value, cancellationToken);
             }
 
             if (policy.ManagedBy is { } managedBy)

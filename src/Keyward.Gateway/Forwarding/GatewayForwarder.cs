@@ -81,9 +81,7 @@ public sealed class GatewayForwarder
 
         var method = http.Request.Method;
         var (rawPath, rawQuery) = SplitTarget(rawTarget, integrationName);
-        audit.AddDetail("integration", integrationName);
-        audit.AddDetail("method", method);
-        audit.AddDetail("upstream_path", rawPath.Length <= 512 ? rawPath : rawPath[..512]);
+        DescribeCall(audit, integrationName, method, rawPath);
 
         UpstreamPath.Validate(rawPath);
 
@@ -130,15 +128,7 @@ public sealed class GatewayForwarder
     private async Task SendAsync(HttpContext http, string token, Integration integration, HttpRequestMessage request, EchoNeedles needles, AgentBodyContent? body, AuditDraft audit)
     {
         var started = Stopwatch.GetTimestamp();
-        var complete = new AuditDraft(audit.RequestId, "gateway.complete")
-        {
-            TenantId = audit.TenantId,
-            Actor = audit.Actor,
-            Path = audit.Path,
-            Version = audit.Version,
-            Epoch = audit.Epoch,
-        };
-        complete.AddDetail("integration", integration.Name);
+        var complete = CompletionOf(audit, integration.Name);
         var echoed = 0;
         long bytesDown = 0;
         using var call = _calls.Begin(token, http.RequestAborted);
@@ -232,6 +222,29 @@ public sealed class GatewayForwarder
                 failed => KeywardLog.GatewayCompleteNotRecorded(_logger, complete.RequestId, failed.Exception!.InnerException!.GetType().Name),
                 CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         }
+    }
+
+    /// <summary>What a <c>gateway.request</c> record says of the call: integration, method and upstream path (cut at 512).</summary>
+    internal static void DescribeCall(AuditDraft audit, string integration, string method, string rawPath)
+    {
+        audit.AddDetail("integration", integration);
+        audit.AddDetail("method", method);
+        audit.AddDetail("upstream_path", rawPath.Length <= 512 ? rawPath : rawPath[..512]);
+    }
+
+    /// <summary>The <c>gateway.complete</c> record that follows <paramref name="request"/>'s (same request id, caller, secret and version).</summary>
+    internal static AuditDraft CompletionOf(AuditDraft request, string integration)
+    {
+        var complete = new AuditDraft(request.RequestId, "gateway.complete")
+        {
+            TenantId = request.TenantId,
+            Actor = request.Actor,
+            Path = request.Path,
+            Version = request.Version,
+            Epoch = request.Epoch,
+        };
+        complete.AddDetail("integration", integration);
+        return complete;
     }
 
     /// <summary>

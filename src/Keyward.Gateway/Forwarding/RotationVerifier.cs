@@ -1,6 +1,11 @@
+using System.Diagnostics;
+using Keyward.Core;
+using Keyward.Core.Audit;
 using Keyward.Core.Errors;
 using Keyward.Core.Rotation;
 using Keyward.Core.Secrets;
+using Keyward.Core.Storage;
+using Keyward.Core.Tenants;
 using Keyward.Gateway.Egress;
 using Keyward.Gateway.Integrations;
 
@@ -12,21 +17,30 @@ namespace Keyward.Gateway.Forwarding;
 /// </summary>
 public sealed class RotationVerifier : IPromotionVerifier
 {
+    /// <summary>Who the verification call's records name: the rotation lifecycle, not an agent.</summary>
+    public static readonly AuditActor Actor = new("rotation");
+
     private readonly IntegrationService _integrations;
     private readonly UpstreamHandlers _handlers;
+    private readonly GroupCommitter _committer;
+    private readonly TenantDirectory _tenants;
 
-    public RotationVerifier(IntegrationService integrations, UpstreamHandlers handlers)
+    public RotationVerifier(IntegrationService integrations, UpstreamHandlers handlers, GroupCommitter committer, TenantDirectory tenants)
     {
         _integrations = integrations;
         _handlers = handlers;
+        _committer = committer;
+        _tenants = tenants;
     }
 
     /// <summary>
     /// <c>rotation.verify</c>: the policy's call through its integration with the pending value injected (no agent, no
     /// body); the promotion goes ahead only on the expected status. The integration must inject this very secret, and
-    /// its allow-list and address rules apply as to any call. The response body is discarded unread.
+    /// its allow-list and address rules apply as to any call. The response body is discarded unread. Like any call the
+    /// gateway makes with a credential, it has a durable <c>gateway.request</c> record (detail <c>purpose</c>
+    /// <c>rotation.verify</c>, the pending version) before the first byte goes upstream, and a <c>gateway.complete</c>.
     /// </summary>
-    public async Task VerifyAsync(string tenantUid, string path, RotationVerify verify, ReadOnlyMemory<byte> pending, CancellationToken cancellationToken)
+    public async Task VerifyAsync(string tenantUid, string path, long version, RotationVerify verify, ReadOnlyMemory<byte> pending, CancellationToken cancellationToken)
     {
         Integration integration;
         try
@@ -49,6 +63,20 @@ public sealed class RotationVerifier : IPromotionVerifier
             throw KeywardErrors.RotationVerificationFailed(path, $"integration '{integration.Name}' does not allow {verify.Method} {verify.Path}.");
         }
 
+        var audit = new AuditDraft(Ids.NewRequestId(), "gateway.request")
+        {
+            TenantId = (await _tenants.GetByUidAsync(tenantUid, cancellationToken))?.Id,
+            Actor = Actor,
+            Path = path,
+            Version = version,
+        };
+        GatewayForwarder.DescribeCall(audit, integration.Name, verify.Method, verify.Path);
+        audit.AddDetail("purpose", "rotation.verify");
+        await _committer.AuditAsync(audit);
+
+        var complete = GatewayForwarder.CompletionOf(audit, integration.Name);
+        complete.AddDetail("purpose", "rotation.verify");
+        var started = Stopwatch.GetTimestamp();
         var value = GatewayForwarder.FieldOf(pending, integration);
         try
         {
@@ -58,9 +86,12 @@ public sealed class RotationVerifier : IPromotionVerifier
             {
                 using var response = await GatewayForwarder.SendUpstreamAsync(_handlers, integration, request, cancellationToken);
                 status = (int)response.StatusCode;
+                complete.SuccessStatus = status;
+                complete.Succeeded();
             }
             catch (KeywardException failed)
             {
+                complete.Failed(failed);
                 throw KeywardErrors.RotationVerificationFailed(path, failed.Message);
             }
 
@@ -72,6 +103,8 @@ public sealed class RotationVerifier : IPromotionVerifier
         finally
         {
             SecretService.Wipe(value);
+            complete.AddDetail("duration_ms", (long)Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+            await _committer.AuditAsync(complete);
         }
     }
 }

@@ -3,6 +3,7 @@ using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
 using Keyward.Server.FunctionalTests.Agents;
+using Keyward.Server.FunctionalTests.Infrastructure;
 using Keyward.Tests.Common;
 
 namespace Keyward.Server.FunctionalTests.Gateway;
@@ -444,6 +445,16 @@ public sealed class GatewayTests : IAsyncLifetime
         Assert.Equal(1, metadata.GetProperty("current_version").GetInt64());
         Assert.Equal("check", metadata.GetProperty("rotation").GetProperty("verify").GetProperty("path").GetString());
         Assert.Equal("Bearer " + Next, _upstream.Requests.Last().Header("Authorization"));
+
+        // The verification call, like any call the gateway makes with a credential, has its records: gateway.request
+        // (the pending version, purpose rotation.verify) and gateway.complete with the upstream's 401 — never the value.
+        var audit = new AuditLog(_host);
+        var records = (await audit.RefreshAsync()).Where(r => r.GetProperty("details") is { ValueKind: JsonValueKind.Object } d && d.TryGetProperty("purpose", out var p) && p.GetString() == "rotation.verify").ToList();
+        Assert.Equal(["gateway.request", "gateway.complete"], records.Select(r => r.GetProperty("operation").GetString()));
+        Assert.All(records, r => Assert.Equal((2L, "llm/openai", "rotation"), (r.GetProperty("version").GetInt64(), r.GetProperty("path").GetString(), r.GetProperty("actor").GetProperty("kind").GetString())));
+        Assert.Equal(401, records[1].GetProperty("status").GetInt32());
+        Assert.Equal(records[0].GetProperty("request_id").GetString(), records[1].GetProperty("request_id").GetString());
+        Assert.DoesNotContain(Next, audit.AllText, StringComparison.Ordinal);
 
         // Once the provider accepts it, the promotion goes through.
         _upstream.Secret = Next;
