@@ -48,6 +48,7 @@ public sealed class GroupCommitter : IAsyncDisposable
     private long _batchTicks;
     private long _operations;
     private long _auditRecords;
+    private long _cachedReadsRedone;
 
     public GroupCommitter(IKeywardStore store, KeyHierarchy keys, TimeProvider time, ILogger<GroupCommitter> logger)
     {
@@ -77,7 +78,8 @@ public sealed class GroupCommitter : IAsyncDisposable
         TimeSpan.FromSeconds(Interlocked.Read(ref _commitTicks) / (double)Stopwatch.Frequency),
         TimeSpan.FromSeconds(Interlocked.Read(ref _batchTicks) / (double)Stopwatch.Frequency),
         Interlocked.Read(ref _operations),
-        Interlocked.Read(ref _auditRecords));
+        Interlocked.Read(ref _auditRecords),
+        Interlocked.Read(ref _cachedReadsRedone));
 
     /// <summary>
     /// Runs <paramref name="work"/> in the next batch's transaction and appends <paramref name="audit"/> (if any)
@@ -209,8 +211,8 @@ public sealed class GroupCommitter : IAsyncDisposable
     /// secret generation than <paramref name="generation"/> (any, when null), and takes them out of the batch; their
     /// requests run them again reading the store.
     /// </summary>
-    private static void FailCachedReadsNotAt(List<WorkItem> batch, long? generation) =>
-        batch.RemoveAll(item =>
+    private void FailCachedReadsNotAt(List<WorkItem> batch, long? generation) =>
+        Interlocked.Add(ref _cachedReadsRedone, batch.RemoveAll(item =>
         {
             if (item.Audit?.CachedRowGeneration is not { } relied || relied == generation)
             {
@@ -219,7 +221,7 @@ public sealed class GroupCommitter : IAsyncDisposable
 
             item.Fail(new StaleCachedReadException());
             return true;
-        });
+        }));
 
     /// <summary>
     /// The head this node committed last, if the batch may assume it (see <see cref="CommitBatchAsync"/>): only audit
@@ -498,9 +500,11 @@ public sealed class GroupCommitter : IAsyncDisposable
 /// <summary>
 /// Group-commit figures since start: <see cref="CommitTime"/> is the time of each batch's closing step (its audit
 /// records, the chain head and COMMIT with its sync; <see cref="IWriteSession.CommitAuditedAsync"/>),
-/// <see cref="BatchTime"/> the whole transaction from BEGIN to the end of COMMIT.
+/// <see cref="BatchTime"/> the whole transaction from BEGIN to the end of COMMIT. <see cref="CachedReadsRedone"/> counts
+/// the reads answered from a cached secret row that another change had made stale by their commit, which wrote
+/// nothing of them and sent them back to read the store (a shared store only).
 /// </summary>
-public readonly record struct CommitStats(long Commits, TimeSpan CommitTime, TimeSpan BatchTime, long Operations, long AuditRecords)
+public readonly record struct CommitStats(long Commits, TimeSpan CommitTime, TimeSpan BatchTime, long Operations, long AuditRecords, long CachedReadsRedone = 0)
 {
     public double AverageCommitMilliseconds => Commits == 0 ? 0 : CommitTime.TotalMilliseconds / Commits;
 }

@@ -176,6 +176,7 @@ public static class SysEndpoints
         Line("keyward_store_batch_seconds_total", "Time spent in group-commit transactions, BEGIN to the end of COMMIT.", "counter", stats.BatchTime.TotalSeconds);
         Line("keyward_store_operations_total", "Operations committed.", "counter", stats.Operations);
         Line("keyward_audit_records_total", "Audit records committed.", "counter", stats.AuditRecords);
+        Line("keyward_cached_reads_redone_total", "Reads answered from a cached secret row that a change elsewhere had made stale by their audit commit: nothing written, read again from the store.", "counter", stats.CachedReadsRedone);
         var pages = events.PageStats;
         Line("keyward_event_stream_reads_total", "Reads of the event table by event streams.", "counter", pages.Reads);
         Line("keyward_event_stream_joined_total", "Event stream requests that joined a read already in flight for the same tenant and position.", "counter", pages.Joined);

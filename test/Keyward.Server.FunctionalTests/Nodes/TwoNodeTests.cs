@@ -167,6 +167,8 @@ public sealed class TwoNodeTests(ITestOutputHelper output) : IAsyncLifetime
         var tenantUid = (string)(await cluster.ScalarAsync($"SELECT uid FROM tenants WHERE id = '{_world.Tenant}'", _database))!;
         Assert.True(_b.Services.GetRequiredService<SecretRowCache>().TryGet(tenantUid, Path, SecretRowCache.Slot(null), out _), "B does not hold the row");
 
+        var redoneBefore = _b.Services.GetRequiredService<GroupCommitter>().Stats.CachedReadsRedone;
+
         // Act: the current version goes back to 1 in the database itself, which notifies no node (as a lost
         // notification would leave it); then B is asked, plainly or for a wrapped answer.
         await cluster.ExecuteAsync($"UPDATE secrets SET current_version = 1 WHERE tenant_uid = '{tenantUid}' AND path = '{Path}'", _database);
@@ -190,6 +192,7 @@ public sealed class TwoNodeTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.Equal(("one", 1L), (body.GetProperty("data").GetProperty("password").GetString(), body.GetProperty("version").GetInt64()));
         var record = await new AuditLog(_b).SingleAsync(response.Headers.GetValues("X-Request-Id").Single());
         Assert.Equal(("secret.read", 1L), (record.GetProperty("operation").GetString(), record.GetProperty("version").GetInt64()));
+        Assert.Equal(redoneBefore + 1, _b.Services.GetRequiredService<GroupCommitter>().Stats.CachedReadsRedone);
     }
 
     [Fact]
