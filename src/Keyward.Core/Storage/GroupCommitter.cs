@@ -163,13 +163,6 @@ public sealed class GroupCommitter : IAsyncDisposable
         // A batch of audit records alone (reads, refusals) may chain onto the head this node committed last without
         // reading it first; if another node moved the head meanwhile, nothing was committed and the batch goes again,
         // reading the head under its lock.
-        // Reads answered from rows cached from a shared store vouch for one secret generation; one read under an older
-        // generation than another's is outdated already.
-        if (NewestCachedRowGeneration(batch) is { } newest)
-        {
-            FailCachedReadsNotAt(batch, newest);
-        }
-
         var outcome = await TryCommitBatchAsync(batch, assumeHead: true);
         if (outcome == BatchOutcome.GenerationMoved)
         {
@@ -275,7 +268,14 @@ public sealed class GroupCommitter : IAsyncDisposable
             session = await _store.WriteAsync();
             var assumed = assumeHead ? AssumableHead(batch) : null;
             var head = assumed ?? await session.Audit.GetHeadAsync();
+            // Reads answered from rows cached from a shared store vouch for one secret generation; one read under an
+            // older generation than another's is outdated already.
             var cachedRowGeneration = NewestCachedRowGeneration(batch);
+            if (cachedRowGeneration is { } newest)
+            {
+                FailCachedReadsNotAt(batch, newest);
+            }
+
             if (assumed is null && cachedRowGeneration is not null)
             {
                 // Under the head's lock, before this batch's own changes: reads from cached rows stand if no secret
