@@ -693,9 +693,10 @@ public sealed class PostgresStoreTests : IAsyncLifetime
         Assert.NotNull(lead);
         Assert.Null(await b.TryLeadAsync("sweeper"));
 
-        // Act
+        // Act: terminated, and waited for (up to 10 s) until the backend has exited and so released its lock; without
+        // the wait, B could ask while the signalled backend still holds it.
         await QueryAsync<bool>(
-            "SELECT bool_or(pg_terminate_backend(pid)) FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid <> pg_backend_pid() " +
+            "SELECT bool_or(pg_terminate_backend(pid, 10000)) FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid <> pg_backend_pid() " +
             "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())");
 
         // Assert
