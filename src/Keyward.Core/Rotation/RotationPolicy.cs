@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Keyward.Core.Storage;
 using Keyward.Core.Errors;
 using Keyward.Core.Validation;
 
@@ -76,7 +77,7 @@ public sealed record RotationPolicy(TimeSpan? Period, long? MaxUses, TimeSpan? G
         Grace is { } g ? (long)g.TotalSeconds : null,
         Generator is { } gen ? new StoredGenerator(gen.Kind, gen.Length, gen.Alphabet, gen.Fields) : null,
         ManagedBy,
-        Verify), JsonOptions);
+        Verify), StoredJson.SnakeCase);
 
     public static RotationPolicy? FromJson(string? json)
     {
@@ -85,7 +86,7 @@ public sealed record RotationPolicy(TimeSpan? Period, long? MaxUses, TimeSpan? G
             return null;
         }
 
-        var stored = JsonSerializer.Deserialize<Stored>(json, JsonOptions) ?? throw new JsonException("empty rotation policy");
+        var stored = JsonSerializer.Deserialize<Stored>(json, StoredJson.SnakeCase) ?? throw new JsonException("empty rotation policy");
         return new RotationPolicy(
             stored.PeriodSeconds is { } p ? TimeSpan.FromSeconds(p) : null,
             stored.MaxUses,
@@ -96,8 +97,6 @@ public sealed record RotationPolicy(TimeSpan? Period, long? MaxUses, TimeSpan? G
             Verify = stored.Verify,
         };
     }
-
-    private static JsonSerializerOptions JsonOptions => Storage.StoredJson.SnakeCase;
 
     private sealed record Stored(long? PeriodSeconds, long? MaxUses, long? GraceSeconds, StoredGenerator? Generator,
         [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] string? ManagedBy = null,

@@ -19,21 +19,19 @@ public static class StoredJson
         DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull,
     };
 
-    private static JsonSerializerOptions Options => SnakeCase;
-
-    public static string Rules(IReadOnlyList<RuleSpec> rules) => JsonSerializer.Serialize(rules, Options);
+    public static string Rules(IReadOnlyList<RuleSpec> rules) => JsonSerializer.Serialize(rules, SnakeCase);
 
     public static IReadOnlyList<RuleSpec> ParseRules(string json) =>
-        JsonSerializer.Deserialize<List<RuleSpec>>(json, Options) ?? [];
+        JsonSerializer.Deserialize<List<RuleSpec>>(json, SnakeCase) ?? [];
 
-    public static string Strings(IReadOnlyList<string> values) => JsonSerializer.Serialize(values, Options);
+    public static string Strings(IReadOnlyList<string> values) => JsonSerializer.Serialize(values, SnakeCase);
 
-    public static IReadOnlyList<string> ParseStrings(string json) => JsonSerializer.Deserialize<List<string>>(json, Options) ?? [];
+    public static IReadOnlyList<string> ParseStrings(string json) => JsonSerializer.Deserialize<List<string>>(json, SnakeCase) ?? [];
 
-    public static string Map(IReadOnlyDictionary<string, string> values) => JsonSerializer.Serialize(values, Options);
+    public static string Map(IReadOnlyDictionary<string, string> values) => JsonSerializer.Serialize(values, SnakeCase);
 
     public static IReadOnlyDictionary<string, string> ParseMap(string json) =>
-        JsonSerializer.Deserialize<Dictionary<string, string>>(json, Options) ?? new Dictionary<string, string>();
+        JsonSerializer.Deserialize<Dictionary<string, string>>(json, SnakeCase) ?? new Dictionary<string, string>();
 
     /// <summary>A tenant's anomaly settings (the <c>tenant_settings.anomaly</c> column; property names as first stored).</summary>
     public static string Anomaly(Tenants.AnomalySettings settings) =>

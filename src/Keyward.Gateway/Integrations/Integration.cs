@@ -258,7 +258,7 @@ public sealed record Integration(
     private static bool IsTokenChar(char c) => char.IsAsciiLetterOrDigit(c) || "!#$%&'*+-.^_`|~".Contains(c, StringComparison.Ordinal);
 
     /// <summary>The stored JSON (and the shape reads return).</summary>
-    public string ToJson() => JsonSerializer.Serialize(ToView(), StoredJson);
+    public string ToJson() => JsonSerializer.Serialize(ToView(), Core.Storage.StoredJson.SnakeCaseWithoutNulls);
 
     public IntegrationView ToView() => new(
         Name, Upstream.ToString(), SecretPath, SecretField,
@@ -270,7 +270,7 @@ public sealed record Integration(
     /// <summary>Reads a stored integration (already validated when it was written; the address rules are checked at each connection).</summary>
     public static Integration FromJson(string json)
     {
-        var view = JsonSerializer.Deserialize<IntegrationView>(json, StoredJson) ?? throw new JsonException("empty integration");
+        var view = JsonSerializer.Deserialize<IntegrationView>(json, Core.Storage.StoredJson.SnakeCaseWithoutNulls) ?? throw new JsonException("empty integration");
         var kind = Enum.Parse<InjectKind>(view.Inject.Kind, ignoreCase: true);
         return new Integration(
             view.Name, new Uri(view.Upstream), view.SecretPath, view.SecretField, kind,
@@ -280,7 +280,6 @@ public sealed record Integration(
             new IntegrationLimits(view.Limits?.PerAgentRps, view.Limits?.RunBudget));
     }
 
-    private static JsonSerializerOptions StoredJson => Core.Storage.StoredJson.SnakeCaseWithoutNulls;
 }
 
 public sealed record IntegrationInject(string Kind, string? Name);

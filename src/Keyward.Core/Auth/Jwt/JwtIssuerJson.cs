@@ -1,17 +1,16 @@
 using System.Text.Json;
+using Keyward.Core.Storage;
 
 namespace Keyward.Core.Auth.Jwt;
 
 /// <summary>How every engine stores a registration's keys and bindings as JSON text.</summary>
 public static class JwtIssuerJson
 {
-    private static JsonSerializerOptions Options => Storage.StoredJson.SnakeCaseWithoutNulls;
+    public static string Keys(IReadOnlyList<JwtKey> keys) => JsonSerializer.Serialize(keys, StoredJson.SnakeCaseWithoutNulls);
 
-    public static string Keys(IReadOnlyList<JwtKey> keys) => JsonSerializer.Serialize(keys, Options);
+    public static IReadOnlyList<JwtKey> ParseKeys(string json) => JsonSerializer.Deserialize<List<JwtKey>>(json, StoredJson.SnakeCaseWithoutNulls) ?? [];
 
-    public static IReadOnlyList<JwtKey> ParseKeys(string json) => JsonSerializer.Deserialize<List<JwtKey>>(json, Options) ?? [];
+    public static string Bindings(IReadOnlyList<JwtBinding> bindings) => JsonSerializer.Serialize(bindings, StoredJson.SnakeCaseWithoutNulls);
 
-    public static string Bindings(IReadOnlyList<JwtBinding> bindings) => JsonSerializer.Serialize(bindings, Options);
-
-    public static IReadOnlyList<JwtBinding> ParseBindings(string json) => JsonSerializer.Deserialize<List<JwtBinding>>(json, Options) ?? [];
+    public static IReadOnlyList<JwtBinding> ParseBindings(string json) => JsonSerializer.Deserialize<List<JwtBinding>>(json, StoredJson.SnakeCaseWithoutNulls) ?? [];
 }
