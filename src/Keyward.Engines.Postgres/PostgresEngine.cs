@@ -276,7 +276,11 @@ public sealed partial class PostgresEngine : ILeaseEngine, IPromotionGuard, IAsy
 
     /// <summary>
     /// Creates a login. The lease is made durable first, so a crash or failure after it can never leave a login
-    /// nobody will drop; a failure then revokes the lease at once (its clean-up drops whatever may exist).
+    /// nobody will drop; a failure then revokes the lease at once (its clean-up drops whatever may exist). Once the login
+    /// exists, a second transaction (which carries the issuance's audit record) keeps it only if the lease is still live
+    /// and the tenant still open: a lockdown, an offboarding or a revocation that committed while the login was being
+    /// created may have run the lease's clean-up already — before the login existed — so the clean-up is scheduled again
+    /// and the login dropped at once, and the caller gets nothing.
     /// </summary>
     public async Task<IssuedLogin> IssueAsync(Principal caller, string? name, string? role, AuditDraft audit, CancellationToken cancellationToken)
     {
@@ -293,16 +297,20 @@ public sealed partial class PostgresEngine : ILeaseEngine, IPromotionGuard, IAsy
         var now = _time.GetUtcNow();
         var maxTtl = caller.ExpiresAt is { } callerExpiry && callerExpiry - now < roleSettings.MaxTtl ? callerExpiry - now : roleSettings.MaxTtl;
         var lease = LeaseRecord.Issue(caller.Token, EngineName, path, roleSettings.Ttl, maxTtl, username, now);
-        await _committer.ExecuteAsync(null, async session =>
-        {
-            if (loaded.Settings.MaxOpenLeases is { } limit
-                && (await session.Leases.ListAsync(tenant.Uid, null, PathPrefix + name, includeRevoked: false, limit)).Count >= limit)
+        var gate = caller.Gate;
+        await _committer.ExecuteAsync(
+            null,
+            async session =>
             {
-                throw KeywardErrors.LeaseLimitReached(name, limit);
-            }
+                if (loaded.Settings.MaxOpenLeases is { } limit
+                    && (await session.Leases.ListAsync(tenant.Uid, null, PathPrefix + name, includeRevoked: false, limit)).Count >= limit)
+                {
+                    throw KeywardErrors.LeaseLimitReached(name, limit);
+                }
 
-            await session.Leases.InsertAsync(lease);
-        });
+                await session.Leases.InsertAsync(lease);
+            },
+            gate);
 
         try
         {
@@ -317,7 +325,46 @@ public sealed partial class PostgresEngine : ILeaseEngine, IPromotionGuard, IAsy
 
         audit.AddDetail("lease_id", lease.LeaseId);
         audit.AddDetail("username", username);
+        try
+        {
+            // The caller's gate runs first (the audit draft's): a kill switch since the request was authorized refuses.
+            await _committer.ExecuteAsync(
+                audit,
+                async session =>
+                {
+                    if ((await session.Leases.GetAsync(lease.LeaseId))?.RevokedAt is not null)
+                    {
+                        throw KeywardErrors.LeaseRevokedDuringIssue();
+                    }
+                },
+                gate);
+        }
+        catch (KeywardException)
+        {
+            await DropUnissuedAsync(loaded, lease, name, roleSettings, username);
+            throw;
+        }
+
         return new IssuedLogin(username, password, lease);
+    }
+
+    /// <summary>
+    /// A login created after its lease ended: the lease's clean-up is scheduled again (it may have run before the login
+    /// existed) and the login dropped right now, with the connection already loaded (an offboarded tenant's keys may be
+    /// gone once its clean-ups looked done). The sweeper retries if this drop fails.
+    /// </summary>
+    private async Task DropUnissuedAsync(Loaded loaded, LeaseRecord lease, string name, PostgresRoleSettings role, string username)
+    {
+        await _committer.ExecuteAsync(null, session => session.Leases.RescheduleCleanupAsync(lease.LeaseId, _time.GetUtcNow()));
+        try
+        {
+            await OnTargetAsync(loaded, connection => PostgresTargets.DropLoginAsync(connection, name, username, role.RevocationStatements, CancellationToken.None), CancellationToken.None);
+            await _committer.ExecuteAsync(null, session => session.Leases.RecordCleanupAsync(lease.LeaseId, true, null, null));
+        }
+        catch (KeywardException)
+        {
+            // Pending: the sweeper drops it.
+        }
     }
 
     // ---- the lease engine ----

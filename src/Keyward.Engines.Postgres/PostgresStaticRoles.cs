@@ -107,7 +107,7 @@ public sealed partial class PostgresEngine
                     (existing?.Version ?? 0) + 1, existing?.CreatedAt ?? now, now);
                 await session.Engines.UpsertAsync(item);
                 return (item, await RotationService.AdoptAsync(session, ring, uid, path, policy, value, now));
-            }));
+            }, caller.Gate));
 
             // Outside any transaction: the login gets the new password, then the version holding it becomes current. If the
             // database cannot be reached, the pending version stays and the scheduler sets it within a few minutes.

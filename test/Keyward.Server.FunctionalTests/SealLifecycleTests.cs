@@ -36,6 +36,28 @@ public sealed class SealLifecycleTests
     }
 
     [Fact]
+    public async Task AnAuthenticatedAnswer_ThatCannotBeAuditedBecauseTheServerSealedMeanwhile_Is503()
+    {
+        // Arrange: a dev server; a tenant admin token; a request whose handler is still running when the server seals
+        await using var host = await KeywardTestHost.StartAsync();
+        var admin = await host.CreateTenantAsync("acme");
+        var http = new Microsoft.AspNetCore.Http.DefaultHttpContext { RequestServices = host.Services };
+        http.Request.Headers.Authorization = "Bearer " + admin;
+        var audited = host.Services.GetRequiredService<Keyward.Server.Http.Audited>();
+
+        // Act: the handler has its answer (a value it read with keys it held) only once the seal has wiped the keys
+        var result = await audited.RunAsync(http, "secret.read", async _ =>
+        {
+            await SealAsync(host, KeywardTestHost.RootToken);
+            return Microsoft.AspNetCore.Http.TypedResults.Ok(new { data = new { password = "must-not-leave" } });
+        });
+
+        // Assert: no answer without its durable record — 503, not the value
+        var problem = Assert.IsType<Keyward.Server.Http.ProblemResult>(result);
+        Assert.Equal((503, "sealed"), (problem.Error.Status, problem.Error.Code));
+    }
+
+    [Fact]
     public async Task Uninitialized_AnswersHealthAndRefusesEverythingElseWith503()
     {
         await using var host = await StartUninitializedAsync();

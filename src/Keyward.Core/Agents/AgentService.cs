@@ -164,6 +164,7 @@ public sealed class AgentService
             throw KeywardErrors.InvalidToken();
         }
 
+        var started = _time.GetUtcNow();
         var bootstrap = await _tokens.FindAsync(bootstrapToken) ?? throw KeywardErrors.InvalidToken();
         var tenant = bootstrap.TenantUid is { } uid ? await _tenants.GetByUidAsync(uid) : null;
         audit.Actor = bootstrap.ToActor();
@@ -177,6 +178,8 @@ public sealed class AgentService
                 throw KeywardErrors.TenantLocked(tenant.Id);
         }
 
+        // The state above may be stale by the time the session is inserted: checked again in the transaction.
+        audit.Gate = new TenantGate(tenant.Uid, started);
         var now = _time.GetUtcNow();
         var (token, record) = _tokens.Mint(
             TokenKind.Agent, tenant.Uid, bootstrap.SessionTtl ?? TimeSpan.Zero, bootstrap.Accessor, parentAccessor: bootstrap.ParentAccessor,

@@ -61,8 +61,33 @@ public sealed class AuditDraft
     /// <summary>Extra non-secret facts (counts, key versions, incident ids).</summary>
     public Dictionary<string, string>? Details { get; set; }
 
-    /// <summary>Set once the record is durable; the request must not write it again.</summary>
-    public bool Committed { get; internal set; }
+    /// <summary>
+    /// The tenant check every change of this operation passes inside its transaction, before it runs (see
+    /// <see cref="Tenants.TenantGate"/>): set from the caller's token when it authenticates, so that no write path of a
+    /// tenant's token can forget it.
+    /// </summary>
+    public Tenants.TenantGate? Gate { get; set; }
+
+    private const int Free = 0;
+    private const int Queued = 1;
+    private const int Written = 2;
+    private int _state;
+
+    /// <summary>
+    /// Set once the record is durable. A draft is written at most once, by construction: the group committer takes it
+    /// (<see cref="TryTake"/>) when it is queued, so a second queueing — while it waits, or after it was written — is
+    /// refused, never a second record.
+    /// </summary>
+    public bool Committed => Volatile.Read(ref _state) == Written;
+
+    /// <summary>Takes the draft for one commit; false if it is queued already or written.</summary>
+    internal bool TryTake() => Interlocked.CompareExchange(ref _state, Queued, Free) == Free;
+
+    /// <summary>The commit that took the draft wrote it.</summary>
+    internal void MarkWritten() => Volatile.Write(ref _state, Written);
+
+    /// <summary>The commit that took the draft wrote nothing of it (the batch failed, or the read goes again): it may be queued again.</summary>
+    internal void Release() => Interlocked.CompareExchange(ref _state, Free, Queued);
 
     /// <summary>
     /// Set when the operation answered from a secret row this node cached from a shared store: the store's secret

@@ -194,6 +194,9 @@ public static partial class KeywardErrors
         new(409, "bootstrap_replayed", "Bootstrap token replayed",
             "This bootstrap token was already exchanged. A replay means it leaked: the session the first exchange produced has been revoked with its subtree.");
 
+    public static KeywardException LeaseRevokedDuringIssue() =>
+        new(409, "lease_revoked", "Lease revoked", "The credential's lease was revoked while it was being issued; nothing was handed out.");
+
     public static KeywardException TenantNotLocked(string id) =>
         new(409, "tenant_not_locked", "Tenant not locked", $"Tenant '{Truncate(id)}' is not locked down.");
 

@@ -91,6 +91,13 @@ public interface ILeaseStore
     /// <summary>Pending clean-ups due at <paramref name="now"/>, oldest first.</summary>
     Task<IReadOnlyList<LeaseRecord>> ListDueCleanupsAsync(DateTimeOffset now, int limit, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// Revokes the lease if it is live and schedules its clean-up outside Keyward at <paramref name="at"/>, even one
+    /// already recorded done: for something an engine created outside after its lease may have been cleaned up (a
+    /// database login created while a lockdown revoked the lease that stands for it).
+    /// </summary>
+    Task RescheduleCleanupAsync(string leaseId, DateTimeOffset at, CancellationToken cancellationToken = default);
+
     /// <summary>Records a clean-up attempt: done, or failed with the next attempt's time and a non-secret error.</summary>
     Task RecordCleanupAsync(string leaseId, bool done, DateTimeOffset? nextAt, string? error, CancellationToken cancellationToken = default);
 

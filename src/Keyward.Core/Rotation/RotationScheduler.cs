@@ -195,8 +195,9 @@ public sealed class RotationScheduler : IAsyncDisposable
     /// <summary>An engine took the secret over and staged its first value but could not put it in place: the scheduler finishes it.</summary>
     private static bool IsAdoptionToFinish(SecretMetadata metadata) => metadata.Rotation?.ManagedBy is not null && metadata.PendingVersion is not null;
 
-    private static AuditDraft Draft(Tenant tenant, string path, string operation) =>
-        new(Ids.NewRequestId(), operation) { TenantId = tenant.Id, Actor = SchedulerActor, Path = path };
+    /// <summary>A record of the scheduler's, whose change is refused in its transaction if the tenant was locked down or offboarded meanwhile.</summary>
+    private AuditDraft Draft(Tenant tenant, string path, string operation) =>
+        new(Ids.NewRequestId(), operation) { TenantId = tenant.Id, Actor = SchedulerActor, Path = path, Gate = new TenantGate(tenant.Uid, _time.GetUtcNow()) };
 
     public ValueTask DisposeAsync() => _loop.DisposeAsync();
 }

@@ -171,12 +171,12 @@ public sealed class RotationService
     }
 
     /// <summary>
-    /// A read of the current version of a secret whose policy has <c>max_uses</c>: the use is counted in the read's
-    /// own transaction (with its audit record), and the N-th use rotates and promotes in that same transaction — it
-    /// still gets the value it counted against. Concurrent readers are serialized on the counter, so exactly every
-    /// N-th use rotates.
+    /// A read of a secret whose policy has <c>max_uses</c> (<paramref name="version"/>, or the current one when null): in
+    /// the read's own transaction (with its audit record) the version is read again and, if it is the current one — however
+    /// the caller named it — the use is counted (<see cref="CountUseAsync"/>); the N-th use rotates and promotes in that
+    /// same transaction and still gets the value it counted against.
     /// </summary>
-    public async Task<SecretRead> CountedReadAsync(Tenant tenant, string path, AuditDraft audit)
+    public async Task<SecretRead> CountedReadAsync(Tenant tenant, string path, long? version, AuditDraft audit)
     {
         var ring = await _rings.GetAsync(tenant.Uid);
         var rotated = false;
@@ -184,48 +184,78 @@ public sealed class RotationService
         {
             return await _committer.ExecuteAsync(audit, async session =>
             {
-                var uses = await session.Secrets.CountUseAsync(tenant.Uid, path) ?? throw KeywardErrors.SecretNotFound(path);
-                var (metadata, stored) = await session.Secrets.ReadAsync(tenant.Uid, path, null) ?? throw KeywardErrors.SecretNotFound(path);
-                if (metadata.CurrentVersion == 0)
-                {
-                    throw KeywardErrors.SecretNotFound(path);
-                }
+            var (metadata, stored) = await session.Secrets.ReadAsync(tenant.Uid, path, version) ?? throw KeywardErrors.SecretNotFound(path);
+            if (metadata.CurrentVersion == 0)
+            {
+                throw KeywardErrors.SecretNotFound(path);
+            }
 
-                if (stored is null || stored.DestroyedAt is not null)
-                {
-                    throw KeywardErrors.SecretDeleted(path, metadata.CurrentVersion);
-                }
-
-                audit.Version = stored.Version;
-                audit.Epoch = metadata.Epoch;
-                var data = SecretWrites.Open(ring, stored);
-                try
-                {
-                    if (metadata.Rotation?.MaxUses is { } maxUses && uses >= maxUses)
-                    {
-                        _rows.Invalidate();
-                        rotated = true;
-                        var next = await StageAsync(session, ring, metadata, null, promote: true, "max_uses", _time.GetUtcNow());
-                        audit.AddDetail("rotated_to", next.CurrentVersion);
-                    }
-
-                    audit.AddDetail("uses", uses);
-                    return new SecretRead(path, stored.Version, stored.CreatedAt, data) { Epoch = metadata.Epoch, Stage = SecretStage.Current };
-                }
-                catch
-                {
-                    CryptographicOperations.ZeroMemory(data);
-                    throw;
-                }
+            var wanted = version ?? metadata.CurrentVersion;
+            audit.Version = wanted;
+            audit.Epoch = metadata.Epoch;
+            var readable = SecretWrites.RequireReadable(stored, path, wanted, named: version is not null);
+            var data = SecretWrites.Open(ring, readable);
+            try
+            {
+                rotated = await CountCurrentUseAsync(session, ring, metadata, readable.Version, audit);
+                return new SecretRead(path, readable.Version, readable.CreatedAt, data) { Epoch = metadata.Epoch, Stage = metadata.StageOf(readable.Version) };
+            }
+            catch
+            {
+                CryptographicOperations.ZeroMemory(data);
+                throw;
+            }
             });
         }
         finally
         {
             if (rotated)
             {
-                _rows.Invalidate();
+                UsesRotated();
             }
         }
+    }
+
+    /// <summary>
+    /// Counts one use of <paramref name="version"/> of a secret whose policy has <c>max_uses</c>, in the caller's transaction
+    /// (the one that records the use: a read's, or a gateway call's once its budget allowed it): only a use of the current
+    /// version counts — a version pinned to the previous one counts nothing. The N-th use of the current version rotates and
+    /// promotes in that transaction. Concurrent uses are serialized on the counter, so exactly every N-th use rotates.
+    /// </summary>
+    /// <returns>Whether the use rotated the secret: then the caller calls <see cref="UsesRotated"/> once its transaction committed.</returns>
+    public async Task<bool> CountUseAsync(IWriteSession session, string tenantUid, string path, long version, AuditDraft audit)
+    {
+        ArgumentNullException.ThrowIfNull(session);
+        if (await session.Secrets.GetMetadataAsync(tenantUid, path) is not { } metadata)
+        {
+            throw KeywardErrors.SecretNotFound(path);
+        }
+
+        return await CountCurrentUseAsync(session, await _rings.GetAsync(tenantUid), metadata, version, audit);
+    }
+
+    /// <summary>After the commit of a use that rotated: no row cached meanwhile is served (as <see cref="SecretRowCache.MutateAsync{T}"/>).</summary>
+    public void UsesRotated() => _rows.Invalidate();
+
+    private async Task<bool> CountCurrentUseAsync(IWriteSession session, KeyRing ring, SecretMetadata metadata, long version, AuditDraft audit)
+    {
+        if (metadata.Rotation?.MaxUses is not { } maxUses || version != metadata.CurrentVersion)
+        {
+            return false;
+        }
+
+        var uses = await session.Secrets.CountUseAsync(metadata.TenantUid, metadata.Path) ?? throw KeywardErrors.SecretNotFound(metadata.Path);
+        audit.AddDetail("uses", uses);
+        if (uses < maxUses)
+        {
+            return false;
+        }
+
+        // Cached rows are made stale before the commit, and again after it by the caller (UsesRotated).
+        _rows.Invalidate();
+        var next = await StageAsync(session, ring, metadata, null, promote: true, "max_uses", _time.GetUtcNow());
+        audit.AddDetail("rotated_to", next.CurrentVersion);
+        return true;
     }
 
     /// <summary>

@@ -20,6 +20,13 @@ public sealed record SecretRead(string Path, long Version, DateTimeOffset Create
 
     /// <summary>The stage the version holds, if any.</summary>
     public SecretStage? Stage { get; init; }
+
+    /// <summary>
+    /// A use (<see cref="SecretService.GetForUseAsync"/>) of the current version of a secret whose policy has <c>max_uses</c>:
+    /// not counted yet. The caller counts it with <see cref="Rotation.RotationService.CountUseAsync"/> in the transaction
+    /// that records the use, once nothing else refuses it.
+    /// </summary>
+    public bool CountsUse { get; init; }
 }
 
 /// <summary>The version a write made current, and the path's new epoch.</summary>
@@ -119,7 +126,8 @@ public sealed class SecretService
     /// <summary>
     /// The gateway's read: the value to inject, on <c>use</c> (which never implies <c>read</c>, and which <c>read</c> does
     /// not imply either). Only the current version, or the previous one within its grace window
-    /// (<paramref name="previous"/>); a use counts like a read against <c>max_uses</c>.
+    /// (<paramref name="previous"/>). A use of the current version counts like a read against <c>max_uses</c>, but not
+    /// here: <see cref="SecretRead.CountsUse"/> tells the caller to count it where it records the use.
     /// </summary>
     public Task<SecretRead> GetForUseAsync(Principal caller, string path, bool previous, AuditDraft audit, CancellationToken cancellationToken = default) =>
         GetAsync(caller, path, null, previous ? SecretStage.Previous : SecretStage.Current, Capability.Use, audit, cancellationToken);
@@ -180,14 +188,17 @@ public sealed class SecretService
         }
 
         var metadata = row.Metadata;
-        if (version is null && wantedStage == SecretStage.Current && metadata.Rotation?.MaxUses is not null)
+        var wanted = version ?? metadata.VersionOf(wantedStage) ?? throw KeywardErrors.StageNotFound(path, SecretStages.Name(wantedStage));
+        var countsUse = metadata.Rotation?.MaxUses is not null && wanted == metadata.CurrentVersion;
+        if (countsUse && capability == Capability.Read)
         {
-            // Counted in a transaction that reads the row again: the cached row only chose this way.
+            // Every read of the current version counts, however it is named (no version, ?version=N, ?stage=current):
+            // in a transaction that reads the row again, the cached row only chose this way. A use (the gateway) is
+            // counted by its caller, in the transaction that records the call once its budget allowed it.
             audit.CachedRowGeneration = null;
-            return await _rotation.CountedReadAsync(tenant, path, audit);
+            return await _rotation.CountedReadAsync(tenant, path, version, audit);
         }
 
-        var wanted = version ?? metadata.VersionOf(wantedStage) ?? throw KeywardErrors.StageNotFound(path, SecretStages.Name(wantedStage));
         audit.Version = wanted;
         audit.Epoch = metadata.Epoch;
         if (version is null && wantedStage == SecretStage.Previous && metadata.PreviousSince + metadata.EffectiveGrace < _time.GetUtcNow())
@@ -195,16 +206,7 @@ public sealed class SecretService
             throw KeywardErrors.GraceExpired(path, wanted);
         }
 
-        var stored = row.Version ?? throw KeywardErrors.VersionNotFound(path, wanted);
-        if (stored.DestroyedAt is not null)
-        {
-            throw version is null ? KeywardErrors.SecretDeleted(path, wanted) : KeywardErrors.VersionDestroyed(path, wanted);
-        }
-
-        if (stored.DeletedAt is not null || stored.Ciphertext is null)
-        {
-            throw KeywardErrors.SecretDeleted(path, wanted);
-        }
+        var stored = SecretWrites.RequireReadable(row.Version, path, wanted, named: version is not null);
 
         var ring = await _rings.GetAsync(tenant.Uid, cancellationToken);
         var context = EnvelopeContext.ForSecret(tenant.Uid, path, wanted);
@@ -216,7 +218,7 @@ public sealed class SecretService
                 data = SecretEnvelope.Decrypt(ring, context, stored.Ciphertext);
             }
 
-            return new SecretRead(path, wanted, stored.CreatedAt, data) { Epoch = metadata.Epoch, Stage = metadata.StageOf(wanted) };
+            return new SecretRead(path, wanted, stored.CreatedAt, data) { Epoch = metadata.Epoch, Stage = metadata.StageOf(wanted), CountsUse = countsUse };
         }
         catch (EnvelopeException)
         {

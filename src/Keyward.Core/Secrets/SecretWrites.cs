@@ -17,6 +17,26 @@ internal static class SecretWrites
         return session.Secrets.InsertVersionAsync(new SecretVersion(tenantUid, path, version, ring.CurrentVersion, ciphertext, at, null, null));
     }
 
+    /// <summary>
+    /// The stored version a read asked for, if it can be read: missing → 404 <c>version_not_found</c>; destroyed → 404
+    /// <c>version_destroyed</c> when the caller <paramref name="named"/> the version, else <c>secret_deleted</c> (a read of
+    /// the current version never falls back to another); soft-deleted → 404 <c>secret_deleted</c>.
+    /// </summary>
+    public static SecretVersion RequireReadable(SecretVersion? stored, string path, long wanted, bool named)
+    {
+        if (stored is null)
+        {
+            throw KeywardErrors.VersionNotFound(path, wanted);
+        }
+
+        if (stored.DestroyedAt is not null)
+        {
+            throw named ? KeywardErrors.VersionDestroyed(path, wanted) : KeywardErrors.SecretDeleted(path, wanted);
+        }
+
+        return stored.DeletedAt is not null || stored.Ciphertext is null ? throw KeywardErrors.SecretDeleted(path, wanted) : stored;
+    }
+
     /// <summary>The plaintext of a stored version that is neither deleted nor destroyed (the caller zeroes it).</summary>
     public static byte[] Open(KeyRing ring, SecretVersion stored)
     {

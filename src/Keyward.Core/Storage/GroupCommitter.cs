@@ -4,6 +4,7 @@ using Keyward.Core.Audit;
 using Keyward.Core.Diagnostics;
 using Keyward.Core.Errors;
 using Keyward.Core.Seal;
+using Keyward.Core.Tenants;
 using Microsoft.Extensions.Logging;
 
 namespace Keyward.Core.Storage;
@@ -85,20 +86,28 @@ public sealed class GroupCommitter : IAsyncDisposable
     /// Runs <paramref name="work"/> in the next batch's transaction and appends <paramref name="audit"/> (if any)
     /// with its outcome. Completes after the commit; throws the operation's own error after its failure was audited.
     /// </summary>
-    public Task<T> ExecuteAsync<T>(AuditDraft? audit, Func<IWriteSession, Task<T>> work)
+    /// <param name="audit">The operation's record, or null.</param>
+    /// <param name="work">The change.</param>
+    /// <param name="gate">The tenant check the change passes in its transaction before it runs (refused otherwise: 423 or
+    /// 401); by default the audit draft's, which authentication set from a tenant's token. Give it where the work acts for
+    /// a tenant without such a draft (a system task, a second transaction of a request whose record is committed).</param>
+    public Task<T> ExecuteAsync<T>(AuditDraft? audit, Func<IWriteSession, Task<T>> work, TenantGate? gate = null)
     {
         ArgumentNullException.ThrowIfNull(work);
-        var item = new WorkItem<T>(audit, work);
+        var item = new WorkItem<T>(audit, work) { Gate = gate ?? audit?.Gate };
         Enqueue(item);
         return item.Completion.Task;
     }
 
-    public Task ExecuteAsync(AuditDraft? audit, Func<IWriteSession, Task> work) =>
-        ExecuteAsync<bool>(audit, async session =>
-        {
-            await work(session);
-            return true;
-        });
+    public Task ExecuteAsync(AuditDraft? audit, Func<IWriteSession, Task> work, TenantGate? gate = null) =>
+        ExecuteAsync<bool>(
+            audit,
+            async session =>
+            {
+                await work(session);
+                return true;
+            },
+            gate);
 
     /// <summary>Makes an audit record durable on its own (reads, refusals).</summary>
     public Task AuditAsync(AuditDraft audit)
@@ -119,6 +128,13 @@ public sealed class GroupCommitter : IAsyncDisposable
 
     private void Enqueue(WorkItem item)
     {
+        if (item.Audit is { } audit && !audit.TryTake())
+        {
+            // One request, one record: a draft queued twice would be written twice (say, ok and then denied).
+            item.Refuse(new InvalidOperationException($"The audit record of '{audit.Operation}' is queued or written already; a draft is committed once."));
+            return;
+        }
+
         if (!_queue.Writer.TryWrite(item))
         {
             item.Fail(KeywardErrors.StoreUnavailable());
@@ -345,7 +361,7 @@ public sealed class GroupCommitter : IAsyncDisposable
             {
                 if (item.Audit is not null)
                 {
-                    item.Audit.Committed = true;
+                    item.Audit.MarkWritten();
                     Interlocked.Increment(ref _auditRecords);
                 }
             }
@@ -390,6 +406,12 @@ public sealed class GroupCommitter : IAsyncDisposable
         await session.SavepointAsync();
         try
         {
+            if (item.Gate is { } gate)
+            {
+                // Inside the transaction, before the change: a kill switch committed earlier is seen here.
+                await gate.RequireOpenAsync(session);
+            }
+
             await item.RunAsync(session);
             await session.ReleaseSavepointAsync();
             item.Audit?.Succeeded();
@@ -450,6 +472,8 @@ public sealed class GroupCommitter : IAsyncDisposable
 
         public bool IsCheckpointTick { get; init; }
 
+        public TenantGate? Gate { get; init; }
+
         public bool IsBarrier => !HasWork && Audit is null;
 
         public abstract Task RunAsync(IWriteSession session);
@@ -458,7 +482,11 @@ public sealed class GroupCommitter : IAsyncDisposable
 
         public abstract void Complete();
 
+        /// <summary>Fails the item with nothing of it written: its draft may be queued again (to record the failure).</summary>
         public abstract void Fail(Exception error);
+
+        /// <summary>Fails an item that was never queued, leaving its draft to whoever holds it.</summary>
+        public abstract void Refuse(Exception error);
     }
 
     private sealed class WorkItem<T> : WorkItem
@@ -493,7 +521,13 @@ public sealed class GroupCommitter : IAsyncDisposable
             }
         }
 
-        public override void Fail(Exception error) => Completion.TrySetException(error);
+        public override void Fail(Exception error)
+        {
+            Audit?.Release();
+            Completion.TrySetException(error);
+        }
+
+        public override void Refuse(Exception error) => Completion.TrySetException(error);
     }
 }
 

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Keyward.Core.Errors;
 using Keyward.Core.Seal;
 using Keyward.Core.Storage;
 using Keyward.Crypto.Envelope;
@@ -61,7 +62,8 @@ public sealed class TenantKeyRings
                     _ = RetireAsync(loaded.Ring);
                 }
 
-                throw new InvalidOperationException($"Tenant {tenantUid} has no key material (deleted).");
+                // Offboarded (its keys destroyed) since the caller's token was checked: the token went with it.
+                throw KeywardErrors.TokenRevoked();
             }
 
             var keys = new Dictionary<int, SecretKey>();

@@ -43,6 +43,15 @@ public sealed class Principal
 
     public Tenant? Tenant { get; }
 
+    /// <summary>When the token was authenticated (before its checks): a lockdown after it revokes what this request does.</summary>
+    public DateTimeOffset AuthenticatedAt { get; init; }
+
+    /// <summary>
+    /// For a tenant's token, the check every change this principal makes passes inside its transaction (see
+    /// <see cref="TenantGate"/>); null for the root token.
+    /// </summary>
+    public TenantGate? Gate => Tenant is { } tenant ? new TenantGate(tenant.Uid, AuthenticatedAt) : null;
+
     public RuleSet Rules { get; }
 
     /// <summary><see cref="TokenKind.Derived"/> for a derived token, whatever its session's kind.</summary>

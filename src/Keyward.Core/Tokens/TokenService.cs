@@ -117,8 +117,9 @@ public sealed class TokenService
             throw KeywardErrors.InvalidToken();
         }
 
+        var authenticatedAt = _time.GetUtcNow();
         var (tenant, lockedDown) = await RequireLiveAsync(record, cancellationToken);
-        return new Principal(record, tenant, record.EffectiveRules, lockedDown);
+        return new Principal(record, tenant, record.EffectiveRules, lockedDown) { AuthenticatedAt = authenticatedAt };
     }
 
     /// <summary>
@@ -129,6 +130,7 @@ public sealed class TokenService
     /// </summary>
     private async ValueTask<Principal> AuthenticateDerivedAsync(string token, CancellationToken cancellationToken)
     {
+        var authenticatedAt = _time.GetUtcNow();
         var (derived, session) = await VerifyDerivedAsync(token, cancellationToken);
         var (tenant, _) = await RequireLiveAsync(session, cancellationToken);
         if (derived.Attenuation.ExpiresAt <= _time.GetUtcNow())
@@ -136,7 +138,7 @@ public sealed class TokenService
             throw KeywardErrors.TokenExpired();
         }
 
-        return new Principal(session, tenant, session.EffectiveRules, attenuation: derived.Attenuation);
+        return new Principal(session, tenant, session.EffectiveRules, attenuation: derived.Attenuation) { AuthenticatedAt = authenticatedAt };
     }
 
     private async ValueTask<(DerivedToken Token, TokenRecord Session)> VerifyDerivedAsync(string token, CancellationToken cancellationToken)

@@ -88,17 +88,9 @@ public sealed class WrappingService
         var payload = SecretEnvelope.Encrypt(ring, EnvelopeContext.ForWrapping(tenant.Uid, prepared.Accessor), body.Span);
         var record = new WrapRecord(
             tenant.Uid, TokenHasher.Hash(prepared.Token), prepared.Accessor, creationPath, now, now + prepared.Ttl, ring.CurrentVersion, payload, null, WrapState.Active);
-        await _committer.ExecuteAsync(audit.Committed ? null : audit, async session =>
-        {
-            // A lockdown that committed since the call was authorized has already revoked what it could see: add nothing.
-            var current = await session.Tenants.GetByUidAsync(tenant.Uid);
-            if (current?.State != TenantState.Active)
-            {
-                throw KeywardErrors.TenantLocked(tenant.Id);
-            }
-
-            await session.Wraps.InsertAsync(record);
-        });
+        // A lockdown that committed since the call was authorized has already revoked what it could see: add nothing
+        // (the caller's gate, also when the call's own record committed earlier).
+        await _committer.ExecuteAsync(audit.Committed ? null : audit, session => session.Wraps.InsertAsync(record), caller.Gate);
         return new WrapInfo(prepared.Token, prepared.Accessor, prepared.Ttl, now, creationPath);
     }
 

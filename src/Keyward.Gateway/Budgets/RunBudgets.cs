@@ -100,14 +100,24 @@ public sealed class RunBudgets
     /// <summary>
     /// Makes the call's <c>gateway.request</c> record durable, and — for a token of a run — counts the request against the
     /// run and every slice on the caller's chain in the same transaction, or refuses it with 429 <c>run_budget_exhausted</c>
-    /// (the refusal is the record) when any of them is used up.
+    /// (the refusal is the record) when any of them is used up. <paramref name="counted"/> (the use of a <c>max_uses</c>
+    /// secret) runs in that transaction once the budget allowed the call: a refused call counts nothing.
     /// </summary>
-    public async Task CommitRequestAsync(Principal caller, string integration, long? runBudget, AuditDraft audit, CancellationToken cancellationToken)
+    public async Task CommitRequestAsync(
+        Principal caller, string integration, long? runBudget, AuditDraft audit, CancellationToken cancellationToken, Func<IWriteSession, Task>? counted = null)
     {
         if (caller.Token.RunId is not { } run || caller.Tenant is not { } tenant)
         {
             // Admin and orchestrator tokens belong to no run: only the per-agent rate limit applies to them.
-            await _committer.AuditAsync(audit);
+            if (counted is null)
+            {
+                await _committer.AuditAsync(audit);
+            }
+            else
+            {
+                await _committer.ExecuteAsync(audit, counted);
+            }
+
             return;
         }
 
@@ -121,6 +131,10 @@ public sealed class RunBudgets
             }
 
             await session.Budgets.CountAsync(tenant.Uid, integration, run, holders);
+            if (counted is not null)
+            {
+                await counted(session);
+            }
         });
     }
 

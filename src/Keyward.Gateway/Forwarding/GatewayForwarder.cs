@@ -45,6 +45,7 @@ public sealed class GatewayForwarder
 
     private readonly IntegrationService _integrations;
     private readonly SecretService _secrets;
+    private readonly Keyward.Core.Rotation.RotationService _rotation;
     private readonly UpstreamHandlers _handlers;
     private readonly RunBudgets _budgets;
     private readonly AgentRateLimits _rates;
@@ -53,9 +54,10 @@ public sealed class GatewayForwarder
     private readonly ILogger _logger;
 
     public GatewayForwarder(
-        IntegrationService integrations, SecretService secrets, UpstreamHandlers handlers, RunBudgets budgets, AgentRateLimits rates,
-        InFlightCalls calls, GroupCommitter committer, ILogger<GatewayForwarder> logger)
+        IntegrationService integrations, SecretService secrets, Keyward.Core.Rotation.RotationService rotation, UpstreamHandlers handlers, RunBudgets budgets,
+        AgentRateLimits rates, InFlightCalls calls, GroupCommitter committer, ILogger<GatewayForwarder> logger)
     {
+        _rotation = rotation;
         _logger = logger;
         _integrations = integrations;
         _secrets = secrets;
@@ -109,10 +111,10 @@ public sealed class GatewayForwarder
             value = FieldOf(read.Data, integration);
             var body = HasBody(http) ? new AgentBodyContent(http.Request.Body) : null;
             using var request = BuildRequest(integration, method, rawPath, query, value, body, http.Request.Headers, out var needles);
-            // The record of the call is durable — with the request counted against its run's budgets — before a byte
-            // goes upstream.
+            // The record of the call is durable — with the request counted against its run's budgets, and the use against
+            // the secret's max_uses — before a byte goes upstream.
             audit.Succeeded();
-            await _budgets.CommitRequestAsync(caller, integration.Name, integration.Limits.RunBudget, audit, http.RequestAborted);
+            await CommitRequestAsync(caller, integration, read, audit, http.RequestAborted);
             await SendAsync(http, token, integration, request, needles, body, audit);
         }
         finally
@@ -121,6 +123,26 @@ public sealed class GatewayForwarder
             if (value is not null)
             {
                 SecretService.Wipe(value);
+            }
+        }
+    }
+
+    /// <summary>The call's one durable record, with its budget and — for the current version of a max_uses secret — its use counted.</summary>
+    private async Task CommitRequestAsync(Principal caller, Integration integration, SecretRead read, AuditDraft audit, CancellationToken cancellationToken)
+    {
+        var rotated = false;
+        Func<IWriteSession, Task>? counted = read.CountsUse
+            ? async session => rotated = await _rotation.CountUseAsync(session, caller.Tenant!.Uid, integration.SecretPath, read.Version, audit)
+            : null;
+        try
+        {
+            await _budgets.CommitRequestAsync(caller, integration.Name, integration.Limits.RunBudget, audit, cancellationToken, counted);
+        }
+        finally
+        {
+            if (rotated)
+            {
+                _rotation.UsesRotated();
             }
         }
     }

@@ -109,6 +109,11 @@ public sealed class Audited
                     return new ProblemResult(auditFailure);
                 }
             }
+            else if (!audit.Committed && caller is not null)
+            {
+                // Sealed while it ran: an authenticated request gets no answer without its durable record.
+                refusal = KeywardErrors.Sealed();
+            }
 
             if (refusal.Status >= 500 || refusal.IsDenial)
             {
@@ -119,17 +124,27 @@ public sealed class Audited
         }
     }
 
-    /// <summary>Runs the handler and, unless it committed the record itself, commits the record of its success.</summary>
+    /// <summary>
+    /// Runs the handler and, unless it committed the record itself, commits the record of its success. An authenticated
+    /// request whose record cannot be made durable — the server sealed while the handler ran — answers 503, never the
+    /// handler's result. (An anonymous one — init, unseal — is audited only when keys exist.)
+    /// </summary>
     private async Task<IResult> HandleAsync(HttpContext http, AuditDraft audit, Principal? caller, Func<RequestContext, Task<IResult>> handler)
     {
         var result = await handler(new RequestContext(http, audit, caller));
-        if (!audit.Committed && _keys.State == SealState.Unsealed)
+        if (audit.Committed)
         {
-            audit.SuccessStatus = result is IStatusCodeHttpResult { StatusCode: { } status } ? status : StatusCodes.Status200OK;
-            audit.Succeeded();
-            await _committer.AuditAsync(audit);
+            return result;
         }
 
+        if (_keys.State != SealState.Unsealed)
+        {
+            return caller is null ? result : throw KeywardErrors.Sealed();
+        }
+
+        audit.SuccessStatus = result is IStatusCodeHttpResult { StatusCode: { } status } ? status : StatusCodes.Status200OK;
+        audit.Succeeded();
+        await _committer.AuditAsync(audit);
         return result;
     }
 
@@ -141,6 +156,7 @@ public sealed class Audited
             var caller = await _tokens.AuthenticateAsync(token, http.RequestAborted);
             audit.Actor = caller.Actor;
             audit.TenantId = caller.Tenant?.Id;
+            audit.Gate = caller.Gate;
             return caller;
         }
         catch (KeywardException)
@@ -207,8 +223,9 @@ public sealed class Audited
     {
         if (error is ObjectDisposedException)
         {
-            // Keys wiped by a concurrent seal.
-            return KeywardErrors.Sealed();
+            // Keys wiped by a concurrent seal — or, while unsealed, the key ring of a tenant offboarded meanwhile (its
+            // tokens are revoked with it).
+            return _keys.State == SealState.Unsealed ? KeywardErrors.TokenRevoked() : KeywardErrors.Sealed();
         }
 
         KeywardLog.UnhandledError(_logger, http.Request.Method, http.GetEndpoint()?.DisplayName ?? "unknown", RequestId(http), Scrub(error));

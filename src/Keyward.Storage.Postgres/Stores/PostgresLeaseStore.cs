@@ -110,7 +110,12 @@ internal sealed class PostgresLeaseStore(PostgresDb db) : ILeaseStore
             $"SELECT {Columns} FROM leases WHERE cleanup_state = 'pending' AND cleanup_next_at <= @now ORDER BY cleanup_next_at LIMIT @limit",
             [("now", PostgresValues.Ticks(now)), ("limit", limit)], StoredRows.Lease, cancellationToken);
 
-    /// <summary>Conditional on the clean-up still pending: a clean-up recorded done is never reopened.</summary>
+    public Task RescheduleCleanupAsync(string leaseId, DateTimeOffset at, CancellationToken cancellationToken = default) =>
+        db.ExecuteAsync(
+            "UPDATE leases SET revoked_at = coalesce(revoked_at, @at), cleanup_state = 'pending', cleanup_next_at = @at WHERE lease_id = @id",
+            [("at", PostgresValues.Ticks(at)), ("id", leaseId)], cancellationToken);
+
+    /// <summary>Conditional on the clean-up still pending: a clean-up recorded done is never reopened (but see <see cref="RescheduleCleanupAsync"/>).</summary>
     public Task RecordCleanupAsync(string leaseId, bool done, DateTimeOffset? nextAt, string? error, CancellationToken cancellationToken = default) =>
         db.ExecuteAsync(
             "UPDATE leases SET cleanup_state = @state, cleanup_attempts = cleanup_attempts + 1, cleanup_next_at = @next::bigint, cleanup_error = @error::text " +

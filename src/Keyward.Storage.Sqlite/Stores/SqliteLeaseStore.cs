@@ -107,6 +107,14 @@ internal sealed class SqliteLeaseStore(SqliteConnectionLease db) : ILeaseStore
         return Task.FromResult(ReadAll(reader));
     }
 
+    public Task RescheduleCleanupAsync(string leaseId, DateTimeOffset at, CancellationToken cancellationToken = default)
+    {
+        db.Execute(
+            "UPDATE leases SET revoked_at = coalesce(revoked_at, $at), cleanup_state = 'pending', cleanup_next_at = $at WHERE lease_id = $id",
+            ("$at", SqliteValues.Ticks(at)), ("$id", leaseId));
+        return Task.CompletedTask;
+    }
+
     public Task RecordCleanupAsync(string leaseId, bool done, DateTimeOffset? nextAt, string? error, CancellationToken cancellationToken = default)
     {
         db.Execute(

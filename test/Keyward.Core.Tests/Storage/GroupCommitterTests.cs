@@ -2,6 +2,7 @@ using System.Text.Json;
 using Keyward.Core.Audit;
 using Keyward.Core.Errors;
 using Keyward.Core.Storage;
+using Keyward.Core.Tenants;
 using Keyward.Tests.Common;
 
 namespace Keyward.Core.Tests.Storage;
@@ -311,6 +312,117 @@ public sealed class GroupCommitterTests
     }
 
     /// <summary>Starts an operation that parks the writer inside its batch until released.</summary>
+    [Fact]
+    public async Task ADraft_QueuedAgainAfterItWasWritten_IsRefusedAndWrittenOnce()
+    {
+        // Arrange: a draft committed with its change
+        await using var harness = await CommitterHarness.StartAsync();
+        var draft = CommitterHarness.Draft("gateway.request", "t");
+        await harness.Committer.ExecuteAsync(draft, s => s.Tenants.TryInsertAsync(CommitterHarness.NewTenant("t")));
+
+        // Act: the same draft again, with work and alone (a refusal after the fact: "denied" next to the "ok")
+        draft.Failed(KeywardErrors.PermissionDenied("use", "x"));
+        var again = await Assert.ThrowsAsync<InvalidOperationException>(() => harness.Committer.ExecuteAsync(draft, _ => Task.CompletedTask));
+        await Assert.ThrowsAsync<InvalidOperationException>(() => harness.Committer.AuditAsync(draft));
+        await harness.Committer.FlushAsync();
+
+        // Assert: one record, the first
+        Assert.Contains("committed once", again.Message, StringComparison.Ordinal);
+        var record = Assert.Single(await harness.AuditLogAsync());
+        Assert.Equal("ok", Outcome([record], "gateway.request").Outcome);
+        Assert.True(draft.Committed);
+    }
+
+    [Fact]
+    public async Task ADraft_QueuedTwiceAtOnce_IsWrittenOnce()
+    {
+        // Arrange: the writer is held, so both enqueues wait in the same queue
+        await using var harness = await CommitterHarness.StartAsync();
+        var (blocker, release) = await BlockWriterAsync(harness);
+        var draft = CommitterHarness.Draft("op.twice", "t");
+
+        // Act
+        var first = harness.Committer.AuditAsync(draft);
+        var second = harness.Committer.AuditAsync(draft);
+        release();
+        await blocker;
+
+        // Assert
+        await first;
+        await Assert.ThrowsAsync<InvalidOperationException>(() => second);
+        Assert.Single(await harness.AuditLogAsync(), e => e.Body.AsSpan().IndexOf("op.twice"u8) >= 0);
+    }
+
+    [Fact]
+    public async Task ADraft_WhoseBatchWroteNothing_MayBeQueuedAgain()
+    {
+        // Arrange: sealed, so the batch writes nothing of the draft
+        await using var harness = await CommitterHarness.StartAsync(unsealed: false);
+        var draft = CommitterHarness.Draft("op.retry", "t");
+        await Assert.ThrowsAsync<KeywardException>(() => harness.Committer.AuditAsync(draft));
+
+        // Act: unsealed now; the failure's record is queued again
+        harness.Keys.Install(new Keyward.Core.Seal.SealConfig(1, 1, 7, harness.Root.ComputeCheck(), DateTimeOffset.UnixEpoch), harness.Root);
+        await harness.Committer.AuditAsync(draft);
+
+        // Assert
+        Assert.True(draft.Committed);
+        Assert.Single(await harness.AuditLogAsync());
+    }
+
+    [Theory]
+    [InlineData(TenantState.Locked, "tenant_locked")]
+    [InlineData(TenantState.Retired, "token_revoked")]
+    public async Task Work_WhoseTenantWasClosedBeforeItRan_IsRefusedInItsTransaction(TenantState state, string code)
+    {
+        // Arrange: a tenant; a request of it authorized now; then a kill switch commits before the request's change runs
+        await using var harness = await CommitterHarness.StartAsync();
+        var tenant = CommitterHarness.NewTenant("acme");
+        await harness.Committer.ExecuteAsync(null, s => s.Tenants.TryInsertAsync(tenant));
+        var draft = CommitterHarness.Draft("secret.write", "acme");
+        draft.Gate = new TenantGate(tenant.Uid, DateTimeOffset.UtcNow);
+        await harness.Committer.ExecuteAsync(null, s => s.Tenants.UpdateStateAsync(tenant.Uid, state, DateTimeOffset.UtcNow));
+        var ran = false;
+
+        // Act
+        var refused = await Assert.ThrowsAsync<KeywardException>(() => harness.Committer.ExecuteAsync(draft, _ =>
+        {
+            ran = true;
+            return Task.CompletedTask;
+        }));
+
+        // Assert: refused before the work ran, and the refusal is the record
+        Assert.Equal(code, refused.Code);
+        Assert.False(ran);
+        Assert.Equal(("denied", code), (Outcome(await harness.AuditLogAsync(), "secret.write").Outcome, Outcome(await harness.AuditLogAsync(), "secret.write").Code));
+    }
+
+    [Fact]
+    public async Task Work_AuthorizedBeforeALockdownThatWasLiftedSince_IsRefused()
+    {
+        // Arrange: authorized; then locked down (epoch) and unlocked again before the change runs
+        await using var harness = await CommitterHarness.StartAsync();
+        var tenant = CommitterHarness.NewTenant("acme");
+        await harness.Committer.ExecuteAsync(null, s => s.Tenants.TryInsertAsync(tenant));
+        var authorized = DateTimeOffset.UtcNow;
+        var draft = CommitterHarness.Draft("agent.spawn", "acme");
+        draft.Gate = new TenantGate(tenant.Uid, authorized);
+        await harness.Committer.ExecuteAsync(null, async s =>
+        {
+            await s.Tenants.SetRevokedBeforeAsync(tenant.Uid, authorized.AddTicks(1));
+            await s.Tenants.UpdateStateAsync(tenant.Uid, TenantState.Active, authorized.AddTicks(2));
+        });
+
+        // Act
+        var refused = await Assert.ThrowsAsync<KeywardException>(() => harness.Committer.ExecuteAsync(draft, _ => Task.CompletedTask));
+
+        // Assert: its token was revoked by that lockdown; a request authorized after it passes
+        Assert.Equal("token_revoked", refused.Code);
+        var later = CommitterHarness.Draft("agent.spawn", "acme");
+        later.Gate = new TenantGate(tenant.Uid, authorized.AddTicks(3));
+        await harness.Committer.ExecuteAsync(later, _ => Task.CompletedTask);
+    }
+
     private static async Task<(Task Blocker, Action Release)> BlockWriterAsync(
         CommitterHarness harness, AuditDraft? draft = null, Func<IWriteSession, Task>? work = null)
     {

@@ -395,6 +395,71 @@ public sealed class GatewayTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task MaxUsesSecret_EachCallHasOneRecord_AndOnlyCallsTheBudgetAllowedCount()
+    {
+        // Arrange: the integration's secret rotates every 10 uses; a run may make 2 calls
+        using (var policy = await SendAsync(HttpMethod.Put, _world.Admin, "/v1/secret-metadata/llm/openai",
+            new { rotation = new { max_uses = 10, generator = new { kind = "random", length = 32, fields = new[] { "api_key" } } } }))
+        {
+            Assert.Equal(HttpStatusCode.NoContent, policy.StatusCode);
+        }
+
+        await PutIntegrationAsync("budgeted", Integration(limits: new { run_budget = 2 }));
+        var agent = await AgentAsync();
+
+        // Act: four calls, the last two refused by the budget
+        var statuses = new List<HttpStatusCode>();
+        for (var i = 0; i < 4; i++)
+        {
+            using var response = await SendAsync(HttpMethod.Get, agent.Token, "/v1/gateway/budgeted/ok");
+            statuses.Add(response.StatusCode);
+        }
+
+        // Assert: one gateway.request record per call (never an ok next to a refusal), two uses counted
+        Assert.Equal([HttpStatusCode.OK, HttpStatusCode.OK, HttpStatusCode.TooManyRequests, HttpStatusCode.TooManyRequests], statuses);
+        var requests = (await _world.AuditAsync()).Where(r => r.GetProperty("operation").GetString() == "gateway.request").ToList();
+        Assert.Equal(4, requests.Count);
+        Assert.Equal(4, requests.Select(r => r.GetProperty("request_id").GetString()).Distinct().Count());
+        Assert.Equal([200, 200, 429, 429], requests.Select(r => r.GetProperty("status").GetInt32()));
+        var metadata = await Problems.JsonAsync(await SendAsync(HttpMethod.Get, _world.Admin, "/v1/secret-metadata/llm/openai"));
+        Assert.Equal(2, metadata.GetProperty("rotation").GetProperty("uses").GetInt64());
+    }
+
+    [Fact]
+    public async Task MaxUsesSecret_ACallPinnedToThePreviousVersion_DoesNotCountTheCurrentOne()
+    {
+        // Arrange: version 2 current, version 1 previous in its grace window; the secret counts uses
+        var agent = await AgentAsync();
+        using (var rotate = await SendAsync(HttpMethod.Post, _world.Admin, "/v1/secrets/llm/openai/rotate", new { data = new { api_key = "sk-live-second-value-abcdef" } }))
+        {
+            await Problems.JsonAsync(rotate, HttpStatusCode.Created);
+        }
+
+        using (var promoted = await SendAsync(HttpMethod.Post, _world.Admin, "/v1/secrets/llm/openai/promote", new { version = 2 }))
+        {
+            await Problems.JsonAsync(promoted);
+        }
+
+        using (var policy = await SendAsync(HttpMethod.Put, _world.Admin, "/v1/secret-metadata/llm/openai",
+            new { rotation = new { max_uses = 3, generator = new { kind = "random", length = 32, fields = new[] { "api_key" } } } }))
+        {
+            Assert.Equal(HttpStatusCode.NoContent, policy.StatusCode);
+        }
+
+        // Act: five calls pinned to the previous version
+        for (var i = 0; i < 5; i++)
+        {
+            using var stale = await SendAsync(HttpMethod.Get, agent.Token, "/v1/gateway/openai/ok", headers: new Dictionary<string, string> { ["X-Keyward-Use-Version"] = "1" });
+            Assert.Equal(HttpStatusCode.OK, stale.StatusCode);
+        }
+
+        // Assert: the current version was never used, so never counted (and never rotated)
+        var metadata = await Problems.JsonAsync(await SendAsync(HttpMethod.Get, _world.Admin, "/v1/secret-metadata/llm/openai"));
+        Assert.Equal((2L, 0L), (metadata.GetProperty("current_version").GetInt64(), metadata.GetProperty("rotation").GetProperty("uses").GetInt64()));
+        Assert.Equal(5, (await _world.AuditAsync()).Count(r => r.GetProperty("operation").GetString() == "gateway.request"));
+    }
+
+    [Fact]
     public async Task ACallPinnedToThePreviousVersion_InItsGraceWindow_IsServedAndFlaggedStale()
     {
         var agent = await AgentAsync();

@@ -308,6 +308,52 @@ public sealed class RotationTests : IAsyncLifetime
         Assert.Equal(0, metadata.GetProperty("rotation").GetProperty("uses").GetInt64());
     }
 
+    [Theory]
+    [InlineData("?version=1", 2L, 0L)] // counted while 1 is current: rotated on the 2nd read; reads of 1 as previous count nothing
+    [InlineData("?stage=current", 3L, 1L)]
+    [InlineData("", 3L, 1L)]
+    public async Task MaxUses_ReadsOfTheCurrentVersion_CountHoweverItIsNamed(string query, long currentAfter, long usesAfter)
+    {
+        // Arrange: two uses per value
+        await _host.PutSecretAsync(_world.Admin, Path, new { password = "initial" });
+        await PutPolicyAsync(new { max_uses = 2, generator = new { kind = "random", length = 24 } });
+
+        // Act: the current version (1) named five ways in a row
+        var served = new List<long>();
+        for (var i = 0; i < 5; i++)
+        {
+            using var response = await _world.GetAsync(_world.Admin, $"/v1/secrets/{Path}{query}");
+            if (response.StatusCode == HttpStatusCode.OK)
+            {
+                served.Add((await Problems.JsonAsync(response)).GetProperty("version").GetInt64());
+            }
+        }
+
+        // Assert: every read of the current version counted; version 1 was the current one for exactly two of them
+        Assert.Equal(5, served.Count);
+        var metadata = await MetadataAsync();
+        Assert.Equal((currentAfter, usesAfter), (metadata.GetProperty("current_version").GetInt64(), metadata.GetProperty("rotation").GetProperty("uses").GetInt64()));
+    }
+
+    [Fact]
+    public async Task MaxUses_ReadsOfAnOlderVersion_CountNothing()
+    {
+        // Arrange: version 1, then version 2 current with two uses per value
+        await _host.PutSecretAsync(_world.Admin, Path, new { password = "one" });
+        await _host.PutSecretAsync(_world.Admin, Path, new { password = "two" });
+        await PutPolicyAsync(new { max_uses = 2, generator = new { kind = "random", length = 24 } });
+
+        // Act: five reads pinned to the older version
+        for (var i = 0; i < 5; i++)
+        {
+            Assert.Equal("one", Password(await ReadAsync("?version=1")));
+        }
+
+        // Assert: the current version's count did not move
+        var metadata = await MetadataAsync();
+        Assert.Equal((2L, 0L), (metadata.GetProperty("current_version").GetInt64(), metadata.GetProperty("rotation").GetProperty("uses").GetInt64()));
+    }
+
     [Fact]
     public async Task Promote_UnderConcurrentReaders_NoReaderSeesAnErrorOrATornValue()
     {

@@ -44,6 +44,7 @@ public sealed class JwtLoginService
     public async Task<JwtLoginResult> LoginAsync(string? tenantId, string? role, string? jwt, AuditDraft audit, CancellationToken cancellationToken = default)
     {
         audit.Actor = AuditActor.Anonymous;
+        var started = _time.GetUtcNow();
         if (tenantId is null)
         {
             throw KeywardErrors.MissingField("tenant");
@@ -133,7 +134,9 @@ public sealed class JwtLoginService
                 throw KeywardErrors.TenantLocked(tenant.Id);
             }
 
-            if (current?.State != TenantState.Active || (await session.JwtIssuers.GetAsync(tenant.Uid, issuer.Name))?.NodeId != issuer.NodeId)
+            // Offboarded, or locked down (and maybe unlocked) since the login began: answered like an unknown issuer.
+            if (!await new TenantGate(tenant.Uid, started).IsOpenAsync(session)
+                || (await session.JwtIssuers.GetAsync(tenant.Uid, issuer.Name))?.NodeId != issuer.NodeId)
             {
                 throw Refusal(audit, JwtRefusal.Issuer);
             }
