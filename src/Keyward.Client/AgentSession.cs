@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Keyward.Client.Internal;
 using Keyward.Client.Models;
 
@@ -40,6 +41,7 @@ public sealed class AgentSession : IAsyncDisposable
     private readonly CancellationTokenSource _stopping = new();
 
     // The session token itself: sent only by _client, and kept for deriving offline children (see Derive below).
+    [DebuggerBrowsable(DebuggerBrowsableState.Never)]
     private readonly string _token;
 
     private ITimer? _timer;

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Security.Cryptography;
@@ -21,6 +22,7 @@ public partial class KeywardClient : IDisposable
     private readonly HttpClient _http;
     private readonly bool _ownsHttp;
     private readonly Uri _address;
+    [DebuggerBrowsable(DebuggerBrowsableState.Never)]
     private readonly string? _token;
     private readonly TimeSpan _timeout;
 

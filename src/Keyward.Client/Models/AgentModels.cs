@@ -1,3 +1,6 @@
+using System.Diagnostics;
+using System.Text.Json.Serialization;
+
 namespace Keyward.Client.Models;
 
 /// <summary>
@@ -5,7 +8,10 @@ namespace Keyward.Client.Models;
 /// lived. Hand it to the agent through <c>KEYWARD_BOOTSTRAP_TOKEN</c>, never on a command line.
 /// <see cref="object.ToString"/> redacts <see cref="BootstrapToken"/>.
 /// </summary>
-public sealed record IssuedBootstrapToken(string BootstrapToken, string? Accessor, DateTimeOffset ExpiresAt)
+[DebuggerDisplay("{ToString(),nq}")]
+public sealed record IssuedBootstrapToken(
+    [property: JsonConverter(typeof(SecretFieldJsonConverter<string>)), DebuggerBrowsable(DebuggerBrowsableState.Never)]
+    string BootstrapToken, string? Accessor, DateTimeOffset ExpiresAt)
 {
     /// <summary>Describes the bootstrap token without the token string.</summary>
     public override string ToString() =>
@@ -16,7 +22,9 @@ public sealed record IssuedBootstrapToken(string BootstrapToken, string? Accesso
 /// The agent session (<c>kws_</c>) a bootstrap token was exchanged for, bound to tenant, agent, run and role.
 /// <see cref="object.ToString"/> redacts <see cref="Token"/>.
 /// </summary>
+[DebuggerDisplay("{ToString(),nq}")]
 public sealed record AgentSessionToken(
+    [property: JsonConverter(typeof(SecretFieldJsonConverter<string>)), DebuggerBrowsable(DebuggerBrowsableState.Never)]
     string Token, string Accessor, string Tenant, string AgentId, string RunId, string Role, DateTimeOffset ExpiresAt, bool Renewable)
 {
     /// <summary>Describes the session without the token string.</summary>

@@ -1,4 +1,6 @@
+using System.Diagnostics;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 
 namespace Keyward.Client.Models;
 
@@ -39,7 +41,9 @@ public sealed record KeywardJwtIssuer(
     DateTimeOffset UpdatedAt);
 
 /// <summary>An agent session obtained with a JWT. <see cref="object.ToString"/> redacts <see cref="Token"/>.</summary>
+[DebuggerDisplay("{ToString(),nq}")]
 public sealed record JwtSession(
+    [property: JsonConverter(typeof(SecretFieldJsonConverter<string>)), DebuggerBrowsable(DebuggerBrowsableState.Never)]
     string Token, string Accessor, string Tenant, string? AgentId, string? RunId, string Role, DateTimeOffset? ExpiresAt, bool Renewable)
 {
     /// <summary>Describes the session without the token string.</summary>

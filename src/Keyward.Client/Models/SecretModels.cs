@@ -1,4 +1,6 @@
+using System.Diagnostics;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 
 namespace Keyward.Client.Models;
 
@@ -76,7 +78,11 @@ public sealed record SecretRotationState
 /// One version of a secret. <see cref="Data"/> is the JSON object that was written; <see cref="object.ToString"/>
 /// never shows it.
 /// </summary>
-public sealed record KeywardSecret(string Path, long Version, JsonElement Data, DateTimeOffset CreatedAt)
+[DebuggerDisplay("{ToString(),nq}")]
+public sealed record KeywardSecret(
+    string Path, long Version,
+    [property: JsonConverter(typeof(SecretFieldJsonConverter<JsonElement>)), DebuggerBrowsable(DebuggerBrowsableState.Never)]
+    JsonElement Data, DateTimeOffset CreatedAt)
 {
     /// <summary>The version's stage (<c>current</c>, <c>previous</c>, <c>pending</c>) or null for an older version.</summary>
     public string? Stage { get; init; }
@@ -130,7 +136,10 @@ public sealed record SecretMetadata(
 /// <see cref="CreatedAt"/>. <see cref="CreationPath"/> is the secret path or <c>creds/postgres/NAME/ROLE</c>;
 /// <see cref="Accessor"/> names the token in audit records. <see cref="ToString"/> never prints the token.
 /// </summary>
-public sealed record WrapInfo(string Token, string Accessor, TimeSpan Ttl, DateTimeOffset CreatedAt, string CreationPath)
+[DebuggerDisplay("{ToString(),nq}")]
+public sealed record WrapInfo(
+    [property: JsonConverter(typeof(SecretFieldJsonConverter<string>)), DebuggerBrowsable(DebuggerBrowsableState.Never)]
+    string Token, string Accessor, TimeSpan Ttl, DateTimeOffset CreatedAt, string CreationPath)
 {
     public override string ToString() => $"WrapInfo {{ Token = (redacted), Accessor = {Accessor}, Ttl = {Ttl}, CreatedAt = {CreatedAt:O}, CreationPath = {CreationPath} }}";
 }

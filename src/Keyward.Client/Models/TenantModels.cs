@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Text.Json.Serialization;
 
 namespace Keyward.Client.Models;
@@ -16,7 +17,10 @@ public enum TenantTokenKind
 }
 
 /// <summary>A freshly minted token. <see cref="object.ToString"/> redacts <see cref="Token"/>.</summary>
-public sealed record IssuedToken(string Token, string Accessor, string Kind, string Tenant, DateTimeOffset? ExpiresAt)
+[DebuggerDisplay("{ToString(),nq}")]
+public sealed record IssuedToken(
+    [property: JsonConverter(typeof(SecretFieldJsonConverter<string>)), DebuggerBrowsable(DebuggerBrowsableState.Never)]
+    string Token, string Accessor, string Kind, string Tenant, DateTimeOffset? ExpiresAt)
 {
     /// <summary>Describes the token without the token string.</summary>
     public override string ToString() =>
