@@ -41,6 +41,13 @@ public sealed class KeywardClientOptions
     /// </summary>
     public HttpClient? HttpClient { get; init; }
 
+    /// <summary>
+    /// Where the values this client hands out are registered for redaction as they arrive (secret data, passwords, wrapping,
+    /// bootstrap, session and issued tokens, key shares; and this client's own token); null means
+    /// <see cref="SecretScrubber.Shared"/>, which <see cref="Logging.ScrubbingLoggingExtensions.AddKeywardScrubbing"/> uses by default.
+    /// </summary>
+    public SecretScrubber? Scrubber { get; init; }
+
     /// <summary>Describes the options without the token.</summary>
     public override string ToString() =>
         $"KeywardClientOptions {{ Address = {Address}, Token = {(Token is null ? "(none)" : "(redacted)")}, Timeout = {Timeout} }}";

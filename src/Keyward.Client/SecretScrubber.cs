@@ -94,6 +94,15 @@ public sealed partial class SecretScrubber
         }
     }
 
+    /// <summary>Registers <paramref name="value"/> unless it is null (a field an answer left out).</summary>
+    internal void RegisterIfAny(string? value)
+    {
+        if (value is not null)
+        {
+            Register(value);
+        }
+    }
+
     /// <summary>Registers every string field of a secret's JSON data (nested objects and arrays included).</summary>
     public void RegisterJson(JsonElement data)
     {

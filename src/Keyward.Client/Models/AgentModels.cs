@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json.Serialization;
+using Keyward.Client.Internal;
 
 namespace Keyward.Client.Models;
 
@@ -11,8 +12,10 @@ namespace Keyward.Client.Models;
 [DebuggerDisplay("{ToString(),nq}")]
 public sealed record IssuedBootstrapToken(
     [property: JsonConverter(typeof(SecretFieldJsonConverter<string>)), DebuggerBrowsable(DebuggerBrowsableState.Never)]
-    string BootstrapToken, string? Accessor, DateTimeOffset ExpiresAt)
+    string BootstrapToken, string? Accessor, DateTimeOffset ExpiresAt) : IValueCarrier
 {
+    void IValueCarrier.RegisterValues(SecretScrubber scrubber) => scrubber.RegisterIfAny(BootstrapToken);
+
     /// <summary>Describes the bootstrap token without the token string.</summary>
     public override string ToString() =>
         FormattableString.Invariant($"IssuedBootstrapToken {{ BootstrapToken = (redacted), Accessor = {Accessor}, ExpiresAt = {ExpiresAt:O} }}");
@@ -25,8 +28,10 @@ public sealed record IssuedBootstrapToken(
 [DebuggerDisplay("{ToString(),nq}")]
 public sealed record AgentSessionToken(
     [property: JsonConverter(typeof(SecretFieldJsonConverter<string>)), DebuggerBrowsable(DebuggerBrowsableState.Never)]
-    string Token, string Accessor, string Tenant, string AgentId, string RunId, string Role, DateTimeOffset ExpiresAt, bool Renewable)
+    string Token, string Accessor, string Tenant, string AgentId, string RunId, string Role, DateTimeOffset ExpiresAt, bool Renewable) : IValueCarrier
 {
+    void IValueCarrier.RegisterValues(SecretScrubber scrubber) => scrubber.RegisterIfAny(Token);
+
     /// <summary>Describes the session without the token string.</summary>
     public override string ToString() =>
         FormattableString.Invariant(

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json.Serialization;
+using Keyward.Client.Internal;
 
 namespace Keyward.Client.Models;
 
@@ -28,7 +29,9 @@ public sealed record PostgresRole(
 public sealed record PostgresCredential(
     string Username,
     [property: JsonConverter(typeof(SecretFieldJsonConverter<string>)), DebuggerBrowsable(DebuggerBrowsableState.Never)]
-    string Password, string LeaseId, TimeSpan LeaseDuration, bool Renewable)
+    string Password, string LeaseId, TimeSpan LeaseDuration, bool Renewable) : IValueCarrier
 {
+    void IValueCarrier.RegisterValues(SecretScrubber scrubber) => scrubber.RegisterIfAny(Password);
+
     public override string ToString() => $"PostgresCredential {{ Username = {Username}, Password = (redacted), LeaseId = {LeaseId}, LeaseDuration = {LeaseDuration} }}";
 }

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Keyward.Client.Internal;
 
 namespace Keyward.Client.Models;
 
@@ -44,8 +45,10 @@ public sealed record KeywardJwtIssuer(
 [DebuggerDisplay("{ToString(),nq}")]
 public sealed record JwtSession(
     [property: JsonConverter(typeof(SecretFieldJsonConverter<string>)), DebuggerBrowsable(DebuggerBrowsableState.Never)]
-    string Token, string Accessor, string Tenant, string? AgentId, string? RunId, string Role, DateTimeOffset? ExpiresAt, bool Renewable)
+    string Token, string Accessor, string Tenant, string? AgentId, string? RunId, string Role, DateTimeOffset? ExpiresAt, bool Renewable) : IValueCarrier
 {
+    void IValueCarrier.RegisterValues(SecretScrubber scrubber) => scrubber.RegisterIfAny(Token);
+
     /// <summary>Describes the session without the token string.</summary>
     public override string ToString() =>
         FormattableString.Invariant($"JwtSession {{ Token = (redacted), Accessor = {Accessor}, Tenant = {Tenant}, AgentId = {AgentId}, Role = {Role}, ExpiresAt = {ExpiresAt:O} }}");

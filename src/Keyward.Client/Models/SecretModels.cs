@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Keyward.Client.Internal;
 
 namespace Keyward.Client.Models;
 
@@ -82,7 +83,7 @@ public sealed record SecretRotationState
 public sealed record KeywardSecret(
     string Path, long Version,
     [property: JsonConverter(typeof(SecretFieldJsonConverter<JsonElement>)), DebuggerBrowsable(DebuggerBrowsableState.Never)]
-    JsonElement Data, DateTimeOffset CreatedAt)
+    JsonElement Data, DateTimeOffset CreatedAt) : IValueCarrier
 {
     /// <summary>The version's stage (<c>current</c>, <c>previous</c>, <c>pending</c>) or null for an older version.</summary>
     public string? Stage { get; init; }
@@ -96,6 +97,8 @@ public sealed record KeywardSecret(
         value = default;
         return Data.ValueKind == JsonValueKind.Object && Data.TryGetProperty(name, out value);
     }
+
+    void IValueCarrier.RegisterValues(SecretScrubber scrubber) => scrubber.RegisterJson(Data);
 
     /// <summary>Describes the version without its data.</summary>
     public override string ToString() =>
@@ -139,7 +142,9 @@ public sealed record SecretMetadata(
 [DebuggerDisplay("{ToString(),nq}")]
 public sealed record WrapInfo(
     [property: JsonConverter(typeof(SecretFieldJsonConverter<string>)), DebuggerBrowsable(DebuggerBrowsableState.Never)]
-    string Token, string Accessor, TimeSpan Ttl, DateTimeOffset CreatedAt, string CreationPath)
+    string Token, string Accessor, TimeSpan Ttl, DateTimeOffset CreatedAt, string CreationPath) : IValueCarrier
 {
+    void IValueCarrier.RegisterValues(SecretScrubber scrubber) => scrubber.RegisterIfAny(Token);
+
     public override string ToString() => $"WrapInfo {{ Token = (redacted), Accessor = {Accessor}, Ttl = {Ttl}, CreatedAt = {CreatedAt:O}, CreationPath = {CreationPath} }}";
 }

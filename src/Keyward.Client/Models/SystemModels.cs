@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json.Serialization;
+using Keyward.Client.Internal;
 
 namespace Keyward.Client.Models;
 
@@ -20,8 +21,18 @@ public sealed record InitializeResult(
     [property: JsonConverter(typeof(SecretFieldJsonConverter<IReadOnlyList<string>>)), DebuggerBrowsable(DebuggerBrowsableState.Never)]
     IReadOnlyList<string> Keys,
     [property: JsonConverter(typeof(SecretFieldJsonConverter<string>)), DebuggerBrowsable(DebuggerBrowsableState.Never)]
-    string RootToken)
+    string RootToken) : IValueCarrier
 {
+    void IValueCarrier.RegisterValues(SecretScrubber scrubber)
+    {
+        foreach (var key in Keys ?? [])
+        {
+            scrubber.RegisterIfAny(key);
+        }
+
+        scrubber.RegisterIfAny(RootToken);
+    }
+
     /// <summary>Describes the result without the shares or the token.</summary>
     public override string ToString() => $"InitializeResult {{ Keys = ({Keys.Count} redacted), RootToken = (redacted) }}";
 }
@@ -33,8 +44,10 @@ public sealed record SealStatus(bool Sealed, int Progress, int Threshold);
 [DebuggerDisplay("{ToString(),nq}")]
 public sealed record RootTokenResult(
     [property: JsonConverter(typeof(SecretFieldJsonConverter<string>)), DebuggerBrowsable(DebuggerBrowsableState.Never)]
-    string RootToken)
+    string RootToken) : IValueCarrier
 {
+    void IValueCarrier.RegisterValues(SecretScrubber scrubber) => scrubber.RegisterIfAny(RootToken);
+
     /// <summary>Describes the result without the token.</summary>
     public override string ToString() => "RootTokenResult { RootToken = (redacted) }";
 }
