@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Keyward.Client.Internal;
 using Keyward.Client.Models;
 
@@ -35,11 +36,13 @@ public sealed class AgentSession : IAsyncDisposable
     private readonly KeywardClient _client;
     private readonly SecretCache _secrets;
     private readonly AgentSessionOptions _options;
+    private readonly SecretScrubber _scrubber;
     private readonly TimeProvider _time;
     private readonly Lock _gate = new();
     private readonly CancellationTokenSource _stopping = new();
 
     // The session token itself: sent only by _client, and kept for deriving offline children (see Derive below).
+    [DebuggerBrowsable(DebuggerBrowsableState.Never)]
     private readonly string _token;
 
     private ITimer? _timer;
@@ -51,12 +54,14 @@ public sealed class AgentSession : IAsyncDisposable
     private int _revoked;
     private int _disposed;
 
-    private AgentSession(KeywardClient client, AgentSessionToken session, AgentSessionOptions options)
+    private AgentSession(KeywardClient client, AgentSessionToken session, AgentSessionOptions options, SecretScrubber scrubber)
     {
         _client = client;
         _options = options;
+        _scrubber = scrubber;
         _time = options.TimeProvider ?? TimeProvider.System;
         _token = session.Token;
+        _scrubber.Register(_token);
         Accessor = session.Accessor;
         Tenant = session.Tenant;
         AgentId = session.AgentId;
@@ -64,7 +69,7 @@ public sealed class AgentSession : IAsyncDisposable
         Role = session.Role;
         _expiresAt = session.ExpiresAt;
         _renewable = session.Renewable;
-        _secrets = new SecretCache(SecretCacheBackend.For(client), Accessor, options);
+        _secrets = new SecretCache(SecretCacheBackend.For(client), Accessor, options, scrubber);
     }
 
     /// <summary>Raised after each successful background renewal (on a thread-pool thread).</summary>
@@ -155,13 +160,15 @@ public sealed class AgentSession : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(clientOptions);
         ArgumentException.ThrowIfNullOrEmpty(bootstrapToken);
         options ??= new AgentSessionOptions();
+        var scrubber = options.Scrubber ?? clientOptions.Scrubber ?? SecretScrubber.Shared;
+        scrubber.Register(bootstrapToken);
         AgentSessionToken session;
-        using (var anonymous = new KeywardClient(WithToken(clientOptions, clientOptions.Address, token: null)))
+        using (var anonymous = new KeywardClient(WithToken(clientOptions, clientOptions.Address, token: null, scrubber)))
         {
             session = await anonymous.ExchangeBootstrapTokenAsync(bootstrapToken, cancellationToken).ConfigureAwait(false);
         }
 
-        var result = new AgentSession(new KeywardClient(WithToken(clientOptions, clientOptions.Address, session.Token)), session, options);
+        var result = new AgentSession(new KeywardClient(WithToken(clientOptions, clientOptions.Address, session.Token, scrubber)), session, options, scrubber);
         result.Start();
         return result;
     }
@@ -209,7 +216,7 @@ public sealed class AgentSession : IAsyncDisposable
             }
         }
 
-        return ExchangeAsync(WithToken(clientOptions ?? new KeywardClientOptions(), address, token: null), bootstrapToken.Trim(), options, cancellationToken);
+        return ExchangeAsync(WithToken(clientOptions ?? new KeywardClientOptions(), address, token: null, clientOptions?.Scrubber), bootstrapToken.Trim(), options, cancellationToken);
     }
 
     /// <summary>
@@ -264,7 +271,9 @@ public sealed class AgentSession : IAsyncDisposable
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(lifetime, TimeSpan.Zero);
         ArgumentNullException.ThrowIfNull(caveats);
-        return KeywardToken.Parse(_token).Attenuate([TokenCaveat.ExpiresAt(_time.GetUtcNow() + lifetime), .. caveats]);
+        var derived = KeywardToken.Parse(_token).Attenuate([TokenCaveat.ExpiresAt(_time.GetUtcNow() + lifetime), .. caveats]);
+        _scrubber.Register(derived.Value);
+        return derived;
     }
 
     /// <summary>
@@ -322,13 +331,14 @@ public sealed class AgentSession : IAsyncDisposable
         FormattableString.Invariant(
             $"AgentSession {{ Accessor = {Accessor}, Tenant = {Tenant}, AgentId = {AgentId}, RunId = {RunId}, Role = {Role}, ExpiresAt = {ExpiresAt:O}, Renewal = {RenewalState} }}");
 
-    private static KeywardClientOptions WithToken(KeywardClientOptions options, Uri? address, string? token) => new()
+    private static KeywardClientOptions WithToken(KeywardClientOptions options, Uri? address, string? token, SecretScrubber? scrubber) => new()
     {
         Address = address,
         Token = token,
         Timeout = options.Timeout,
         Handler = options.Handler,
         HttpClient = options.HttpClient,
+        Scrubber = scrubber,
     };
 
     private void Start()

@@ -39,7 +39,11 @@ public sealed class AgentSessionOptions
     /// <summary>How long the first read waits for the event stream to open before it falls back to TTL mode. Default 5 s.</summary>
     public TimeSpan CacheOpenTimeout { get; init; } = DefaultCacheOpenTimeout;
 
-    /// <summary>Where fetched values are registered for redaction; null means <see cref="SecretScrubber.Shared"/>.</summary>
+    /// <summary>
+    /// Where the session registers values for redaction: what the cache and the session's client fetch, the bootstrap and
+    /// session tokens, and tokens it derives or spawns. Null means the client options' <see cref="KeywardClientOptions.Scrubber"/>,
+    /// else <see cref="SecretScrubber.Shared"/>.
+    /// </summary>
     public SecretScrubber? Scrubber { get; init; }
 }
 

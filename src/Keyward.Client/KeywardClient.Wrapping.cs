@@ -64,13 +64,21 @@ public partial class KeywardClient
     /// 404 <c>wrap_token_revoked</c>; unknown → 401 <c>invalid_token</c>.
     /// </summary>
     /// <exception cref="ArgumentException">The token is not a <c>kww_</c> wrapping token.</exception>
+    /// <remarks>
+    /// The values in the body are registered with the client's scrubber: a secret read's <c>data</c> (every string in it), a
+    /// credential's <c>password</c>; a body of any other shape has every string registered, since nothing tells its
+    /// values from its names. The wrapping token is registered too.
+    /// </remarks>
     public virtual async Task<JsonElement> UnwrapAsync(string wrappingToken, CancellationToken cancellationToken = default)
     {
         var bearer = RequireWrappingToken(wrappingToken);
+        _scrubber.Register(bearer);
         using var response = await SendAsync(
             HttpMethod.Post, "v1/wrapping/unwrap", null, authenticate: false, alsoAccept: null,
             request => request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", bearer), cancellationToken).ConfigureAwait(false);
-        return await ReadAsync<JsonElement>(response, cancellationToken).ConfigureAwait(false);
+        var body = await ReadAsync<JsonElement>(response, cancellationToken).ConfigureAwait(false);
+        RegisterUnwrapped(body);
+        return body;
     }
 
     /// <summary><see cref="UnwrapAsync"/> of a wrapped secret read, as <see cref="GetSecretAsync"/> would have returned it.</summary>
@@ -111,11 +119,30 @@ public partial class KeywardClient
         return token;
     }
 
-    private static T Deserialize<T>(JsonElement body)
+    /// <summary>The values of an unwrapped body: those of a secret read or a credential, or every string of anything else.</summary>
+    private void RegisterUnwrapped(JsonElement body)
+    {
+        if (body.ValueKind == JsonValueKind.Object && body.TryGetProperty("data", out var data) && body.TryGetProperty("path", out _))
+        {
+            _scrubber.RegisterJson(data);
+        }
+        else if (body.ValueKind == JsonValueKind.Object && body.TryGetProperty("password", out var password) && body.TryGetProperty("lease_id", out _))
+        {
+            _scrubber.RegisterJson(password);
+        }
+        else
+        {
+            _scrubber.RegisterJson(body);
+        }
+    }
+
+    private T Deserialize<T>(JsonElement body)
     {
         try
         {
-            return body.Deserialize<T>(KeywardJson.Options) ?? throw new KeywardRequestFailedException(200, "invalid_response", "The unwrapped body is empty.");
+            var result = body.Deserialize<T>(KeywardJson.Options) ?? throw new KeywardRequestFailedException(200, "invalid_response", "The unwrapped body is empty.");
+            (result as IValueCarrier)?.RegisterValues(_scrubber);
+            return result;
         }
         catch (JsonException malformed)
         {
@@ -123,5 +150,8 @@ public partial class KeywardClient
         }
     }
 
-    private sealed record WrappedBody(WrapInfo WrapInfo);
+    private sealed record WrappedBody(WrapInfo WrapInfo) : IValueCarrier
+    {
+        void IValueCarrier.RegisterValues(SecretScrubber scrubber) => (WrapInfo as IValueCarrier)?.RegisterValues(scrubber);
+    }
 }

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Security.Cryptography;
@@ -21,14 +22,17 @@ public partial class KeywardClient : IDisposable
     private readonly HttpClient _http;
     private readonly bool _ownsHttp;
     private readonly Uri _address;
+    [DebuggerBrowsable(DebuggerBrowsableState.Never)]
     private readonly string? _token;
     private readonly TimeSpan _timeout;
+    private readonly SecretScrubber _scrubber;
 
     /// <summary>For mocking only.</summary>
     protected KeywardClient()
     {
         _http = null!;
         _address = null!;
+        _scrubber = SecretScrubber.Shared;
     }
 
     /// <summary>A client for <paramref name="address"/> sending <paramref name="token"/> (none if null).</summary>
@@ -47,6 +51,8 @@ public partial class KeywardClient : IDisposable
         ArgumentNullException.ThrowIfNull(options);
         _address = ValidateAddress(options.Address);
         _token = ValidateToken(options.Token);
+        _scrubber = options.Scrubber ?? SecretScrubber.Shared;
+        _scrubber.RegisterIfAny(_token);
         if (options.Timeout <= TimeSpan.Zero && options.Timeout != System.Threading.Timeout.InfiniteTimeSpan)
         {
             throw new ArgumentOutOfRangeException(nameof(options), "Timeout must be positive (or infinite).");
@@ -222,15 +228,18 @@ public partial class KeywardClient : IDisposable
         using var response = await SendAsync(method, relative, body, authenticate: true, alsoAccept: null, cancellationToken).ConfigureAwait(false);
     }
 
-    private static async Task<T> ReadAsync<T>(HttpResponseMessage response, CancellationToken cancellationToken)
+    /// <summary>Reads an answer; the values it carries (<see cref="IValueCarrier"/>) are registered with the scrubber first.</summary>
+    private async Task<T> ReadAsync<T>(HttpResponseMessage response, CancellationToken cancellationToken)
     {
         try
         {
             var stream = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
             await using (stream.ConfigureAwait(false))
             {
-                return await JsonSerializer.DeserializeAsync<T>(stream, KeywardJson.Options, cancellationToken).ConfigureAwait(false)
+                var result = await JsonSerializer.DeserializeAsync<T>(stream, KeywardJson.Options, cancellationToken).ConfigureAwait(false)
                     ?? throw InvalidResponse(response, null);
+                (result as IValueCarrier)?.RegisterValues(_scrubber);
+                return result;
             }
         }
         catch (JsonException malformed)

@@ -1,3 +1,6 @@
+using System.Diagnostics;
+using System.Text.Json.Serialization;
+
 namespace Keyward.Client;
 
 /// <summary>
@@ -5,6 +8,7 @@ namespace Keyward.Client;
 /// host is a loopback address (<c>127.0.0.0/8</c>, <c>::1</c> or <c>localhost</c>): a bearer token is never sent in
 /// clear text over a network.
 /// </summary>
+[DebuggerDisplay("{ToString(),nq}")]
 public sealed class KeywardClientOptions
 {
     /// <summary>The default per-request timeout.</summary>
@@ -16,8 +20,10 @@ public sealed class KeywardClientOptions
     /// <summary>
     /// The bearer token (<c>kwr_</c>, <c>kwa_</c>, ...). Optional: health, init, unseal and generate-root need none.
     /// Sent only in the <c>Authorization</c> header, never in a URL, and never included in a message or
-    /// <see cref="ToString"/>.
+    /// <see cref="ToString"/>; it refuses serialization (<see cref="SecretSerialization"/>) and hides from debuggers.
     /// </summary>
+    [JsonConverter(typeof(SecretFieldJsonConverter<string>))]
+    [DebuggerBrowsable(DebuggerBrowsableState.Never)]
     public string? Token { get; init; }
 
     /// <summary>How long one request may take, end to end, before it fails with <c>timeout</c>.</summary>
@@ -34,6 +40,13 @@ public sealed class KeywardClientOptions
     /// not change its settings: the address, token and timeout still come from these options.
     /// </summary>
     public HttpClient? HttpClient { get; init; }
+
+    /// <summary>
+    /// Where the values this client hands out are registered for redaction as they arrive (secret data, passwords, wrapping,
+    /// bootstrap, session and issued tokens, key shares; and this client's own token); null means
+    /// <see cref="SecretScrubber.Shared"/>, which <see cref="Logging.ScrubbingLoggingExtensions.AddKeywardScrubbing"/> uses by default.
+    /// </summary>
+    public SecretScrubber? Scrubber { get; init; }
 
     /// <summary>Describes the options without the token.</summary>
     public override string ToString() =>

@@ -1,5 +1,7 @@
 using System.Buffers.Text;
+using System.Diagnostics;
 using System.Security.Cryptography;
+using System.Text.Json.Serialization;
 
 namespace Keyward.Client;
 
@@ -20,6 +22,7 @@ namespace Keyward.Client;
 /// using var client = new KeywardClient(address, forWorker.Value);
 /// </code>
 /// </example>
+[DebuggerDisplay("{ToString(),nq}")]
 public sealed class KeywardToken
 {
     private const string SessionPrefix = "kws_";
@@ -35,6 +38,7 @@ public sealed class KeywardToken
     /// <summary>The server refuses longer derived tokens.</summary>
     public const int MaxDerivedLength = 2048;
 
+    [DebuggerBrowsable(DebuggerBrowsableState.Never)]
     private readonly byte[] _tag;
 
     private KeywardToken(string value, string accessor, IReadOnlyList<TokenCaveat> caveats, byte[] tag)
@@ -45,7 +49,9 @@ public sealed class KeywardToken
         _tag = tag;
     }
 
-    /// <summary>The token string to send. Treat it as a secret.</summary>
+    /// <summary>The token string to send. Treat it as a secret: it refuses serialization (<see cref="SecretSerialization"/>) and hides from debuggers.</summary>
+    [JsonConverter(typeof(SecretFieldJsonConverter<string>))]
+    [DebuggerBrowsable(DebuggerBrowsableState.Never)]
     public string Value { get; }
 
     /// <summary>Whether this is a derived (<c>kwd_</c>) token.</summary>

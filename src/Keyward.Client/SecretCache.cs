@@ -66,12 +66,12 @@ public sealed class SecretCache : IAsyncDisposable
     private volatile bool _subscribed;
     private volatile bool _disposed;
 
-    internal SecretCache(SecretCacheBackend backend, string accessor, AgentSessionOptions options)
+    internal SecretCache(SecretCacheBackend backend, string accessor, AgentSessionOptions options, SecretScrubber? scrubber = null)
     {
         _backend = backend;
         _accessor = accessor;
         _time = options.TimeProvider ?? TimeProvider.System;
-        _scrubber = options.Scrubber ?? SecretScrubber.Shared;
+        _scrubber = scrubber ?? options.Scrubber ?? SecretScrubber.Shared;
         _enabled = options.CacheEnabled;
         ArgumentOutOfRangeException.ThrowIfLessThan(options.CacheFallbackTtl, TimeSpan.Zero);
         ArgumentOutOfRangeException.ThrowIfLessThan(options.CacheOpenTimeout, TimeSpan.Zero);

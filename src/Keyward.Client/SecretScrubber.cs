@@ -8,9 +8,10 @@ namespace Keyward.Client;
 
 /// <summary>
 /// Redacts secrets from text before it leaves the process (log lines, exception messages, tool output): every value
-/// registered with it — the <see cref="SecretCache"/> registers each string field of every version it fetches, with its
-/// JSON-escaped forms — and anything shaped like a Keyward token (<c>kwr_ kwa_ kwo_ kws_ kwb_ kwd_ kww_</c> followed by
-/// token characters), each replaced by <c>[REDACTED]</c>.
+/// registered with it — the SDK registers every value it hands out (each string of a secret's data, passwords, tokens,
+/// key shares) with its JSON-escaped forms, as it arrives (docs/SDK.md, "Values stay inside") — and anything shaped
+/// like a Keyward token (<c>kwr_ kwa_ kwo_ kws_ kwb_ kwd_ kww_</c> followed by token characters), each replaced by
+/// <c>[REDACTED]</c>.
 /// </summary>
 /// <remarks>
 /// <para>
@@ -52,7 +53,7 @@ public sealed partial class SecretScrubber
         MaxValues = maxValues;
     }
 
-    /// <summary>A scrubber shared by the process: every <see cref="SecretCache"/> registers with it unless given another.</summary>
+    /// <summary>A scrubber shared by the process: every client, session and cache registers with it unless given another.</summary>
     public static SecretScrubber Shared { get; } = new();
 
     /// <summary>How many strings it remembers at most (the oldest registrations are forgotten first).</summary>
@@ -91,6 +92,15 @@ public sealed partial class SecretScrubber
                 // Rebuilt by the next Scrub: a burst of registrations (a prefetch) builds the search once.
                 _snapshot = null;
             }
+        }
+    }
+
+    /// <summary>Registers <paramref name="value"/> unless it is null (a field an answer left out).</summary>
+    internal void RegisterIfAny(string? value)
+    {
+        if (value is not null)
+        {
+            Register(value);
         }
     }
 

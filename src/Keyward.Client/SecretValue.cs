@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
@@ -26,8 +27,10 @@ namespace Keyward.Client;
 /// </para>
 /// </remarks>
 [JsonConverter(typeof(SecretValueJsonConverter))]
+[DebuggerDisplay("{ToString(),nq}")]
 public sealed class SecretValue
 {
+    [DebuggerBrowsable(DebuggerBrowsableState.Never)]
     private readonly byte[] _bytes;
     private volatile bool _released;
 
@@ -63,6 +66,7 @@ public sealed class SecretValue
 
     /// <summary>A read-only view of the bytes (the version's JSON data as UTF-8). Valid until the value is released.</summary>
     /// <exception cref="ObjectDisposedException">The cache has evicted the value.</exception>
+    [DebuggerBrowsable(DebuggerBrowsableState.Never)]
     public ReadOnlySpan<byte> Span
     {
         get

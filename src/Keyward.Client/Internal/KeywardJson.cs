@@ -1,11 +1,13 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using System.Text.Json.Serialization.Metadata;
 
 namespace Keyward.Client.Internal;
 
 /// <summary>
 /// The SDK's JSON settings: snake_case names, optional request fields left out when null, and durations as integer
-/// seconds. Answers may carry fields this version does not know; they are ignored.
+/// seconds. Answers may carry fields this version does not know; they are ignored. The SDK sends and reads values, so
+/// these options opt in (<see cref="SecretSerialization.AllowValues(JsonTypeInfo)"/>); they are never handed out.
 /// </summary>
 internal static class KeywardJson
 {
@@ -15,6 +17,7 @@ internal static class KeywardJson
         DictionaryKeyPolicy = null,
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
         Converters = { new SecondsConverter() },
+        TypeInfoResolver = new DefaultJsonTypeInfoResolver { Modifiers = { SecretSerialization.AllowValues } },
     };
 
     /// <summary>Durations travel as integer seconds (the server also reads <c>90s</c>, <c>10m</c>, <c>1h</c>, <c>7d</c>).</summary>

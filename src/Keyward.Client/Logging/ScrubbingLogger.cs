@@ -9,9 +9,16 @@ namespace Keyward.Client.Logging;
 /// </summary>
 /// <remarks>
 /// <para>
-/// The inner logger receives a scrubbed state: a list of the original properties where each value whose text held a
-/// secret is replaced by its scrubbed text (values with nothing to redact keep their type), and whose
-/// <see cref="object.ToString"/> is the scrubbed message. The formatter passed on returns that message.
+/// The inner logger receives a scrubbed state: a list of the original properties, whose
+/// <see cref="object.ToString"/> is the scrubbed message (the formatter passed on returns that message). A structured
+/// logger enumerates those properties and destructures their values (<c>{@Value}</c>, JSON formatters), reaching fields
+/// that no <see cref="object.ToString"/> shows — <see cref="Models.KeywardSecret.Data"/>,
+/// <see cref="Models.PostgresCredential.Password"/>, a token inside a caller's own object — so no object reaches it:
+/// a scalar (number, <see cref="bool"/>, <see cref="char"/>, enum, <see cref="DateTime"/>, <see cref="DateTimeOffset"/>,
+/// <see cref="TimeSpan"/>, <see cref="Guid"/>, …) keeps its type when its text holds nothing to redact and becomes its
+/// scrubbed text otherwise; a string is scrubbed; a collection becomes an array of its elements treated the same way;
+/// any other object becomes its <see cref="object.ToString"/>, scrubbed (a value-carrying model's is redacted). Scope
+/// states get the same treatment. To log an object's fields with a structured logger, log the fields.
 /// </para>
 /// <para>
 /// Exceptions are not passed as they are (their message, data and stack text are out of reach once handed over):
@@ -140,15 +147,36 @@ internal sealed class ScrubbedState : IReadOnlyList<KeyValuePair<string, object?
 
     public override string ToString() => Message;
 
-    private static object? Scrub(object? value, SecretScrubber scrubber)
-    {
-        if (value is null)
-        {
-            return null;
-        }
+    // Collections inside collections are flattened into text below this depth.
+    private const int MaxDepth = 3;
 
-        var text = value is string s ? s : Convert.ToString(value, System.Globalization.CultureInfo.InvariantCulture) ?? "";
-        var scrubbed = scrubber.Scrub(text);
-        return ReferenceEquals(scrubbed, text) ? value : scrubbed;
+    /// <summary>What a structured logger may get for a value: a clean scalar, scrubbed text, or an array of those (see <see cref="ScrubbingLogger"/>).</summary>
+    private static object? Scrub(object? value, SecretScrubber scrubber, int depth = 0)
+    {
+        switch (value)
+        {
+            case null:
+                return null;
+            case string text:
+                return scrubber.Scrub(text);
+            case IEnumerable items when depth < MaxDepth && !IsScalar(value.GetType()):
+                var scrubbed = new List<object?>();
+                foreach (var item in items)
+                {
+                    scrubbed.Add(Scrub(item, scrubber, depth + 1));
+                }
+
+                return scrubbed.ToArray();
+            default:
+                var shown = Convert.ToString(value, System.Globalization.CultureInfo.InvariantCulture) ?? "";
+                var clean = scrubber.Scrub(shown);
+                return IsScalar(value.GetType()) && ReferenceEquals(clean, shown) ? value : clean;
+        }
     }
+
+    /// <summary>Types whose structure is their text: a structured logger shows nothing of them that the text does not.</summary>
+    private static bool IsScalar(Type type) =>
+        type.IsPrimitive || type.IsEnum
+        || type == typeof(decimal) || type == typeof(DateTime) || type == typeof(DateTimeOffset) || type == typeof(TimeSpan)
+        || type == typeof(DateOnly) || type == typeof(TimeOnly) || type == typeof(Guid);
 }

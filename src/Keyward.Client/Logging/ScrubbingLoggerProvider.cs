@@ -48,7 +48,7 @@ public static class ScrubbingLoggingExtensions
 
     /// <summary>
     /// Wraps every logger provider registered so far in a <see cref="ScrubbingLoggerProvider"/> (default scrubber:
-    /// <see cref="SecretScrubber.Shared"/>, which every <see cref="SecretCache"/> registers with). Call it after adding the
+    /// <see cref="SecretScrubber.Shared"/>, which every client, session and cache registers with). Call it after adding the
     /// providers (console, OpenTelemetry, …): providers added later are not wrapped.
     /// </summary>
     public static ILoggingBuilder AddKeywardScrubbing(this ILoggingBuilder builder, SecretScrubber? scrubber = null)

@@ -1,3 +1,7 @@
+using System.Diagnostics;
+using System.Text.Json.Serialization;
+using Keyward.Client.Internal;
+
 namespace Keyward.Client.Models;
 
 /// <summary>
@@ -5,8 +9,13 @@ namespace Keyward.Client.Models;
 /// lived. Hand it to the agent through <c>KEYWARD_BOOTSTRAP_TOKEN</c>, never on a command line.
 /// <see cref="object.ToString"/> redacts <see cref="BootstrapToken"/>.
 /// </summary>
-public sealed record IssuedBootstrapToken(string BootstrapToken, string? Accessor, DateTimeOffset ExpiresAt)
+[DebuggerDisplay("{ToString(),nq}")]
+public sealed record IssuedBootstrapToken(
+    [property: JsonConverter(typeof(SecretFieldJsonConverter<string>)), DebuggerBrowsable(DebuggerBrowsableState.Never)]
+    string BootstrapToken, string? Accessor, DateTimeOffset ExpiresAt) : IValueCarrier
 {
+    void IValueCarrier.RegisterValues(SecretScrubber scrubber) => scrubber.RegisterIfAny(BootstrapToken);
+
     /// <summary>Describes the bootstrap token without the token string.</summary>
     public override string ToString() =>
         FormattableString.Invariant($"IssuedBootstrapToken {{ BootstrapToken = (redacted), Accessor = {Accessor}, ExpiresAt = {ExpiresAt:O} }}");
@@ -16,9 +25,13 @@ public sealed record IssuedBootstrapToken(string BootstrapToken, string? Accesso
 /// The agent session (<c>kws_</c>) a bootstrap token was exchanged for, bound to tenant, agent, run and role.
 /// <see cref="object.ToString"/> redacts <see cref="Token"/>.
 /// </summary>
+[DebuggerDisplay("{ToString(),nq}")]
 public sealed record AgentSessionToken(
-    string Token, string Accessor, string Tenant, string AgentId, string RunId, string Role, DateTimeOffset ExpiresAt, bool Renewable)
+    [property: JsonConverter(typeof(SecretFieldJsonConverter<string>)), DebuggerBrowsable(DebuggerBrowsableState.Never)]
+    string Token, string Accessor, string Tenant, string AgentId, string RunId, string Role, DateTimeOffset ExpiresAt, bool Renewable) : IValueCarrier
 {
+    void IValueCarrier.RegisterValues(SecretScrubber scrubber) => scrubber.RegisterIfAny(Token);
+
     /// <summary>Describes the session without the token string.</summary>
     public override string ToString() =>
         FormattableString.Invariant(

@@ -1,3 +1,7 @@
+using System.Diagnostics;
+using System.Text.Json.Serialization;
+using Keyward.Client.Internal;
+
 namespace Keyward.Client.Models;
 
 /// <summary>A PostgreSQL connection of the tenant, as reads return it (never its password).</summary>
@@ -5,7 +9,11 @@ public sealed record PostgresConnection(
     string Name, string ConnectionUrl, string Username, int? MaxOpenLeases, DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt, DateTimeOffset? RootRotatedAt);
 
 /// <summary>What <c>PUT /v1/engines/postgres/{name}</c> sends; <see cref="Password"/> may be null on a later PUT (the stored one is kept).</summary>
-public sealed record PostgresConnectionSpec(string ConnectionUrl, string Username, string? Password, int? MaxOpenLeases = null)
+[DebuggerDisplay("{ToString(),nq}")]
+public sealed record PostgresConnectionSpec(
+    string ConnectionUrl, string Username,
+    [property: JsonConverter(typeof(SecretFieldJsonConverter<string>)), DebuggerBrowsable(DebuggerBrowsableState.Never)]
+    string? Password, int? MaxOpenLeases = null)
 {
     /// <summary>Never prints the password.</summary>
     public override string ToString() => $"PostgresConnectionSpec {{ ConnectionUrl = {ConnectionUrl}, Username = {Username}, MaxOpenLeases = {MaxOpenLeases} }}";
@@ -17,7 +25,13 @@ public sealed record PostgresRole(
     TimeSpan DefaultTtl, TimeSpan MaxTtl, DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt);
 
 /// <summary>A login of one's own on a tenant database, owned by a lease; <see cref="ToString"/> never prints the password.</summary>
-public sealed record PostgresCredential(string Username, string Password, string LeaseId, TimeSpan LeaseDuration, bool Renewable)
+[DebuggerDisplay("{ToString(),nq}")]
+public sealed record PostgresCredential(
+    string Username,
+    [property: JsonConverter(typeof(SecretFieldJsonConverter<string>)), DebuggerBrowsable(DebuggerBrowsableState.Never)]
+    string Password, string LeaseId, TimeSpan LeaseDuration, bool Renewable) : IValueCarrier
 {
+    void IValueCarrier.RegisterValues(SecretScrubber scrubber) => scrubber.RegisterIfAny(Password);
+
     public override string ToString() => $"PostgresCredential {{ Username = {Username}, Password = (redacted), LeaseId = {LeaseId}, LeaseDuration = {LeaseDuration} }}";
 }

@@ -1,4 +1,7 @@
+using System.Diagnostics;
 using System.Text.Json;
+using System.Text.Json.Serialization;
+using Keyward.Client.Internal;
 
 namespace Keyward.Client.Models;
 
@@ -39,9 +42,13 @@ public sealed record KeywardJwtIssuer(
     DateTimeOffset UpdatedAt);
 
 /// <summary>An agent session obtained with a JWT. <see cref="object.ToString"/> redacts <see cref="Token"/>.</summary>
+[DebuggerDisplay("{ToString(),nq}")]
 public sealed record JwtSession(
-    string Token, string Accessor, string Tenant, string? AgentId, string? RunId, string Role, DateTimeOffset? ExpiresAt, bool Renewable)
+    [property: JsonConverter(typeof(SecretFieldJsonConverter<string>)), DebuggerBrowsable(DebuggerBrowsableState.Never)]
+    string Token, string Accessor, string Tenant, string? AgentId, string? RunId, string Role, DateTimeOffset? ExpiresAt, bool Renewable) : IValueCarrier
 {
+    void IValueCarrier.RegisterValues(SecretScrubber scrubber) => scrubber.RegisterIfAny(Token);
+
     /// <summary>Describes the session without the token string.</summary>
     public override string ToString() =>
         FormattableString.Invariant($"JwtSession {{ Token = (redacted), Accessor = {Accessor}, Tenant = {Tenant}, AgentId = {AgentId}, Role = {Role}, ExpiresAt = {ExpiresAt:O} }}");

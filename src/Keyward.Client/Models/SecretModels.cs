@@ -1,4 +1,7 @@
+using System.Diagnostics;
 using System.Text.Json;
+using System.Text.Json.Serialization;
+using Keyward.Client.Internal;
 
 namespace Keyward.Client.Models;
 
@@ -76,7 +79,11 @@ public sealed record SecretRotationState
 /// One version of a secret. <see cref="Data"/> is the JSON object that was written; <see cref="object.ToString"/>
 /// never shows it.
 /// </summary>
-public sealed record KeywardSecret(string Path, long Version, JsonElement Data, DateTimeOffset CreatedAt)
+[DebuggerDisplay("{ToString(),nq}")]
+public sealed record KeywardSecret(
+    string Path, long Version,
+    [property: JsonConverter(typeof(SecretFieldJsonConverter<JsonElement>)), DebuggerBrowsable(DebuggerBrowsableState.Never)]
+    JsonElement Data, DateTimeOffset CreatedAt) : IValueCarrier
 {
     /// <summary>The version's stage (<c>current</c>, <c>previous</c>, <c>pending</c>) or null for an older version.</summary>
     public string? Stage { get; init; }
@@ -90,6 +97,8 @@ public sealed record KeywardSecret(string Path, long Version, JsonElement Data, 
         value = default;
         return Data.ValueKind == JsonValueKind.Object && Data.TryGetProperty(name, out value);
     }
+
+    void IValueCarrier.RegisterValues(SecretScrubber scrubber) => scrubber.RegisterJson(Data);
 
     /// <summary>Describes the version without its data.</summary>
     public override string ToString() =>
@@ -130,7 +139,12 @@ public sealed record SecretMetadata(
 /// <see cref="CreatedAt"/>. <see cref="CreationPath"/> is the secret path or <c>creds/postgres/NAME/ROLE</c>;
 /// <see cref="Accessor"/> names the token in audit records. <see cref="ToString"/> never prints the token.
 /// </summary>
-public sealed record WrapInfo(string Token, string Accessor, TimeSpan Ttl, DateTimeOffset CreatedAt, string CreationPath)
+[DebuggerDisplay("{ToString(),nq}")]
+public sealed record WrapInfo(
+    [property: JsonConverter(typeof(SecretFieldJsonConverter<string>)), DebuggerBrowsable(DebuggerBrowsableState.Never)]
+    string Token, string Accessor, TimeSpan Ttl, DateTimeOffset CreatedAt, string CreationPath) : IValueCarrier
 {
+    void IValueCarrier.RegisterValues(SecretScrubber scrubber) => scrubber.RegisterIfAny(Token);
+
     public override string ToString() => $"WrapInfo {{ Token = (redacted), Accessor = {Accessor}, Ttl = {Ttl}, CreatedAt = {CreatedAt:O}, CreationPath = {CreationPath} }}";
 }

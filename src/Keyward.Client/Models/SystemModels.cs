@@ -1,4 +1,6 @@
+using System.Diagnostics;
 using System.Text.Json.Serialization;
+using Keyward.Client.Internal;
 
 namespace Keyward.Client.Models;
 
@@ -14,8 +16,23 @@ public sealed record KeywardHealth(bool Initialized, bool Sealed, string Version
 /// What initialization hands out once: the key shares and the first root token. <see cref="object.ToString"/>
 /// redacts both.
 /// </summary>
-public sealed record InitializeResult(IReadOnlyList<string> Keys, string RootToken)
+[DebuggerDisplay("{ToString(),nq}")]
+public sealed record InitializeResult(
+    [property: JsonConverter(typeof(SecretFieldJsonConverter<IReadOnlyList<string>>)), DebuggerBrowsable(DebuggerBrowsableState.Never)]
+    IReadOnlyList<string> Keys,
+    [property: JsonConverter(typeof(SecretFieldJsonConverter<string>)), DebuggerBrowsable(DebuggerBrowsableState.Never)]
+    string RootToken) : IValueCarrier
 {
+    void IValueCarrier.RegisterValues(SecretScrubber scrubber)
+    {
+        foreach (var key in Keys ?? [])
+        {
+            scrubber.RegisterIfAny(key);
+        }
+
+        scrubber.RegisterIfAny(RootToken);
+    }
+
     /// <summary>Describes the result without the shares or the token.</summary>
     public override string ToString() => $"InitializeResult {{ Keys = ({Keys.Count} redacted), RootToken = (redacted) }}";
 }
@@ -24,8 +41,13 @@ public sealed record InitializeResult(IReadOnlyList<string> Keys, string RootTok
 public sealed record SealStatus(bool Sealed, int Progress, int Threshold);
 
 /// <summary>A root token minted from a threshold of key shares. <see cref="object.ToString"/> redacts it.</summary>
-public sealed record RootTokenResult(string RootToken)
+[DebuggerDisplay("{ToString(),nq}")]
+public sealed record RootTokenResult(
+    [property: JsonConverter(typeof(SecretFieldJsonConverter<string>)), DebuggerBrowsable(DebuggerBrowsableState.Never)]
+    string RootToken) : IValueCarrier
 {
+    void IValueCarrier.RegisterValues(SecretScrubber scrubber) => scrubber.RegisterIfAny(RootToken);
+
     /// <summary>Describes the result without the token.</summary>
     public override string ToString() => "RootTokenResult { RootToken = (redacted) }";
 }

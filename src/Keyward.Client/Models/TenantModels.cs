@@ -1,4 +1,6 @@
+using System.Diagnostics;
 using System.Text.Json.Serialization;
+using Keyward.Client.Internal;
 
 namespace Keyward.Client.Models;
 
@@ -16,8 +18,13 @@ public enum TenantTokenKind
 }
 
 /// <summary>A freshly minted token. <see cref="object.ToString"/> redacts <see cref="Token"/>.</summary>
-public sealed record IssuedToken(string Token, string Accessor, string Kind, string Tenant, DateTimeOffset? ExpiresAt)
+[DebuggerDisplay("{ToString(),nq}")]
+public sealed record IssuedToken(
+    [property: JsonConverter(typeof(SecretFieldJsonConverter<string>)), DebuggerBrowsable(DebuggerBrowsableState.Never)]
+    string Token, string Accessor, string Kind, string Tenant, DateTimeOffset? ExpiresAt) : IValueCarrier
 {
+    void IValueCarrier.RegisterValues(SecretScrubber scrubber) => scrubber.RegisterIfAny(Token);
+
     /// <summary>Describes the token without the token string.</summary>
     public override string ToString() =>
         FormattableString.Invariant($"IssuedToken {{ Token = (redacted), Accessor = {Accessor}, Kind = {Kind}, Tenant = {Tenant}, ExpiresAt = {ExpiresAt:O} }}");

@@ -3,6 +3,8 @@ using System.Text;
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using System.Text.Json.Serialization.Metadata;
+using Keyward.Client;
 
 namespace Keyward.Cli.Cli;
 
@@ -10,6 +12,11 @@ namespace Keyward.Cli.Cli;
 /// Writes a verb's result to stdout: aligned key/value lines and simple tables for people, or one JSON document
 /// (snake_case, instants as RFC 3339 UTC, durations as seconds) for scripts.
 /// </summary>
+/// <remarks>
+/// A verb prints the value it was asked for (<c>secrets get --format json</c> prints the data, <c>auth jwt login</c> the
+/// session token), so the JSON options opt in to the SDK's value-carrying models
+/// (<see cref="SecretSerialization.AllowValues(JsonTypeInfo)"/>); without it they refuse to serialize.
+/// </remarks>
 internal sealed class Output
 {
     public static readonly JsonSerializerOptions JsonOptions = new()
@@ -19,6 +26,7 @@ internal sealed class Output
         WriteIndented = true,
         Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
         Converters = { new UtcInstantConverter(), new SecondsConverter() },
+        TypeInfoResolver = new DefaultJsonTypeInfoResolver { Modifiers = { SecretSerialization.AllowValues } },
     };
 
     public Output(bool json)
