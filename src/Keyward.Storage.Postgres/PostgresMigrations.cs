@@ -291,6 +291,11 @@ internal static class PostgresMigrations
             CREATE TRIGGER secret_versions_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON secret_versions
                 FOR EACH STATEMENT EXECUTE FUNCTION keyward_secret_changed();
             """),
+
+        // SQLite's version 9: the audit head's MAC (NULL on an existing head until the next commit).
+        (6, """
+            ALTER TABLE audit_head ADD COLUMN mac bytea;
+            """),
     ];
 
     public static int Latest => All[^1].Version;

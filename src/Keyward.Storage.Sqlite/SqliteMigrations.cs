@@ -259,6 +259,12 @@ internal static class SqliteMigrations
                 PRIMARY KEY (tenant_uid, integration, run_id, holder)
             );
             """),
+
+        // The audit head's MAC (AuditChain.HeadMac), written with every head by the group committer. An existing head
+        // keeps NULL until the next commit (verification reports it as head_mac "missing" meanwhile).
+        (9, """
+            ALTER TABLE audit_head ADD COLUMN mac BLOB;
+            """),
     ];
 
     public static int Latest => All[^1].Version;

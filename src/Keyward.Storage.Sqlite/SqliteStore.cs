@@ -234,6 +234,25 @@ public sealed class SqliteStore : IKeywardStore
         return lease;
     }
 
+    /// <summary>The newest schema version this binary knows: what <see cref="OpenAsync"/> migrates a store to.</summary>
+    public static int LatestSchemaVersion => SqliteMigrations.Latest;
+
+    /// <summary>
+    /// The schema version recorded in the store, read on a reader connection without migrating anything (0 when none is
+    /// recorded). For offline tools that read a store this binary has not opened (<c>keyward operator audit verify</c>).
+    /// </summary>
+    public int ReadSchemaVersion()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        using var lease = Open(writer: false);
+        if (lease.Scalar("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'") is not long and > 0)
+        {
+            return 0;
+        }
+
+        return lease.Scalar("SELECT COALESCE(MAX(version), 0) FROM schema_migrations") is long v ? (int)v : 0;
+    }
+
     private static int Migrate(SqliteConnectionLease db)
     {
         db.Execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)");

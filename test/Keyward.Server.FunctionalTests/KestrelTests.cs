@@ -182,6 +182,31 @@ public sealed class KestrelTests : IClassFixture<KestrelFixture>
         Assert.DoesNotContain(_fixture.AcmeCanary, response.Body, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("/v1/secrets/leaked/{token}")]
+    [InlineData("/v1/secrets/leaked/kwa%5F{body}")]
+    [InlineData("/v1/gateway/openai/v1/files/{token}")]
+    [InlineData("/v1/tenants/{token}")]
+    public async Task PathToken_OnTheWire_400TokenInPathAttributedNeverEchoedLoggedOrStored(string template)
+    {
+        // Arrange
+        var target = template.Replace("{token}", _fixture.AcmeAdmin, StringComparison.Ordinal)
+            .Replace("{body}", _fixture.AcmeAdmin[4..], StringComparison.Ordinal);
+
+        // Act
+        var response = await _fixture.Server.SendRawAsync("GET", target, ["Authorization: Bearer " + _fixture.GlobexAdmin]);
+
+        // Assert
+        Assert.True(response.Status == 400 && response.ProblemCode == "token_in_path", response.ToString());
+        Assert.DoesNotContain(_fixture.AcmeAdmin[4..], response.Body, StringComparison.Ordinal);
+        var record = await _fixture.Audit().SingleAsync(response.RequestId);
+        Assert.Equal("request.rejected", record.GetProperty("operation").GetString());
+        Assert.Equal("globex", record.GetProperty("tenant").GetString());
+        Assert.Equal(System.Text.Json.JsonValueKind.Null, record.GetProperty("path").ValueKind);
+        Assert.DoesNotContain(_fixture.AcmeAdmin[4..], record.GetRawText(), StringComparison.Ordinal);
+        Assert.DoesNotContain(_fixture.AcmeAdmin[4..], _fixture.Server.Logs.All, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task Headers_Over16KiB_431NeverData()
     {

@@ -44,6 +44,49 @@ public abstract partial class StoreConformanceTests
         Assert.Equal(Enumerable.Repeat((byte)6, 32), head.Hash);
     }
 
+    [Fact]
+    public async Task Audit_SetHead_MacIsReadBackAndReplacedWithTheHead()
+    {
+        var store = await NewStoreAsync();
+        var mac = Enumerable.Repeat((byte)0xA5, 32).ToArray();
+
+        await WriteAsync(store, s => s.Audit.SetHeadAsync(new AuditHead(5, Enumerable.Repeat((byte)5, 32).ToArray(), mac)));
+        var withMac = await ReadAsync(store, s => s.Audit.GetHeadAsync());
+        await WriteAsync(store, s => s.Audit.SetHeadAsync(new AuditHead(6, Enumerable.Repeat((byte)6, 32).ToArray())));
+        var withoutMac = await ReadAsync(store, s => s.Audit.GetHeadAsync());
+
+        Assert.Equal(5, withMac.Seq);
+        Assert.Equal(mac, withMac.Mac);
+        Assert.Equal(6, withoutMac.Seq);
+        Assert.Null(withoutMac.Mac);
+    }
+
+    [Fact]
+    public async Task Audit_CommitAudited_WritesTheHeadsMacWhenSetAndWhenMovedFromAnAssumedHead()
+    {
+        var store = await NewStoreAsync();
+        var first = new AuditHead(1, Entry(1).Hash, Enumerable.Repeat((byte)0x11, 32).ToArray());
+        var second = new AuditHead(2, Entry(2).Hash, Enumerable.Repeat((byte)0x22, 32).ToArray());
+
+        await using (var session = await store.WriteAsync())
+        {
+            Assert.NotNull((await session.CommitAuditedAsync([Entry(1)], null, first)).LatestEventId);
+        }
+
+        var afterSet = await ReadAsync(store, s => s.Audit.GetHeadAsync());
+        await using (var session = await store.WriteAsync())
+        {
+            Assert.NotNull((await session.CommitAuditedAsync([Entry(2)], null, second, from: first)).LatestEventId);
+        }
+
+        var afterMove = await ReadAsync(store, s => s.Audit.GetHeadAsync());
+
+        Assert.Equal(1, afterSet.Seq);
+        Assert.Equal(first.Mac, afterSet.Mac);
+        Assert.Equal(2, afterMove.Seq);
+        Assert.Equal(second.Mac, afterMove.Mac);
+    }
+
     [Theory]
     [InlineData(1)]
     [InlineData(15)]

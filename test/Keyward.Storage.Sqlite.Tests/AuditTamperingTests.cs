@@ -107,6 +107,51 @@ public sealed class AuditTamperingTests : IAsyncLifetime
         Assert.Equal((false, (long?)null), (direct.Ok, direct.FirstBadSeq));
     }
 
+    [Theory]
+    [InlineData("rewritten", "bad")]
+    [InlineData("deleted", "missing")]
+    public async Task Verify_TailCutWithItsCheckpointsAndHeadRowRewritten_ReportsTheHead(string head, string headMac)
+    {
+        // Arrange: a checkpoint, then more records after it.
+        var checkpointSeq = await WriteCheckpointAsync();
+        for (var i = 0; i < 3; i++)
+        {
+            await _host.PutSecretAsync(_admin, $"app/late{i}", new { value = "x" });
+        }
+
+        // Act: cut the tail below the checkpoint, the checkpoint with it, and make the head agree with what is left —
+        // nothing of the store remembers the cut but the head row's MAC.
+        var keep = checkpointSeq - 1;
+        var newLast = Records().Single(r => r.Seq == keep);
+        RawDatabase.Execute(Data, "DELETE FROM audit_log WHERE seq > $s", ("$s", keep));
+        RawDatabase.Execute(Data, "DELETE FROM audit_checkpoints WHERE seq > $s", ("$s", keep));
+        RawDatabase.Execute(
+            Data, head == "rewritten" ? "UPDATE audit_head SET seq = $s, hash = $h" : "DELETE FROM audit_head", ("$s", keep), ("$h", newLast.Hash));
+
+        // Assert
+        var direct = await AuditVerifier.VerifyAsync(_host.Store, Root());
+        Assert.False(direct.Ok, $"{head}: the store shows no sign of the cut");
+        Assert.Null(direct.FirstBadSeq);
+        Assert.Equal(headMac, direct.HeadMac);
+        if (head == "rewritten")
+        {
+            // Online too; the verify's own record then chains onto that head, and the committer says what it found.
+            var result = await VerifyAsync();
+            Assert.False(result.GetProperty("ok").GetBoolean(), result.GetRawText());
+            Assert.Equal(headMac, result.GetProperty("head_mac").GetString());
+            Assert.Contains(_host.Logs.Lines, l => l.Contains("[3003]", StringComparison.Ordinal) && l.Contains($"seq {keep} has a MAC that does not verify", StringComparison.Ordinal));
+        }
+    }
+
+    [Fact]
+    public async Task Verify_UntouchedChain_HeadMacOk()
+    {
+        var result = await VerifyAsync();
+
+        Assert.True(result.GetProperty("ok").GetBoolean(), result.GetRawText());
+        Assert.Equal("ok", result.GetProperty("head_mac").GetString());
+    }
+
     [Fact]
     public async Task Verify_TailCutWithoutRewindingTheHead_ReportsTruncation()
     {

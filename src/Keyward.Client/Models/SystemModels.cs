@@ -53,8 +53,11 @@ public sealed record RootTokenResult(
 }
 
 /// <summary>
-/// The result of walking the audit chain: <see cref="Ok"/> is false when a record was changed, removed or cut off;
-/// <see cref="FirstBadSeq"/> and <see cref="TruncatedAfter"/> say where the chain stops being trustworthy.
+/// The result of walking the audit chain: <see cref="Ok"/> is false when a record was changed, removed or cut off, or
+/// when the chain head's MAC is missing or does not verify; <see cref="FirstBadSeq"/> and <see cref="TruncatedAfter"/>
+/// say where the chain stops being trustworthy. <see cref="HeadMac"/>: <c>ok</c>, <c>missing</c>, <c>bad</c> or
+/// <c>none</c> (an empty chain); null from a server that does not report it.
 /// </summary>
 public sealed record AuditVerification(
-    long Records, bool Ok, long? FirstBadSeq, long? TruncatedAfter, int Checkpoints, long? LastCheckpointSeq, string? Problem);
+    long Records, bool Ok, long? FirstBadSeq, long? TruncatedAfter, int Checkpoints, long? LastCheckpointSeq, string? Problem,
+    string? HeadMac = null);

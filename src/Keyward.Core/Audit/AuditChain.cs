@@ -143,6 +143,25 @@ public static class AuditChain
         return HMACSHA256.HashData(checkpointKey.Bytes, message);
     }
 
+    /// <summary>
+    /// The MAC of the chain head (seq and hash of the newest record), under the checkpoint key with its own label
+    /// ("head", where checkpoints carry "checkpoint"), so that neither can stand for the other. The group committer writes
+    /// it with every head; a head moved back to hide a cut tail does not verify without the key. A head copied back
+    /// from an older copy of the store does: only an anchor kept outside the store (a checkpoint in the log or an audit
+    /// sink) tells that one.
+    /// </summary>
+    public static byte[] HeadMac(SecretKey checkpointKey, long seq, ReadOnlySpan<byte> hash)
+    {
+        ArgumentNullException.ThrowIfNull(checkpointKey);
+        using var hmac = IncrementalHash.CreateHMAC(HashAlgorithmName.SHA256, checkpointKey.Bytes);
+        Span<byte> prefix = stackalloc byte[4 + 8];
+        "head"u8.CopyTo(prefix);
+        BinaryPrimitives.WriteInt64BigEndian(prefix[4..], seq);
+        hmac.AppendData(prefix);
+        hmac.AppendData(hash);
+        return hmac.GetHashAndReset();
+    }
+
     /// <summary>A keyed hash of an identifier (a presented token) so records can correlate attempts without holding it.</summary>
     public static string IdentifierHmac(SecretKey identifierKey, string identifier)
     {

@@ -15,8 +15,13 @@ public sealed record AuditEntry(
     byte[] PrevHash,
     byte[] Hash);
 
-/// <summary>The newest record of the chain: where the next record links to.</summary>
-public readonly record struct AuditHead(long Seq, byte[] Hash)
+/// <summary>
+/// The newest record of the chain: where the next record links to. <see cref="Mac"/> is the group committer's MAC over
+/// {seq, hash} (<see cref="AuditChain.HeadMac"/>), written with every head, so that a head row rewritten to hide a cut
+/// tail does not verify; null on a head not MAC'd yet (before the commit that writes it, or in a store last written by
+/// a version without head MACs).
+/// </summary>
+public readonly record struct AuditHead(long Seq, byte[] Hash, byte[]? Mac = null)
 {
     public static AuditHead Genesis => new(0, new byte[32]);
 }
@@ -36,6 +41,7 @@ public interface IAuditStore
     /// <summary>The chain head, read inside the write transaction (a shared store locks the row).</summary>
     Task<AuditHead> GetHeadAsync(CancellationToken cancellationToken = default);
 
+    /// <summary>Sets the chain head: its seq, hash and MAC (<see cref="AuditHead.Mac"/>, NULL when null).</summary>
     Task SetHeadAsync(AuditHead head, CancellationToken cancellationToken = default);
 
     /// <summary>Appends records in the order given (a group commit hands over its whole batch at once).</summary>

@@ -51,11 +51,18 @@ public static partial class KeywardLog
     public static partial void StoreNotificationsLost(ILogger logger, string error);
 
     // 3xxx: audit
-    [LoggerMessage(3001, LogLevel.Information, "Audit checkpoint seq={Seq} hash={Hash} mac={Mac}")]
-    public static partial void AuditCheckpoint(ILogger logger, long seq, string hash, string mac);
+    /// <summary>
+    /// A checkpoint, complete enough to serve as an anchor for <c>keyward operator audit verify --anchor</c> (the line is
+    /// parsed by <see cref="Audit.AuditAnchors"/>; its MAC covers seq, hash and time, so all three are here).
+    /// </summary>
+    [LoggerMessage(3001, LogLevel.Information, "Audit checkpoint seq={Seq} hash={Hash} mac={Mac} time={Time}")]
+    public static partial void AuditCheckpoint(ILogger logger, long seq, string hash, string mac, string time);
 
     [LoggerMessage(3002, LogLevel.Error, "Audit verification failed: first bad seq {FirstBadSeq}, truncated after {TruncatedAfter}")]
     public static partial void AuditVerifyFailed(ILogger logger, long? firstBadSeq, long? truncatedAfter);
+
+    [LoggerMessage(3003, LogLevel.Warning, "The audit head at seq {Seq} {State}; this commit chains on it and MACs it. Unless the store was just upgraded from a version without head MACs, the head was rewritten and records after it may have been cut off: verify with an anchor (keyward operator audit verify --anchor)")]
+    public static partial void AuditHeadUnauthenticated(ILogger logger, long seq, string state);
 
     // 4xxx: tenants and keys
     [LoggerMessage(4001, LogLevel.Information, "Tenant {TenantId} created")]

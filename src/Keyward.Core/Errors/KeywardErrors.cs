@@ -12,6 +12,10 @@ public static partial class KeywardErrors
     public static KeywardException TokenInQuery() =>
         Bad("token_in_query", "Token in query string", "Tokens are accepted only in the Authorization header; the request was refused and nothing was done.");
 
+    /// <summary>A token-shaped path segment: the answer never repeats the path (nor does the audit record).</summary>
+    public static KeywardException TokenInPath() =>
+        Bad("token_in_path", "Token in path", "Tokens are accepted only in the Authorization header; a path segment looks like one, so the request was refused and nothing was done.");
+
     public static KeywardException MalformedJson(string detail) => Bad("malformed_json", "Malformed JSON", detail);
 
     public static KeywardException UnknownField(string field) =>

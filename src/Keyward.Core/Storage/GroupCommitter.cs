@@ -284,6 +284,11 @@ public sealed class GroupCommitter : IAsyncDisposable
             session = await _store.WriteAsync();
             var assumed = assumeHead ? AssumableHead(batch) : null;
             var head = assumed ?? await session.Audit.GetHeadAsync();
+            if (assumed is null)
+            {
+                CheckHeadMac(root, head);
+            }
+
             // Reads answered from rows cached from a shared store vouch for one secret generation; one read under an
             // older generation than another's is outdated already.
             var cachedRowGeneration = NewestCachedRowGeneration(batch);
@@ -340,6 +345,9 @@ public sealed class GroupCommitter : IAsyncDisposable
                 checkpoint = new AuditCheckpoint(head.Seq, head.Hash, now, AuditChain.CheckpointMac(root.AuditCheckpoint, head.Seq, head.Hash, now));
             }
 
+            // The head is written with its MAC: rewritten to hide a cut tail, it no longer verifies.
+            head = head with { Mac = AuditChain.HeadMac(root.AuditCheckpoint, head.Seq, head.Hash) };
+
             // The records, the checkpoint, the new head and COMMIT: one round trip on an engine that can batch them.
             var started = Stopwatch.GetTimestamp();
             var commit = await session.CommitAuditedAsync(records, checkpoint, head, assumed, assumed is null ? null : cachedRowGeneration);
@@ -370,7 +378,8 @@ public sealed class GroupCommitter : IAsyncDisposable
             {
                 _lastCheckpointSeq = checkpoint.Seq;
                 _lastCheckpointTicks = _time.GetTimestamp();
-                KeywardLog.AuditCheckpoint(_logger, checkpoint.Seq, Convert.ToHexStringLower(checkpoint.Hash), Convert.ToHexStringLower(checkpoint.Mac));
+                KeywardLog.AuditCheckpoint(
+                    _logger, checkpoint.Seq, Convert.ToHexStringLower(checkpoint.Hash), Convert.ToHexStringLower(checkpoint.Mac), Instants.Format(checkpoint.Time));
             }
 
             Interlocked.Exchange(ref _latestEventId, latestEventId);
@@ -394,6 +403,28 @@ public sealed class GroupCommitter : IAsyncDisposable
             {
                 await session.DisposeAsync();
             }
+        }
+    }
+
+    /// <summary>
+    /// Logs a head read from the store that its MAC does not vouch for (none: a store last written before head MACs, or a
+    /// rewritten row; or one that does not verify). The batch still chains on it — refusing would stop every request —
+    /// and its commit MACs the new head; the warning and an anchored verification are what tell a cut tail.
+    /// </summary>
+    private void CheckHeadMac(Crypto.Keys.RootKey root, AuditHead head)
+    {
+        if (head.Seq == 0)
+        {
+            return;
+        }
+
+        if (head.Mac is null)
+        {
+            KeywardLog.AuditHeadUnauthenticated(_logger, head.Seq, "has no MAC");
+        }
+        else if (!System.Security.Cryptography.CryptographicOperations.FixedTimeEquals(AuditChain.HeadMac(root.AuditCheckpoint, head.Seq, head.Hash), head.Mac))
+        {
+            KeywardLog.AuditHeadUnauthenticated(_logger, head.Seq, "has a MAC that does not verify");
         }
     }
 

@@ -104,4 +104,10 @@ public static class StoredRows
     public static string? NullableString(DbDataReader r, int ordinal) => r.IsDBNull(ordinal) ? null : r.GetString(ordinal);
 
     public static byte[] Blob(DbDataReader r, int ordinal) => r.GetFieldValue<byte[]>(ordinal);
+
+    public static byte[]? NullableBlob(DbDataReader r, int ordinal) => r.IsDBNull(ordinal) ? null : Blob(r, ordinal);
+
+    /// <summary><c>audit_head</c>: seq, hash (NULL: the genesis row PostgreSQL's first migration inserts), mac.</summary>
+    public static Audit.AuditHead AuditHead(DbDataReader r) =>
+        r.IsDBNull(1) ? Audit.AuditHead.Genesis : new(r.GetInt64(0), Blob(r, 1), NullableBlob(r, 2));
 }

@@ -65,10 +65,22 @@ public static class TokenKinds
     public const int MinimumTokenBody = 16;
 
     /// <summary>
+    /// In a request path, where ordinary names may start with a prefix (<c>kws_integration_settings_v2</c>), a token is a
+    /// prefix followed by at least this many token characters (API.md): real tokens carry 43.
+    /// </summary>
+    public const int MinimumPathTokenBody = 32;
+
+    /// <summary>
     /// Whether a text carries something shaped like a Keyward token: a kind prefix (any case) followed by at least
     /// <see cref="MinimumTokenBody"/> token characters. A name such as <c>kwa_backup</c> is not one.
     /// </summary>
-    public static bool ContainsToken(ReadOnlySpan<char> text)
+    public static bool ContainsToken(ReadOnlySpan<char> text) => ContainsToken(text, MinimumTokenBody);
+
+    /// <summary>
+    /// Whether a text carries a kind prefix (any case: the random part is the secret, whatever the prefix looks like)
+    /// followed by at least <paramref name="minimumBody"/> characters of <c>[A-Za-z0-9_.-]</c>.
+    /// </summary>
+    public static bool ContainsToken(ReadOnlySpan<char> text, int minimumBody)
     {
         foreach (var k in All)
         {
@@ -78,7 +90,7 @@ public static class TokenKinds
             {
                 rest = rest[(at + k.Prefix.Length)..];
                 var body = rest.IndexOfAnyExcept(TokenCharacters);
-                if ((body < 0 ? rest.Length : body) >= MinimumTokenBody)
+                if ((body < 0 ? rest.Length : body) >= minimumBody)
                 {
                     return true;
                 }

@@ -17,7 +17,7 @@ namespace Keyward.Gateway.Forwarding;
 /// several values of one header all go on. Content headers (<c>Content-Type</c>, <c>Content-Length</c>…) go on the
 /// request's content only when the caller gave it one (none is created here: a request without a body sends no
 /// content headers). An <c>Upgrade</c> request is refused, and so is any remaining header name or value carrying
-/// something shaped like a Keyward token (<see cref="TokenKinds.ContainsToken"/>) — 400 <c>gateway_header_refused</c>
+/// something shaped like a Keyward token (<see cref="TokenKinds.ContainsToken(ReadOnlySpan{char})"/>) — 400 <c>gateway_header_refused</c>
 /// / <c>gateway_query_refused</c>. Response: hop-by-hop headers and those named in its <c>Connection</c> dropped, and
 /// <c>X-Keyward-*</c> (only Keyward speaks as Keyward), <c>Alt-Svc</c> (it speaks for the upstream's origin, not
 /// Keyward's), <c>Content-Length</c> and body digests (<c>Content-MD5</c>, <c>Content-Digest</c>, <c>Repr-Digest</c>:

@@ -40,8 +40,9 @@ public sealed record HealthResponse(bool Initialized, bool Sealed, string Versio
 /// <summary>The store as this node sees it: reachable (checked every second), and for a shared store whether other nodes' changes arrive.</summary>
 public sealed record StoreHealth(bool Reachable, bool Shared, bool? Notifications);
 
+/// <summary>The chain as the store alone shows it (no anchor here: <c>keyward operator audit verify --anchor</c> takes one).</summary>
 public sealed record AuditVerifyResponse(
-    long Records, bool Ok, long? FirstBadSeq, long? TruncatedAfter, int Checkpoints, long? LastCheckpointSeq, string? Problem);
+    long Records, bool Ok, long? FirstBadSeq, long? TruncatedAfter, int Checkpoints, long? LastCheckpointSeq, string? Problem, string HeadMac);
 
 public static class SysEndpoints
 {
@@ -120,7 +121,8 @@ public static class SysEndpoints
             {
                 var result = await audit.VerifyAsync(ctx.Caller, http.RequestAborted);
                 return TypedResults.Ok(new AuditVerifyResponse(
-                    result.Records, result.Ok, result.FirstBadSeq, result.TruncatedAfter, result.Checkpoints, result.LastCheckpointSeq, result.Problem));
+                    result.Records, result.Ok, result.FirstBadSeq, result.TruncatedAfter, result.Checkpoints, result.LastCheckpointSeq, result.Problem,
+                    result.HeadMac));
             }))
             .WithSummary("Verify the whole audit chain and its checkpoints (root token).")
             .Produces<AuditVerifyResponse>().ProducesProblem(403);

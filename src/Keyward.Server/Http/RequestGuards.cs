@@ -9,8 +9,8 @@ namespace Keyward.Server.Http;
 
 /// <summary>
 /// What every request passes before routing: a request id; a catch-all that turns any escaped error into a
-/// problem document without its message; the raw-target guard (encoded separators, dot segments, tokens in the
-/// query string); and the seal gate (503 to everything but health, init and unseal while sealed).
+/// problem document without its message; the raw-target guard (tokens in a path segment, encoded separators, dot
+/// segments, tokens in the query string); and the seal gate (503 to everything but health, init and unseal while sealed).
 /// </summary>
 public static class RequestGuards
 {
@@ -149,6 +149,14 @@ public static class RequestGuards
     {
         var query = rawTarget.IndexOf('?');
         var path = query < 0 ? rawTarget : rawTarget[..query];
+
+        // First: whatever else is wrong with the target, a token in it must not reach routing, a handler's error
+        // detail or the audit record's path.
+        if (CarriesPathToken(path))
+        {
+            return KeywardErrors.TokenInPath();
+        }
+
         if (path.Contains("%2f", StringComparison.OrdinalIgnoreCase)
             || path.Contains("%5c", StringComparison.OrdinalIgnoreCase)
             || path.Contains("%00", StringComparison.Ordinal)
@@ -172,6 +180,41 @@ public static class RequestGuards
         }
 
         return null;
+    }
+
+    /// <summary>How many times a path is percent-decoded when looking for a token (a double-encoded one is found too).</summary>
+    private const int PathDecodingRounds = 3;
+
+    /// <summary>
+    /// Whether a raw path holds a token-shaped run: a kind prefix (any case) and at least
+    /// <see cref="TokenKinds.MinimumPathTokenBody"/> characters of <c>[A-Za-z0-9_.-]</c>. The raw path is looked at as
+    /// sent and after each percent-decoding round (up to <see cref="PathDecodingRounds"/>), so that
+    /// <c>kwa%5F…</c>, <c>%6Bwa_…</c> or <c>%255F</c> hide nothing. Decoding everything is the conservative choice: a
+    /// decoded separator or other character only ends a run, it never makes one.
+    /// </summary>
+    internal static bool CarriesPathToken(string rawPath)
+    {
+        var text = rawPath;
+        for (var round = 0; ; round++)
+        {
+            if (TokenKinds.ContainsToken(text, TokenKinds.MinimumPathTokenBody))
+            {
+                return true;
+            }
+
+            if (round == PathDecodingRounds || !text.Contains('%', StringComparison.Ordinal))
+            {
+                return false;
+            }
+
+            var decoded = Uri.UnescapeDataString(text);
+            if (decoded == text)
+            {
+                return false;
+            }
+
+            text = decoded;
+        }
     }
 
     private static bool CarriesToken(string query)

@@ -15,12 +15,13 @@ internal sealed class PostgresAuditStore(PostgresDb db) : IAuditStore
     /// </summary>
     public async Task<AuditHead> GetHeadAsync(CancellationToken cancellationToken = default) =>
         await db.FirstOrDefaultAsync<AuditHead?>(
-            db.Write ? "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE" : "SELECT seq, hash FROM audit_head WHERE id = 1", [],
-            r => r.IsDBNull(1) ? AuditHead.Genesis : new AuditHead(r.GetInt64(0), StoredRows.Blob(r, 1)),
+            db.Write ? "SELECT seq, hash, mac FROM audit_head WHERE id = 1 FOR UPDATE" : "SELECT seq, hash, mac FROM audit_head WHERE id = 1", [],
+            r => StoredRows.AuditHead(r),
             cancellationToken) ?? AuditHead.Genesis;
 
     private const string SetHead =
-        "INSERT INTO audit_head (id, seq, hash) VALUES (1, $1, $2) ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash";
+        "INSERT INTO audit_head (id, seq, hash, mac) VALUES (1, $1, $2, $3) " +
+        "ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, mac = excluded.mac";
 
     private const string Insert =
         "INSERT INTO audit_log (seq, tenant, time, agent_id, path, body, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
@@ -73,10 +74,10 @@ internal sealed class PostgresAuditStore(PostgresDb db) : IAuditStore
         }
     }
 
-    private const string MoveHead = "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1 AND seq = $3 AND hash = $4";
+    private const string MoveHead = "UPDATE audit_head SET seq = $1, hash = $2, mac = $3 WHERE id = 1 AND seq = $4 AND hash = $5";
 
-    /// <summary>As <see cref="MoveHead"/>, and only if the secret generation is <c>$5</c> (in the statement's snapshot).</summary>
-    private const string MoveHeadAtGeneration = MoveHead + " AND (" + PostgresSession.SecretGenerationSql + ") = $5";
+    /// <summary>As <see cref="MoveHead"/>, and only if the secret generation is <c>$6</c> (in the statement's snapshot).</summary>
+    private const string MoveHeadAtGeneration = MoveHead + " AND (" + PostgresSession.SecretGenerationSql + ") = $6";
 
     private const string HeadIs = "EXISTS (SELECT 1 FROM audit_head WHERE id = 1 AND seq = $9 AND hash = $10)";
 
@@ -99,6 +100,7 @@ internal sealed class PostgresAuditStore(PostgresDb db) : IAuditStore
         var command = new NpgsqlBatchCommand(secretGeneration is null ? MoveHead : MoveHeadAtGeneration);
         command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = head.Seq });
         command.Parameters.Add(new NpgsqlParameter<byte[]> { TypedValue = head.Hash });
+        command.Parameters.Add(Mac(head));
         command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = from.Seq });
         command.Parameters.Add(new NpgsqlParameter<byte[]> { TypedValue = from.Hash });
         if (secretGeneration is { } generation)
@@ -148,8 +150,13 @@ internal sealed class PostgresAuditStore(PostgresDb db) : IAuditStore
         var command = new NpgsqlBatchCommand(SetHead);
         command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = head.Seq });
         command.Parameters.Add(new NpgsqlParameter<byte[]> { TypedValue = head.Hash });
+        command.Parameters.Add(Mac(head));
         batch.BatchCommands.Add(command);
     }
+
+    /// <summary>The head's MAC as a <c>bytea</c> parameter (NULL when the head carries none).</summary>
+    private static NpgsqlParameter Mac(AuditHead head) =>
+        new() { Value = (object?)head.Mac ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Bytea };
 
     /// <summary>Adds the insert of a checkpoint (kept if one with its seq exists) to <paramref name="batch"/>.</summary>
     internal static void AddCheckpoint(NpgsqlBatch batch, AuditCheckpoint c)

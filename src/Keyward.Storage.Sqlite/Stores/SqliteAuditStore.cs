@@ -9,15 +9,16 @@ internal sealed class SqliteAuditStore(SqliteConnectionLease db) : IAuditStore
 {
     public Task<AuditHead> GetHeadAsync(CancellationToken cancellationToken = default)
     {
-        using var reader = db.Query("SELECT seq, hash FROM audit_head WHERE id = 1");
-        return Task.FromResult(reader.Read() ? new AuditHead(reader.GetInt64(0), StoredRows.Blob(reader, 1)) : AuditHead.Genesis);
+        using var reader = db.Query("SELECT seq, hash, mac FROM audit_head WHERE id = 1");
+        return Task.FromResult(reader.Read() ? StoredRows.AuditHead(reader) : AuditHead.Genesis);
     }
 
     public Task SetHeadAsync(AuditHead head, CancellationToken cancellationToken = default)
     {
         db.Execute(
-            "INSERT INTO audit_head (id, seq, hash) VALUES (1, $seq, $hash) ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
-            ("$seq", head.Seq), ("$hash", head.Hash));
+            "INSERT INTO audit_head (id, seq, hash, mac) VALUES (1, $seq, $hash, $mac) " +
+            "ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, mac = excluded.mac",
+            ("$seq", head.Seq), ("$hash", head.Hash), ("$mac", head.Mac));
         return Task.CompletedTask;
     }
 

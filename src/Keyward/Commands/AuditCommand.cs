@@ -150,7 +150,9 @@ internal static class AuditCommand
             }
             else
             {
-                PrintVerification(result.Records, result.Ok, result.FirstBadSeq, result.TruncatedAfter, result.Checkpoints, result.LastCheckpointSeq, result.Problem);
+                PrintVerification(
+                    result.Records, result.Ok, result.FirstBadSeq, result.TruncatedAfter, result.Checkpoints, result.LastCheckpointSeq, result.Problem,
+                    result.HeadMac);
             }
 
             return result.Ok ? ExitCodes.Ok : ExitCodes.VerificationFailed;
@@ -158,16 +160,30 @@ internal static class AuditCommand
         return command;
     }
 
-    internal static void PrintVerification(long records, bool ok, long? firstBadSeq, long? truncatedAfter, int checkpoints, long? lastCheckpointSeq, string? problem)
+    /// <summary>A verification as fields; the anchor lines only when anchors were given (offline, <c>--anchor</c>).</summary>
+    internal static void PrintVerification(
+        long records, bool ok, long? firstBadSeq, long? truncatedAfter, int checkpoints, long? lastCheckpointSeq, string? problem,
+        string? headMac, (int Count, long? Last, IReadOnlyList<int> BadLines)? anchors = null)
     {
-        Output.Fields(
+        List<(string Key, string? Value)> fields =
+        [
             ("Result", ok ? "ok: the audit chain verifies" : "FAILED: the audit chain is broken"),
             ("Records", Output.Number(records)),
             ("First bad seq", Output.Number(firstBadSeq)),
             ("Truncated after", Output.Number(truncatedAfter)),
             ("Checkpoints", Output.Number(checkpoints)),
             ("Last checkpoint", Output.Number(lastCheckpointSeq)),
-            ("Problem", problem));
+            ("Head MAC", headMac ?? "-"),
+        ];
+        if (anchors is { } a)
+        {
+            fields.Add(("Anchors", Output.Number(a.Count)));
+            fields.Add(("Last anchor", Output.Number(a.Last)));
+            fields.Add(("Bad anchor lines", a.BadLines.Count == 0 ? "-" : string.Join(", ", a.BadLines)));
+        }
+
+        fields.Add(("Problem", problem));
+        Output.Fields([.. fields]);
     }
 
     private static void Print(Output output, IReadOnlyList<AuditRecord> records, ref bool header)

@@ -19,9 +19,16 @@ internal static class OfflineAuditVerifyCommand
         var data = new Option<string>("--data") { Description = "The stopped server's data directory (holds keyward.db).", Required = true, HelpName = "DIR" };
         var keyFile = new Option<string?>("--unseal-key-file") { Description = "A file with a threshold of key shares, one per line ('#' starts a comment).", HelpName = "FILE" };
         var keys = new Option<string[]>("--key") { Description = "A key share (repeat for each). Prefer --unseal-key-file: arguments are visible to other local users.", HelpName = "KEY" };
-        var verify = new Command("verify", "Verify the audit chain OFFLINE on a stopped server's data: every record's hash under the audit key, every link and checkpoint. Exit code 5 if the chain is broken.")
+        var anchor = new Option<string?>("--anchor")
         {
-            data, keyFile, keys,
+            Description = "A file of checkpoints kept outside the store: the checkpoint lines of the server log (event 3001) or of a file audit sink "
+                + "(one JSON object per line; other lines are skipped). The store must reach every anchored checkpoint, with the same hash; "
+                + "an anchor line whose MAC does not verify is reported and not trusted.",
+            HelpName = "FILE",
+        };
+        var verify = new Command("verify", "Verify the audit chain OFFLINE on a stopped server's data: every record's hash under the audit key, every link, checkpoint and the head's MAC, and the anchors given with --anchor. Exit code 5 if the chain is broken.")
+        {
+            data, keyFile, keys, anchor,
         };
         verify.SetAction((parse, cancellationToken) => Guard.RunAsync(async () =>
         {
@@ -33,9 +40,33 @@ internal static class OfflineAuditVerifyCommand
                 throw new UsageException($"No Keyward store in '{directory}' ({SqliteStore.FileName} not found).");
             }
 
+            AuditAnchorFile? anchors = null;
+            if (parse.GetValue(anchor) is { } anchorFile)
+            {
+                if (!File.Exists(anchorFile))
+                {
+                    throw new UsageException($"No anchor file '{anchorFile}'.");
+                }
+
+                using var reader = File.OpenText(anchorFile);
+                anchors = AuditAnchors.Parse(reader);
+            }
+
             AuditVerification result;
             await using (var store = SqliteStore.InDirectory(directory))
             {
+                var schema = store.ReadSchemaVersion();
+                if (schema != SqliteStore.LatestSchemaVersion)
+                {
+                    throw new CommandFailedException(
+                        ExitCodes.Refused,
+                        schema < SqliteStore.LatestSchemaVersion
+                            ? $"The store in '{directory}' has schema version {schema}; this keyward verifies version {SqliteStore.LatestSchemaVersion}. "
+                                + "Start the server on it once (that upgrades the store, and the first commit gives the audit head its MAC), stop it, "
+                                + "and verify again — or verify with the keyward version that wrote it."
+                            : $"The store in '{directory}' has schema version {schema}, newer than this keyward understands ({SqliteStore.LatestSchemaVersion}). Upgrade Keyward.");
+                }
+
                 SealConfig? config;
                 await using (var session = await store.ReadAsync(cancellationToken))
                 {
@@ -59,7 +90,7 @@ internal static class OfflineAuditVerifyCommand
 
                 using (root)
                 {
-                    result = await AuditVerifier.VerifyAsync(store, root, cancellationToken);
+                    result = await AuditVerifier.VerifyAsync(store, root, anchors, cancellationToken);
                 }
             }
 
@@ -69,7 +100,9 @@ internal static class OfflineAuditVerifyCommand
             }
             else
             {
-                AuditCommand.PrintVerification(result.Records, result.Ok, result.FirstBadSeq, result.TruncatedAfter, result.Checkpoints, result.LastCheckpointSeq, result.Problem);
+                AuditCommand.PrintVerification(
+                    result.Records, result.Ok, result.FirstBadSeq, result.TruncatedAfter, result.Checkpoints, result.LastCheckpointSeq, result.Problem,
+                    result.HeadMac, anchors is null ? null : (result.Anchors, result.LastAnchorSeq, result.BadAnchorLines ?? []));
             }
 
             return result.Ok ? ExitCodes.Ok : ExitCodes.VerificationFailed;

@@ -5,6 +5,7 @@ using Keyward.Core.Tenants;
 using Keyward.Crypto.Keys;
 using Keyward.Storage.Sqlite;
 using Keyward.Tests.Common;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Keyward.Core.Tests.Storage;
@@ -14,16 +15,23 @@ internal sealed class CommitterHarness : IAsyncDisposable
 {
     private readonly TempDirectory _directory;
 
-    private CommitterHarness(TempDirectory directory, SqliteStore sqlite, IKeywardStore store, KeyHierarchy keys, RootKey root, TimeProvider time)
+    private readonly ILogger<GroupCommitter> _logger;
+
+    private CommitterHarness(
+        TempDirectory directory, SqliteStore sqlite, IKeywardStore store, KeyHierarchy keys, RootKey root, TimeProvider time, ILogger<GroupCommitter> logger)
     {
         _directory = directory;
+        _logger = logger;
         Sqlite = sqlite;
         Store = store;
         Keys = keys;
         Root = root;
         Time = time;
-        Committer = new GroupCommitter(store, keys, time, NullLogger<GroupCommitter>.Instance);
+        Committer = new GroupCommitter(store, keys, time, logger);
     }
+
+    /// <summary>The store's data directory (for raw edits, as someone with the disk but not the keys).</summary>
+    public string DataDirectory => _directory.Path;
 
     public SqliteStore Sqlite { get; }
 
@@ -38,7 +46,7 @@ internal sealed class CommitterHarness : IAsyncDisposable
     public GroupCommitter Committer { get; private set; }
 
     public static async Task<CommitterHarness> StartAsync(
-        TimeProvider? time = null, bool unsealed = true, Func<IKeywardStore, IKeywardStore>? wrap = null)
+        TimeProvider? time = null, bool unsealed = true, Func<IKeywardStore, IKeywardStore>? wrap = null, ILogger<GroupCommitter>? logger = null)
     {
         var directory = new TempDirectory();
         var sqlite = SqliteStore.InDirectory(directory.Path);
@@ -55,14 +63,15 @@ internal sealed class CommitterHarness : IAsyncDisposable
             keys.SetConfig(config);
         }
 
-        return new CommitterHarness(directory, sqlite, wrap?.Invoke(sqlite) ?? sqlite, keys, root, time ?? TimeProvider.System);
+        return new CommitterHarness(
+            directory, sqlite, wrap?.Invoke(sqlite) ?? sqlite, keys, root, time ?? TimeProvider.System, logger ?? NullLogger<GroupCommitter>.Instance);
     }
 
     /// <summary>Stops the committer and starts a new one on the same store (a server restart).</summary>
     public async Task RestartCommitterAsync()
     {
         await Committer.DisposeAsync();
-        Committer = new GroupCommitter(Store, Keys, Time, NullLogger<GroupCommitter>.Instance);
+        Committer = new GroupCommitter(Store, Keys, Time, _logger);
     }
 
     public static Tenant NewTenant(string id) =>

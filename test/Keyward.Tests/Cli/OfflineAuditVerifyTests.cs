@@ -1,8 +1,9 @@
+using System.Globalization;
 using System.Text;
 using System.Text.Json;
-using Microsoft.Data.Sqlite;
-
+using Keyward.Core.Audit;
 using Keyward.Tests.Common;
+using Microsoft.Data.Sqlite;
 
 namespace Keyward.Tests.Cli;
 
@@ -49,6 +50,132 @@ public sealed class OfflineAuditVerifyTests
         Assert.Contains("unseal_failed", wrongKey.Stderr, StringComparison.Ordinal);
         Assert.StartsWith("Error: ", missing.Stderr, StringComparison.Ordinal);
         Assert.StartsWith("Error: ", neither.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task OperatorAuditVerify_Anchor_GoodOk_ForgedLineReported_TailCutWithAnOlderHeadPutBackTruncatedAfter()
+    {
+        // Arrange: a server with some history; the head row as an older copy of the store holds it; then records until a
+        // checkpoint past that head reaches the server log (every 10 s while records are written), and a few after it.
+        await using var server = await KeywardProcess.StartDevAsync();
+        using var files = new TempDirectory();
+        using var http = server.Client();
+        (await http.PostAsync(new Uri("/v1/tenants", UriKind.Relative), JsonBody("""{"id":"anchored"}"""))).EnsureSuccessStatusCode();
+        var olderHead = HeadRow(server.DataDirectory);
+        var deadline = DateTime.UtcNow.AddMinutes(2);
+        while (!AuditAnchors.Parse(server.Output).Checkpoints.Any(c => c.Seq > olderHead.Seq))
+        {
+            Assert.True(DateTime.UtcNow < deadline, "no audit checkpoint reached the log:\n" + server.Output);
+            (await http.GetAsync(new Uri("/v1/tenants", UriKind.Relative))).EnsureSuccessStatusCode();
+            await Task.Delay(250);
+        }
+
+        for (var i = 0; i < 3; i++)
+        {
+            (await http.GetAsync(new Uri("/v1/tenants", UriKind.Relative))).EnsureSuccessStatusCode();
+        }
+
+        await server.StopAsync();
+
+        // The checkpoint lines exactly as the server printed them (event 3001), among the other log lines.
+        var log = files.File("server.log");
+        await File.WriteAllTextAsync(log, server.Output);
+        var logLines = server.Output.Split('\n');
+        var lastLogged = AuditAnchors.Parse(server.Output).Checkpoints.Max(c => c.Seq);
+        var logged = Array.FindIndex(logLines, l => l.Contains($"Audit checkpoint seq={lastLogged} ", StringComparison.Ordinal));
+        Assert.Contains("[3001]", logLines[logged], StringComparison.Ordinal);
+
+        // The same checkpoints as a file audit sink writes them, among the audit records.
+        var sink = files.File("audit.jsonl");
+        await File.WriteAllLinesAsync(sink, RawDatabase.Rows(server.DataDirectory, "SELECT body FROM audit_log ORDER BY seq")
+            .Select(r => System.Text.Encoding.UTF8.GetString((byte[])r[0]!))
+            .Concat(RawDatabase.Rows(server.DataDirectory, "SELECT seq, hash, time, mac FROM audit_checkpoints ORDER BY seq")
+                .Select(r => AuditAnchors.SinkLine(new AuditCheckpoint((long)r[0]!, (byte[])r[1]!, new DateTimeOffset((long)r[2]!, TimeSpan.Zero), (byte[])r[3]!)))));
+
+        // A copy of the log line with one digit of its hash changed.
+        var forged = files.File("forged.log");
+        var hashAt = logLines[logged].IndexOf("hash=", StringComparison.Ordinal) + 5;
+        var line = logLines[logged];
+        await File.WriteAllTextAsync(forged, line[..hashAt] + (line[hashAt] == '0' ? '1' : '0') + line[(hashAt + 1)..] + "\n");
+        string[] verify = ["operator", "audit", "verify", "--data", server.DataDirectory, "--unseal-key-file", server.UnsealKeyFile];
+
+        var lastStored = (long)RawDatabase.Scalar(server.DataDirectory, "SELECT MAX(seq) FROM audit_checkpoints")!;
+
+        // Act / Assert: good anchors on the intact store.
+        foreach (var (anchor, last) in new[] { (log, lastLogged), (sink, lastStored) })
+        {
+            var good = CliAssert.Ok(await KeywardCli.RunAsync([.. verify, "--anchor", anchor]));
+            CliAssert.Field(good, "Last anchor", last.ToString(CultureInfo.InvariantCulture));
+            CliAssert.Field(good, "Head MAC", "ok");
+            CliAssert.Field(good, "Bad anchor lines", "-");
+        }
+
+        // Act / Assert: a forged line is reported, not trusted.
+        var forgedResult = CliAssert.Exit(5, await KeywardCli.RunAsync([.. verify, "--anchor", forged, "--format", "json"]));
+        using (var json = JsonDocument.Parse(forgedResult.Stdout))
+        {
+            Assert.Equal([1], json.RootElement.GetProperty("bad_anchor_lines").EnumerateArray().Select(e => e.GetInt32()));
+            Assert.Equal(0, json.RootElement.GetProperty("anchors").GetInt32());
+            Assert.Equal(JsonValueKind.Null, json.RootElement.GetProperty("truncated_after").ValueKind);
+        }
+
+        // Act: cut every record and checkpoint after the older head, and put that head row back.
+        RawDatabase.Execute(server.DataDirectory, "DELETE FROM audit_log WHERE seq > $s", ("$s", olderHead.Seq));
+        RawDatabase.Execute(server.DataDirectory, "DELETE FROM audit_checkpoints WHERE seq > $s", ("$s", olderHead.Seq));
+        RawDatabase.Execute(
+            server.DataDirectory, "UPDATE audit_head SET seq = $s, hash = $h, mac = $m", ("$s", olderHead.Seq), ("$h", olderHead.Hash), ("$m", olderHead.Mac));
+
+        // Assert: the store alone is consistent; the anchors are beyond its end.
+        var storeAlone = CliAssert.Ok(await KeywardCli.RunAsync(verify));
+        CliAssert.Field(storeAlone, "Head MAC", "ok");
+        foreach (var anchor in new[] { log, sink })
+        {
+            var cut = CliAssert.Exit(5, await KeywardCli.RunAsync([.. verify, "--anchor", anchor]));
+            CliAssert.Field(cut, "Truncated after", olderHead.Seq.ToString(CultureInfo.InvariantCulture));
+            CliAssert.Field(cut, "First bad seq", "-");
+        }
+    }
+
+    [Fact]
+    public async Task OperatorAuditVerify_StoreFromBeforeHeadMacs_RefusedUntilTheServerUpgradedIt_ThenOk()
+    {
+        // Arrange: a store as a version without head MACs left it (schema 8: no mac column).
+        using var data = new TempDirectory();
+        await using (var server = await KeywardProcess.StartDevAsync(data.Path))
+        {
+            CliAssert.Ok(await server.RunAsync(KeywardTestHost.RootToken, "tenants", "create", "upgraded"));
+            await server.StopAsync();
+        }
+
+        RawDatabase.Execute(data.Path, "ALTER TABLE audit_head DROP COLUMN mac");
+        RawDatabase.Execute(data.Path, "DELETE FROM schema_migrations WHERE version = 9");
+        string[] verify = ["operator", "audit", "verify", "--data", data.Path, "--unseal-key-file", Path.Combine(data.Path, "dev-unseal.key")];
+
+        // Act / Assert: this version does not read it as it is, and says what to do.
+        var old = CliAssert.Exit(1, await KeywardCli.RunAsync(verify));
+        Assert.Contains("schema version 8", old.Stderr, StringComparison.Ordinal);
+        Assert.Contains("Start the server on it once", old.Stderr, StringComparison.Ordinal);
+
+        // Act: the server upgrades the store; its first commit chains onto the head without a MAC (and says so).
+        await using (var server = await KeywardProcess.StartDevAsync(data.Path))
+        {
+            CliAssert.Ok(await server.RunAsync(KeywardTestHost.RootToken, "tenants", "list"));
+            await server.StopAsync();
+            Assert.Contains("[3003]", server.Output, StringComparison.Ordinal);
+        }
+
+        // Assert
+        var upgraded = CliAssert.Ok(await KeywardCli.RunAsync(verify));
+        CliAssert.Field(upgraded, "Head MAC", "ok");
+    }
+
+    private static StringContent JsonBody(string json) => new(json, System.Text.Encoding.UTF8, "application/json");
+
+    /// <summary>The audit head row as raw bytes, as a copy of the database file holds it.</summary>
+    private static (long Seq, byte[] Hash, byte[] Mac) HeadRow(string dataDirectory)
+    {
+        var row = RawDatabase.Rows(dataDirectory, "SELECT seq, hash, mac FROM audit_head").Single();
+        return ((long)row[0]!, (byte[])row[1]!, (byte[])row[2]!);
     }
 
     /// <summary>Edits one audit row in place, as someone with write access to the database but not the root key could.</summary>

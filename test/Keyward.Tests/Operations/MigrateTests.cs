@@ -126,6 +126,10 @@ public sealed class MigrateTests : IClassFixture<MigrateSourceFixture>
             Assert.Matches("(?m)^audit_log 1000/\\d+$", result.Stderr);
             Assert.All(await SqliteToPostgres.VerifyAsync(_source.DataDirectory, connection), c => Assert.True(c.Ok, c.Table));
 
+            // The audit head is carried with its MAC (the head of a chain written by this version has one).
+            var sourceMac = Assert.IsType<byte[]>(RawDatabase.Scalar(_source.DataDirectory, "SELECT mac FROM audit_head WHERE id = 1"));
+            Assert.Equal(1, await ScalarAsync(connection, $"SELECT count(*) FROM audit_head WHERE mac = '\\x{Convert.ToHexStringLower(sourceMac)}'::bytea"));
+
             await using var server = await KeywardProcess.StartAsync(
                 _source.DataDirectory, KeywardProcess.FreePort(),
                 ["--dev", "--dev-root-token", KeywardTestHost.RootToken, "--storage", "postgres", "--pg", connection]);
@@ -156,6 +160,7 @@ public sealed class MigrateTests : IClassFixture<MigrateSourceFixture>
             using var http = server.Client();
             using var verify = JsonDocument.Parse(await http.GetStringAsync(new Uri("/v1/sys/audit/verify", UriKind.Relative)));
             Assert.True(verify.RootElement.GetProperty("ok").GetBoolean(), verify.RootElement.GetRawText());
+            Assert.Equal("ok", verify.RootElement.GetProperty("head_mac").GetString());
         }
         finally
         {
@@ -179,6 +184,10 @@ public sealed class MigrateTests : IClassFixture<MigrateSourceFixture>
             Assert.Equal("", again.Stdout);
             Assert.Equal(before, await CountsAsync(connection));
             Assert.All(await SqliteToPostgres.VerifyAsync(_source.DataDirectory, connection), c => Assert.True(c.Ok, c.Table));
+
+            // The audit head is carried with its MAC (the head of a chain written by this version has one).
+            var sourceMac = Assert.IsType<byte[]>(RawDatabase.Scalar(_source.DataDirectory, "SELECT mac FROM audit_head WHERE id = 1"));
+            Assert.Equal(1, await ScalarAsync(connection, $"SELECT count(*) FROM audit_head WHERE mac = '\\x{Convert.ToHexStringLower(sourceMac)}'::bytea"));
 
             // One row anywhere is enough: a database with a single tenant in it is refused too.
             var other = await cluster.CreateDatabaseAsync();
@@ -257,6 +266,10 @@ public sealed class MigrateTests : IClassFixture<MigrateSourceFixture>
         {
             CliAssert.Ok(await MigrateAsync(["--to-pg", connection]));
             Assert.All(await SqliteToPostgres.VerifyAsync(_source.DataDirectory, connection), c => Assert.True(c.Ok, c.Table));
+
+            // The audit head is carried with its MAC (the head of a chain written by this version has one).
+            var sourceMac = Assert.IsType<byte[]>(RawDatabase.Scalar(_source.DataDirectory, "SELECT mac FROM audit_head WHERE id = 1"));
+            Assert.Equal(1, await ScalarAsync(connection, $"SELECT count(*) FROM audit_head WHERE mac = '\\x{Convert.ToHexStringLower(sourceMac)}'::bytea"));
 
             await ExecuteAsync(connection, """
                 UPDATE secret_versions SET ciphertext = set_byte(ciphertext, 5, (get_byte(ciphertext, 5) + 1) % 256)

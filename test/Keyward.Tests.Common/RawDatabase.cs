@@ -1,9 +1,10 @@
+using Keyward.Storage.Sqlite;
 using Microsoft.Data.Sqlite;
 
-namespace Keyward.Storage.Sqlite.Tests;
+namespace Keyward.Tests.Common;
 
 /// <summary>Direct access to a store's files, the way someone with the disk but not the keys would have it.</summary>
-internal static class RawDatabase
+public static class RawDatabase
 {
     public static SqliteConnection Open(string dataDirectory)
     {
