@@ -104,6 +104,17 @@ public partial class KeywardClient
         return SendNoContentAsync(HttpMethod.Post, "v1/auth/revoke", new AccessorBody(accessor), cancellationToken);
     }
 
+    /// <summary>
+    /// <c>POST /v1/auth/revoke {derived_id}</c> (the session's agent, its ancestors, or an admin): revokes one derived token
+    /// (<see cref="KeywardToken.DerivedId"/>) and every token derived from it; the session and its other derived tokens
+    /// keep working.
+    /// </summary>
+    public virtual Task RevokeDerivedTokenAsync(string derivedId, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(derivedId);
+        return SendNoContentAsync(HttpMethod.Post, "v1/auth/revoke", new DerivedIdBody(derivedId), cancellationToken);
+    }
+
     /// <summary><c>POST /v1/runs/{run_id}/complete</c> (orchestrator or admin token): revokes every token and lease of the run.</summary>
     public virtual Task<RunCompletion> CompleteRunAsync(string runId, CancellationToken cancellationToken = default) =>
         SendAsync<RunCompletion>(HttpMethod.Post, RunUrl(runId) + "/complete", null, authenticate: true, cancellationToken);
@@ -137,4 +148,6 @@ public partial class KeywardClient
     private sealed record RenewBody(TimeSpan? Increment);
 
     private sealed record AccessorBody(string Accessor);
+
+    private sealed record DerivedIdBody(string DerivedId);
 }

@@ -60,6 +60,13 @@ public sealed class KeywardToken
     /// <summary>The session's accessor (not secret): revoking it revokes every token derived from it.</summary>
     public string Accessor { get; }
 
+    /// <summary>
+    /// A derived token's id, <c>&lt;accessor&gt;.&lt;32 hex digits of SHA-256(its tag)&gt;</c> (null for a session token): what
+    /// its audit records name, and what <see cref="KeywardClient.RevokeDerivedTokenAsync"/> takes to revoke it — and every
+    /// token derived from it — while the session lives on. Not a secret: the tag cannot be recovered from it.
+    /// </summary>
+    public string? DerivedId => IsDerived ? Accessor + "." + Convert.ToHexStringLower(SHA256.HashData(_tag).AsSpan(0, 16)) : null;
+
     /// <summary>The caveats, in the order they were appended (none for a session token).</summary>
     public IReadOnlyList<TokenCaveat> Caveats { get; }
 

@@ -17,6 +17,9 @@ public sealed partial class TokenCaveat
     internal const byte ToolType = 4;
     internal const byte AgentType = 5;
 
+    /// <summary>Reserved for MCP tool calls (docs/designs/0004-derived-tokens.md): the server refuses it until they exist.</summary>
+    internal const byte McpToolType = 6;
+
     private const long MaxUnixSeconds = 253_402_300_799;
 
     private static readonly string[] CapabilityNames = ["read", "use", "list", "write", "delete", "rotate"];
@@ -33,7 +36,7 @@ public sealed partial class TokenCaveat
         body.CopyTo(_encoded.AsSpan(3));
     }
 
-    /// <summary><c>expiry</c>, <c>path</c>, <c>capabilities</c>, <c>tool</c> or <c>agent</c>.</summary>
+    /// <summary><c>expiry</c>, <c>path</c>, <c>capabilities</c>, <c>tool</c>, <c>agent</c> or <c>mcp_tool</c>.</summary>
     public string Kind { get; }
 
     /// <summary>The caveat's value as text: unix seconds, the glob, the comma-separated capabilities, the tool or agent id.</summary>
@@ -98,8 +101,29 @@ public sealed partial class TokenCaveat
         return new TokenCaveat(CapabilitiesType, "capabilities", names, [(byte)mask]);
     }
 
-    /// <summary>Only gateway calls for this tool: outside the gateway the token can read, list or write nothing.</summary>
+    /// <summary>
+    /// Only calls of this one integration (named like a tool): the HTTP gateway's <c>/v1/gateway/{name}/…</c> (and its
+    /// MCP route once Keyward serves MCP). The token can read, list or write nothing, and call no other integration.
+    /// </summary>
     public static TokenCaveat Tool(string name) => NameCaveat(ToolType, "tool", name, nameof(name));
+
+    /// <summary>
+    /// Type 6, <c>mcp_tool</c>: only the MCP tools of <paramref name="integration"/> whose names match
+    /// <paramref name="toolGlob"/> (<c>*</c> matches any run of characters); several must all match. <b>Reserved:</b> the
+    /// format is fixed now, but the server refuses a token carrying it until Keyward serves MCP tool calls.
+    /// </summary>
+    public static TokenCaveat McpTool(string integration, string toolGlob)
+    {
+        ArgumentNullException.ThrowIfNull(integration);
+        ArgumentNullException.ThrowIfNull(toolGlob);
+        if (!NameRegex().IsMatch(integration) || !McpToolGlobRegex().IsMatch(toolGlob))
+        {
+            throw new ArgumentException("An mcp_tool caveat is INTEGRATION/GLOB: an integration name, '/', and 1-128 of A-Z a-z 0-9 . _ - / *.", nameof(toolGlob));
+        }
+
+        var value = integration + "/" + toolGlob;
+        return new TokenCaveat(McpToolType, "mcp_tool", value, Encoding.ASCII.GetBytes(value));
+    }
 
     /// <summary>Names the sub-agent the token is handed to; it appears in the audit record's delegation chain.</summary>
     public static TokenCaveat SubAgent(string agentId) => NameCaveat(AgentType, "agent", agentId, nameof(agentId));
@@ -131,6 +155,8 @@ public sealed partial class TokenCaveat
                 PathType when Ascii.IsValid(body) => Path(Encoding.ASCII.GetString(body)),
                 ToolType when Ascii.IsValid(body) => Tool(Encoding.ASCII.GetString(body)),
                 AgentType when Ascii.IsValid(body) => SubAgent(Encoding.ASCII.GetString(body)),
+                McpToolType when Ascii.IsValid(body) && Encoding.ASCII.GetString(body) is var text && text.IndexOf('/', StringComparison.Ordinal) is > 0 and var slash =>
+                    McpTool(text[..slash], text[(slash + 1)..]),
                 _ => null,
             };
         }
@@ -180,4 +206,7 @@ public sealed partial class TokenCaveat
 
     [GeneratedRegex(@"\A[A-Za-z0-9][A-Za-z0-9._-]{0,63}\z", RegexOptions.CultureInvariant)]
     private static partial Regex NameRegex();
+
+    [GeneratedRegex(@"\A[A-Za-z0-9._/*-]{1,128}\z", RegexOptions.CultureInvariant)]
+    private static partial Regex McpToolGlobRegex();
 }

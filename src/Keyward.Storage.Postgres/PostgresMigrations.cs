@@ -296,6 +296,19 @@ internal static class PostgresMigrations
         (6, """
             ALTER TABLE audit_head ADD COLUMN mac bytea;
             """),
+
+        // Derived tokens revoked one by one (SQLite migration 10).
+        (7, """
+            CREATE TABLE derived_revocations (
+                session_accessor  text COLLATE "C" NOT NULL,
+                derived_id        text COLLATE "C" NOT NULL,
+                tenant_uid        text COLLATE "C" NOT NULL REFERENCES tenants (uid),
+                revoked_at        bigint NOT NULL,
+                expires_at        bigint NOT NULL,
+                PRIMARY KEY (session_accessor, derived_id)
+            );
+            CREATE INDEX derived_revocations_by_expiry ON derived_revocations (expires_at);
+            """),
     ];
 
     public static int Latest => All[^1].Version;

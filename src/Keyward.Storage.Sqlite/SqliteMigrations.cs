@@ -265,6 +265,20 @@ internal static class SqliteMigrations
         (9, """
             ALTER TABLE audit_head ADD COLUMN mac BLOB;
             """),
+
+        // Derived (kwd_) tokens revoked one by one: the hash part of the token's id (or of a prefix of its chain), under
+        // its session; kept until the session can no longer act.
+        (10, """
+            CREATE TABLE derived_revocations (
+                session_accessor  TEXT    NOT NULL,
+                derived_id        TEXT    NOT NULL,
+                tenant_uid        TEXT    NOT NULL REFERENCES tenants (uid),
+                revoked_at        INTEGER NOT NULL,
+                expires_at        INTEGER NOT NULL,
+                PRIMARY KEY (session_accessor, derived_id)
+            );
+            CREATE INDEX derived_revocations_by_expiry ON derived_revocations (expires_at);
+            """),
     ];
 
     public static int Latest => All[^1].Version;

@@ -24,6 +24,32 @@ public abstract partial class StoreConformanceTests
         null);
 
     [Fact]
+    public async Task Tokens_DerivedRevocations_InsertOncePerSession_ListBySession_SweptOnlyOnceTheSessionIsGone()
+    {
+        var store = await NewStoreAsync();
+        var tenant = await AddTenantAsync(store, "acme");
+        var first = new DerivedRevocation(tenant.Uid, "session-a", "0123456789abcdef0123456789abcdef", T0, T0.AddHours(1));
+
+        var inserted = await WriteAsync(store, s => s.Tokens.InsertDerivedRevocationAsync(first));
+        var again = await WriteAsync(store, s => s.Tokens.InsertDerivedRevocationAsync(first with { RevokedAt = T0.AddMinutes(1) }));
+        await WriteAsync(store, s => s.Tokens.InsertDerivedRevocationAsync(first with { DerivedId = "ffffffffffffffffffffffffffffffff" }));
+        await WriteAsync(store, s => s.Tokens.InsertDerivedRevocationAsync(first with { SessionAccessor = "session-b", ExpiresAt = T0.AddHours(3) }));
+
+        Assert.True(inserted);
+        Assert.False(again);
+        Assert.Equal(["0123456789abcdef0123456789abcdef", "ffffffffffffffffffffffffffffffff"],
+            (await ReadAsync(store, s => s.Tokens.ListDerivedRevocationsAsync("session-a"))).Order(StringComparer.Ordinal));
+        Assert.Equal(["0123456789abcdef0123456789abcdef"], await ReadAsync(store, s => s.Tokens.ListDerivedRevocationsAsync("session-b")));
+        Assert.Empty(await ReadAsync(store, s => s.Tokens.ListDerivedRevocationsAsync("session-c")));
+
+        // Swept once their session's latest expiry has passed, and only those
+        Assert.Equal(0, await WriteAsync(store, s => s.Tokens.SweepDerivedRevocationsAsync(T0.AddMinutes(59), 100)));
+        Assert.Equal(2, await WriteAsync(store, s => s.Tokens.SweepDerivedRevocationsAsync(T0.AddHours(2), 100)));
+        Assert.Empty(await ReadAsync(store, s => s.Tokens.ListDerivedRevocationsAsync("session-a")));
+        Assert.Single(await ReadAsync(store, s => s.Tokens.ListDerivedRevocationsAsync("session-b")));
+    }
+
+    [Fact]
     public async Task Tokens_Insert_RoundTripsEveryFieldByHashAndAccessor()
     {
         var store = await NewStoreAsync();

@@ -7,6 +7,7 @@ using Keyward.Core.Rotation;
 using Keyward.Core.Storage;
 using Keyward.Core.Tenants;
 using Keyward.Core.Tokens;
+using Keyward.Core.Tokens.Derived;
 using Keyward.Core.Validation;
 
 namespace Keyward.Core.Agents;
@@ -313,6 +314,45 @@ public sealed class AgentService
 
         return await RevokeInScopeAsync(tenant.Uid, caller.TreeScope(), accessor, RevocationReasons.Revoked, audit);
     }
+
+    /// <summary>
+    /// <c>POST /v1/auth/revoke {derived_id}</c>: revokes one derived (<c>kwd_</c>) token — and with it every token derived
+    /// from it — leaving its session and the session's other derived tokens alone. Allowed to the session's own holder,
+    /// its ancestors (an agent or orchestrator whose subtree holds the session) and the tenant's admins; a derived token
+    /// itself revokes nothing. An id outside the caller's reach is 404, like an unknown one.
+    /// </summary>
+    public async Task RevokeDerivedAsync(Principal caller, string? derivedId, AuditDraft audit)
+    {
+        var tenant = caller.RequireTenant();
+        if (caller.Kind is not (TokenKind.Admin or TokenKind.Orchestrator or TokenKind.Agent))
+        {
+            throw KeywardErrors.OrchestratorOrAdminRequired();
+        }
+
+        if (!DerivedToken.TryParseId(derivedId, out var accessor, out var hash))
+        {
+            throw KeywardErrors.InvalidField("derived_id", "the id of a derived token: <session accessor>.<32 hex digits>");
+        }
+
+        audit.AddDetail("derived_id", derivedId!);
+        await RevokeDerivedInTransactionAsync(tenant.Uid, caller.TreeScope(), accessor, hash, audit);
+    }
+
+    /// <summary>Records the revocation of a derived id under its session, found within <paramref name="scope"/>; drops cached authentications around the commit.</summary>
+    private Task RevokeDerivedInTransactionAsync(string tenantUid, string? scope, string sessionAccessor, string hash, AuditDraft audit) =>
+        _tokens.RevokeAsync(() => _committer.ExecuteAsync(audit, async session =>
+        {
+            var target = await TokenTree.ResolveInScopeAsync(session, tenantUid, scope, sessionAccessor);
+            if (target.Kind != TokenKind.Agent)
+            {
+                // Only agent sessions have derived tokens.
+                throw KeywardErrors.TokenNotFound(sessionAccessor);
+            }
+
+            var revoked = await TokenTree.RevokeDerivedAsync(session, target, hash, RevocationReasons.Revoked, _time.GetUtcNow());
+            audit.AddDetail("already_revoked", revoked ? "false" : "true");
+            return true;
+        }));
 
     private Task<RevocationCounts> RevokeInScopeAsync(string tenantUid, string? scope, string accessor, string reason, AuditDraft audit) =>
         _tokens.RevokeAsync(() => _committer.ExecuteAsync(audit, async session =>

@@ -86,7 +86,9 @@ public sealed class Anomalies
     /// <summary>
     /// A request of an agent (or a token derived from one) was refused for lack of rights: flagged
     /// <c>out_of_scope</c>, counted, and — when the tenant asks for it and the threshold is reached — the agent's
-    /// subtree is revoked before the refusal is answered.
+    /// subtree is revoked before the refusal is answered. Denials through a derived token count against that token,
+    /// not its session: the threshold revokes the derived token (and what was derived from it) and flags the session,
+    /// which is revoked only when the tenant's <c>derived_denials_lock</c> is <c>session</c>.
     /// </summary>
     public async Task OnDeniedAsync(Principal caller, AuditDraft audit, KeywardException refusal)
     {
@@ -98,12 +100,44 @@ public sealed class Anomalies
         var now = _time.GetUtcNow();
         Flag(audit, tenant.Uid, OutOfScope, caller.Token, now);
         var settings = await SettingsAsync(tenant.Uid);
-        var count = Count(caller.Token.Accessor, now, settings.DenyThreshold?.Window ?? TimeSpan.FromMinutes(1));
+        var counted = caller.Attenuation?.Id ?? caller.Token.Accessor;
+        var count = Count(counted, now, settings.DenyThreshold?.Window ?? TimeSpan.FromMinutes(1));
         audit.AddDetail("denied_in_window", count);
-        if (settings.DenyThreshold is { } threshold && count >= threshold.Count)
+        if (settings.DenyThreshold is not { } threshold || count < threshold.Count)
         {
-            await LockdownSubtreeAsync(caller, audit, count, settings.RotateExposed);
+            return;
         }
+
+        if (caller.Attenuation is { } derived)
+        {
+            await RevokeDerivedAsync(caller, derived, audit, count);
+            if (settings.DerivedDenialsLock != DerivedDenialsLock.Session)
+            {
+                return;
+            }
+        }
+
+        await LockdownSubtreeAsync(caller, audit, count, settings.RotateExposed);
+    }
+
+    /// <summary>The deny threshold reached through a derived token: that token is revoked (and what was derived from it); its session is flagged.</summary>
+    private async Task RevokeDerivedAsync(Principal caller, Tokens.Derived.Attenuation derived, AuditDraft trigger, int count)
+    {
+        var revocation = new AuditDraft(trigger.RequestId, "anomaly.revoke_derived")
+        {
+            TenantId = trigger.TenantId,
+            Actor = trigger.Actor,
+            Path = trigger.Path,
+            Anomaly = OutOfScope,
+        };
+        revocation.AddDetail("denied_in_window", count);
+        revocation.AddDetail("derived_id", derived.Id);
+        revocation.AddDetail("flagged_session", caller.Token.Accessor);
+        var hash = derived.Id[(derived.Id.IndexOf('.', StringComparison.Ordinal) + 1)..];
+        await _tokens.RevokeAsync(() => _committer.ExecuteAsync(revocation, session =>
+            TokenTree.RevokeDerivedAsync(session, caller.Token, hash, RevocationReasons.Anomaly, _time.GetUtcNow())));
+        _denied.TryRemove(derived.Id, out _);
+        trigger.AddDetail("auto_lockdown", "derived_token");
     }
 
     private async Task LockdownSubtreeAsync(Principal caller, AuditDraft trigger, int count, bool rotateExposed)

@@ -75,6 +75,21 @@ public sealed class TokenTree
         return token;
     }
 
+    /// <summary>
+    /// Revokes one derived token of <paramref name="session"/> (the hash part of its id, see
+    /// <see cref="Tokens.Derived.DerivedToken.IdOf"/>) — and with it every token derived from it — and records a
+    /// <c>token.revoked</c> event naming its id. Returns false if it was revoked already.
+    /// </summary>
+    public static async Task<bool> RevokeDerivedAsync(IWriteSession session, TokenRecord agentSession, string hash, string reason, DateTimeOffset at)
+    {
+        var tenantUid = agentSession.TenantUid ?? throw new ArgumentException("Not a tenant's session.", nameof(agentSession));
+        var revoked = await session.Tokens.InsertDerivedRevocationAsync(
+            new DerivedRevocation(tenantUid, agentSession.Accessor, hash, at, agentSession.MaxExpiresAt ?? agentSession.ExpiresAt ?? at));
+        await EventLog.AppendAsync(session, tenantUid, EventTypes.TokenRevoked, at,
+            new { derived_id = agentSession.Accessor + "." + hash, reason }, subjectAccessor: agentSession.Accessor);
+        return revoked;
+    }
+
     /// <summary>Revokes a token's subtree and every lease under it, and records one <c>token.revoked</c> event.</summary>
     public async Task<RevocationCounts> RevokeSubtreeAsync(IWriteSession session, TokenRecord root, string reason, DateTimeOffset at)
     {

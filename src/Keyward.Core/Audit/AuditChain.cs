@@ -56,6 +56,12 @@ public static class AuditChain
             }
 
             WriteNullable(w, "token_hmac", draft.Actor.TokenHmac);
+            if (draft.Actor.DerivedId is { } derivedId)
+            {
+                // Only on records of derived tokens: every other record's bytes stay as they were.
+                w.WriteString("derived_id", derivedId);
+            }
+
             w.WriteEndObject();
             w.WriteString("operation", draft.Operation);
             WriteNullable(w, "path", draft.Path);

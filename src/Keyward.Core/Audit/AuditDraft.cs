@@ -13,6 +13,9 @@ public sealed record AuditActor(
     string? TokenHmac = null)
 {
     public static readonly AuditActor Anonymous = new("anonymous");
+
+    /// <summary>The id of the derived (<c>kwd_</c>) token that acted (see <see cref="Tokens.Derived.DerivedToken.IdOf"/>), or null.</summary>
+    public string? DerivedId { get; init; }
 }
 
 /// <summary>

@@ -109,6 +109,8 @@ public sealed class Sweeper : IAsyncDisposable
             }
 
             var sweptTokens = await session.Tokens.SweepExpiredAsync(now - ExpiredTokenRetention, BatchSize);
+            // A derived token's revocation matters only while its session could still act.
+            await session.Tokens.SweepDerivedRevocationsAsync(now, BatchSize);
             var sweptLeases = await session.Leases.SweepAsync(now - RevokedLeaseRetention, BatchSize);
             var prunedEvents = await session.Events.PruneAsync(now - EventRetention, BatchSize);
             return (expiredLeases.Count, sweptTokens, sweptLeases, prunedEvents);

@@ -129,15 +129,23 @@ public sealed class SecretService
     /// (<paramref name="previous"/>). A use of the current version counts like a read against <c>max_uses</c>, but not
     /// here: <see cref="SecretRead.CountsUse"/> tells the caller to count it where it records the use.
     /// </summary>
-    public Task<SecretRead> GetForUseAsync(Principal caller, string path, bool previous, AuditDraft audit, CancellationToken cancellationToken = default) =>
-        GetAsync(caller, path, null, previous ? SecretStage.Previous : SecretStage.Current, Capability.Use, audit, cancellationToken);
+    /// <param name="caller">Who calls.</param>
+    /// <param name="integration">The integration the value is injected for: a derived token's <c>tool</c> caveat must name it.</param>
+    /// <param name="path">The integration's secret.</param>
+    /// <param name="previous">The previous version (within its grace window) instead of the current one.</param>
+    /// <param name="audit">The call's record.</param>
+    /// <param name="cancellationToken">Cancels the read.</param>
+    public Task<SecretRead> GetForUseAsync(
+        Principal caller, string integration, string path, bool previous, AuditDraft audit, CancellationToken cancellationToken = default) =>
+        GetAsync(caller, path, null, previous ? SecretStage.Previous : SecretStage.Current, Capability.Use, audit, cancellationToken, integration);
 
     private async Task<SecretRead> GetAsync(
-        Principal caller, string path, long? version, SecretStage? stage, Capability capability, AuditDraft audit, CancellationToken cancellationToken)
+        Principal caller, string path, long? version, SecretStage? stage, Capability capability, AuditDraft audit, CancellationToken cancellationToken,
+        string? integration = null)
     {
         audit.Path = path;
         SecretPath.Require(path);
-        var tenant = caller.Require(path, capability);
+        var tenant = integration is null ? caller.Require(path, capability) : caller.RequireCall(integration, path);
         if (version is <= 0)
         {
             throw KeywardErrors.InvalidField("version", "must be a positive integer");

@@ -36,7 +36,8 @@ public static class StoredJson
     /// <summary>A tenant's anomaly settings (the <c>tenant_settings.anomaly</c> column; property names as first stored).</summary>
     public static string Anomaly(Tenants.AnomalySettings settings) =>
         JsonSerializer.Serialize(new StoredAnomaly(
-            settings.LockdownOnBootstrapReplay, settings.DenyThreshold?.Count, (long?)settings.DenyThreshold?.Window.TotalSeconds, settings.RotateExposed));
+            settings.LockdownOnBootstrapReplay, settings.DenyThreshold?.Count, (long?)settings.DenyThreshold?.Window.TotalSeconds, settings.RotateExposed,
+            settings.DerivedDenialsLock == Tenants.DerivedDenialsLock.Session ? "session" : null));
 
     public static Tenants.AnomalySettings ParseAnomaly(string json)
     {
@@ -44,9 +45,10 @@ public static class StoredJson
         var threshold = stored.DenyCount is { } count && stored.DenyWindowSeconds is { } window
             ? new Tenants.DenyThreshold(count, TimeSpan.FromSeconds(window))
             : null;
-        return new Tenants.AnomalySettings(stored.LockdownOnBootstrapReplay, threshold, stored.RotateExposed);
+        return new Tenants.AnomalySettings(stored.LockdownOnBootstrapReplay, threshold, stored.RotateExposed,
+            stored.DerivedDenialsLock == "session" ? Tenants.DerivedDenialsLock.Session : Tenants.DerivedDenialsLock.Token);
     }
 
-    // RotateExposed was added later: rows stored before it read as false.
-    private sealed record StoredAnomaly(bool LockdownOnBootstrapReplay, int? DenyCount, long? DenyWindowSeconds, bool RotateExposed = false);
+    // RotateExposed and DerivedDenialsLock were added later: rows stored before them read as false and "token".
+    private sealed record StoredAnomaly(bool LockdownOnBootstrapReplay, int? DenyCount, long? DenyWindowSeconds, bool RotateExposed = false, string? DerivedDenialsLock = null);
 }

@@ -8,9 +8,22 @@ namespace Keyward.Core.Tenants;
 /// With <see cref="RotateExposed"/>, such a lockdown also rotates (and promotes at once) every secret with a generator
 /// that the locked-down tokens could read (<see cref="Rotation.ExposureRotation"/>).
 /// </summary>
-public sealed record AnomalySettings(bool LockdownOnBootstrapReplay, DenyThreshold? DenyThreshold, bool RotateExposed = false)
+public sealed record AnomalySettings(
+    bool LockdownOnBootstrapReplay, DenyThreshold? DenyThreshold, bool RotateExposed = false, DerivedDenialsLock DerivedDenialsLock = DerivedDenialsLock.Token)
 {
     public static readonly AnomalySettings Default = new(false, null);
+}
+
+/// <summary>
+/// What the deny threshold reached through a derived (<c>kwd_</c>) token locks (<c>derived_denials_lock</c>): by default
+/// only that token (and what was derived from it) — a sub-task handed a narrowed token must not be able to revoke the
+/// session that handed it out — and the session is flagged; <see cref="Session"/> revokes the session's subtree as for
+/// denials of the session itself.
+/// </summary>
+public enum DerivedDenialsLock
+{
+    Token,
+    Session,
 }
 
 /// <summary><see cref="Count"/> denied requests of one agent within <see cref="Window"/> lock down its subtree.</summary>

@@ -117,6 +117,20 @@ public sealed class Principal
         && (Kind == TokenKind.Admin || Rules.Allows(path, capability))
         && (Attenuation is null || Attenuation.Allows(path, capability));
 
+    /// <summary>
+    /// Returns the caller's tenant if it may call <paramref name="integration"/>: <c>use</c> on its secret
+    /// <paramref name="secretPath"/> by its rules, and — for a derived token — by its caveats, where a <c>tool</c> caveat must
+    /// name this integration (such a token can call that integration and nothing else).
+    /// </summary>
+    public Tenant RequireCall(string integration, string secretPath)
+    {
+        var tenant = RequireTenant();
+        var allowed = !TenantLockedDown
+            && (Kind == TokenKind.Admin || Rules.Allows(secretPath, Capability.Use))
+            && (Attenuation is null || Attenuation.AllowsCall(integration, secretPath, Capability.Use));
+        return allowed ? tenant : throw KeywardErrors.PermissionDenied(Capabilities.Name(Capability.Use), secretPath);
+    }
+
     /// <summary>Returns the caller's tenant if it holds <paramref name="capability"/> on <paramref name="path"/>.</summary>
     public Tenant Require(string path, Capability capability)
     {
@@ -138,5 +152,8 @@ public static class TokenRecordAuditExtensions
 
     /// <summary>A derived token's holder: its session's agent, run, role and accessor, and the delegation chain (no tags).</summary>
     public static AuditActor ToActor(this TokenRecord session, Attenuation attenuation) =>
-        new(TokenKinds.Name(TokenKind.Derived), session.AgentId, session.RunId, session.Role, session.Accessor, attenuation.Chain(session.Accessor));
+        new(TokenKinds.Name(TokenKind.Derived), session.AgentId, session.RunId, session.Role, session.Accessor, attenuation.Chain(session.Accessor))
+        {
+            DerivedId = attenuation.Id,
+        };
 }

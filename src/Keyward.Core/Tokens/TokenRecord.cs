@@ -75,9 +75,25 @@ public readonly record struct RevocationCounts(int Tokens, int Leases)
     }
 }
 
+/// <summary>
+/// A derived (<c>kwd_</c>) token revoked by itself (docs/designs/0004-derived-tokens.md): <paramref name="DerivedId"/> is
+/// the hash part of its id, under its session <paramref name="SessionAccessor"/>. It matters until the session is gone
+/// (<paramref name="ExpiresAt"/>: the session's latest possible expiry).
+/// </summary>
+public sealed record DerivedRevocation(string TenantUid, string SessionAccessor, string DerivedId, DateTimeOffset RevokedAt, DateTimeOffset ExpiresAt);
+
 /// <summary>Storage port for tokens.</summary>
 public interface ITokenStore
 {
+    /// <summary>Records a derived token's revocation; false if it was revoked already.</summary>
+    Task<bool> InsertDerivedRevocationAsync(DerivedRevocation revocation, CancellationToken cancellationToken = default);
+
+    /// <summary>The hash parts of the revoked derived ids under a session.</summary>
+    Task<IReadOnlyList<string>> ListDerivedRevocationsAsync(string sessionAccessor, CancellationToken cancellationToken = default);
+
+    /// <summary>Deletes at most <paramref name="limit"/> revocations whose session can no longer act (expired before <paramref name="before"/>).</summary>
+    Task<int> SweepDerivedRevocationsAsync(DateTimeOffset before, int limit, CancellationToken cancellationToken = default);
+
     Task<TokenRecord?> GetByHashAsync(byte[] hash, CancellationToken cancellationToken = default);
 
     Task<TokenRecord?> GetByAccessorAsync(string accessor, CancellationToken cancellationToken = default);

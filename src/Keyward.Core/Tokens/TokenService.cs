@@ -131,8 +131,14 @@ public sealed class TokenService
     private async ValueTask<Principal> AuthenticateDerivedAsync(string token, CancellationToken cancellationToken)
     {
         var authenticatedAt = _time.GetUtcNow();
-        var (derived, session) = await VerifyDerivedAsync(token, cancellationToken);
+        var (derived, session, revoked) = await VerifyDerivedAsync(token, cancellationToken);
         var (tenant, _) = await RequireLiveAsync(session, cancellationToken);
+        if (revoked)
+        {
+            // Revoked by itself, or a token it was derived from was (its chain's ids include that one's).
+            throw KeywardErrors.TokenRevoked();
+        }
+
         if (derived.Attenuation.ExpiresAt <= _time.GetUtcNow())
         {
             throw KeywardErrors.TokenExpired();
@@ -141,17 +147,21 @@ public sealed class TokenService
         return new Principal(session, tenant, session.EffectiveRules, attenuation: derived.Attenuation) { AuthenticatedAt = authenticatedAt };
     }
 
-    private async ValueTask<(DerivedToken Token, TokenRecord Session)> VerifyDerivedAsync(string token, CancellationToken cancellationToken)
+    /// <summary>
+    /// Parses and verifies a derived token against its session; also says whether it is revoked by itself (its id, or
+    /// the id of any prefix of its chain, is on the session's revocation list).
+    /// </summary>
+    private async ValueTask<(DerivedToken Token, TokenRecord Session, bool Revoked)> VerifyDerivedAsync(string token, CancellationToken cancellationToken)
     {
         if (!DerivedToken.TryParse(token, out var derived, out var reason))
         {
             throw KeywardErrors.InvalidDerivedToken(reason!);
         }
 
-        var session = await FindByAccessorAsync(derived!.TokenId, cancellationToken);
-        if (session is null || !derived.HasValidTag(_keys.Require().Attenuation.Bytes))
+        var found = await FindByAccessorAsync(derived!.TokenId, cancellationToken);
+        if (found?.Record is not { } session || !derived.HasValidTag(_keys.Require().Attenuation.Bytes, out var chainIds))
         {
-            throw KeywardErrors.InvalidDerivedToken(session is null ? "unknown session" : "tag mismatch");
+            throw KeywardErrors.InvalidDerivedToken(found is null ? "unknown session" : "tag mismatch");
         }
 
         if (session.Kind != TokenKind.Agent)
@@ -159,7 +169,8 @@ public sealed class TokenService
             throw KeywardErrors.InvalidDerivedToken("the chain does not start at an agent session");
         }
 
-        return (derived, session);
+        var revoked = found.DerivedRevocations is { Count: > 0 } list && Array.Exists(chainIds, list.Contains);
+        return (derived, session, revoked);
     }
 
     /// <summary>
@@ -224,32 +235,42 @@ public sealed class TokenService
         return TokenHasher.IsWellFormed(token, out _) ? await FindAsync(TokenHasher.Hash(token), cancellationToken) : null;
     }
 
-    /// <summary>A token by accessor through the node-local cache, re-read after any revocation (same generation as by hash).</summary>
-    private async ValueTask<TokenRecord?> FindByAccessorAsync(string accessor, CancellationToken cancellationToken)
+    /// <summary>
+    /// A session by accessor, with the ids of its derived tokens revoked one by one, through the node-local cache: re-read
+    /// after any revocation (same generation as by hash; revoking a derived token bumps it too).
+    /// </summary>
+    private async ValueTask<CacheEntry?> FindByAccessorAsync(string accessor, CancellationToken cancellationToken)
     {
         var generation = Volatile.Read(ref _generation);
         if (_byAccessor.TryGetValue(accessor, out var cached) && cached.Generation == generation)
         {
-            return cached.Record;
+            return cached;
         }
 
         TokenRecord? record;
-        await using (var session = await _store.ReadOneStatementAsync(cancellationToken))
+        IReadOnlyList<string> revoked = [];
+        await using (var session = await _store.ReadAsync(cancellationToken))
         {
             record = await session.Tokens.GetByAccessorAsync(accessor, cancellationToken);
-        }
-
-        if (record is not null)
-        {
-            if (_byAccessor.Count >= MaxCachedTokens)
+            if (record?.Kind == TokenKind.Agent)
             {
-                _byAccessor.Clear();
+                revoked = await session.Tokens.ListDerivedRevocationsAsync(accessor, cancellationToken);
             }
-
-            _byAccessor[accessor] = new CacheEntry(record, generation);
         }
 
-        return record;
+        if (record is null)
+        {
+            return null;
+        }
+
+        if (_byAccessor.Count >= MaxCachedTokens)
+        {
+            _byAccessor.Clear();
+        }
+
+        var entry = new CacheEntry(record, generation) { DerivedRevocations = revoked.Count == 0 ? null : revoked.ToHashSet(StringComparer.Ordinal) };
+        _byAccessor[accessor] = entry;
+        return entry;
     }
 
     private async ValueTask<TokenRecord?> FindAsync(byte[] hash, CancellationToken cancellationToken)
@@ -307,5 +328,9 @@ public sealed class TokenService
         }
     }
 
-    private sealed record CacheEntry(TokenRecord Record, long Generation);
+    private sealed record CacheEntry(TokenRecord Record, long Generation)
+    {
+        /// <summary>For an agent session found by accessor: the hash parts of its derived tokens' revoked ids.</summary>
+        public HashSet<string>? DerivedRevocations { get; init; }
+    }
 }

@@ -7,7 +7,6 @@ using System.Text.Json;
 using Keyward.Core.Audit;
 using Keyward.Core.Diagnostics;
 using Keyward.Core.Errors;
-using Keyward.Core.Policies;
 using Keyward.Core.Secrets;
 using Keyward.Core.Storage;
 using Keyward.Core.Tokens;
@@ -92,7 +91,7 @@ public sealed class GatewayForwarder
 
         var integration = await _integrations.ResolveAsync(tenant.Uid, integrationName, http.RequestAborted);
         audit.Path = integration.SecretPath;
-        caller.Require(integration.SecretPath, Capability.Use);
+        caller.RequireCall(integration.Name, integration.SecretPath);
         if (!integration.Allows(method, rawPath))
         {
             throw KeywardErrors.GatewayNotAllowed(integration.Name, method, rawPath);
@@ -324,7 +323,7 @@ public sealed class GatewayForwarder
                 : throw KeywardErrors.InvalidField(UseVersionHeader, "a positive version number");
         }
 
-        var current = await _secrets.GetForUseAsync(caller, integration.SecretPath, previous: false, audit, cancellationToken);
+        var current = await _secrets.GetForUseAsync(caller, integration.Name, integration.SecretPath, previous: false, audit, cancellationToken);
         if (pinned is not { } wanted || wanted == current.Version)
         {
             return current;
@@ -334,7 +333,7 @@ public sealed class GatewayForwarder
         SecretRead previous;
         try
         {
-            previous = await _secrets.GetForUseAsync(caller, integration.SecretPath, previous: true, audit, cancellationToken);
+            previous = await _secrets.GetForUseAsync(caller, integration.Name, integration.SecretPath, previous: true, audit, cancellationToken);
         }
         catch (KeywardException)
         {

@@ -1,4 +1,5 @@
 using Keyward.Core.Agents;
+using Keyward.Core.Errors;
 using Keyward.Core.Policies;
 using Keyward.Core.Tokens;
 using Keyward.Gateway.Budgets;
@@ -38,7 +39,11 @@ public sealed record SessionResponse(
 
 public sealed record SelfResponse(
     string? Tenant, string Kind, string Accessor, string? ParentAccessor, string? AgentId, string? RunId, string? Role,
-    IReadOnlyList<RuleSpec>? Rules, DateTimeOffset? ExpiresAt, IReadOnlyList<string>? Chain);
+    IReadOnlyList<RuleSpec>? Rules, DateTimeOffset? ExpiresAt, IReadOnlyList<string>? Chain)
+{
+    /// <summary>For a derived token: its id, which <c>POST /v1/auth/revoke {derived_id}</c> takes.</summary>
+    public string? DerivedId { get; init; }
+}
 
 public sealed class RenewRequest
 {
@@ -50,6 +55,9 @@ public sealed record RenewResponse(string Accessor, DateTimeOffset ExpiresAt, bo
 public sealed class RevokeRequest
 {
     public string? Accessor { get; init; }
+
+    /// <summary>A derived token's id (<c>&lt;session accessor&gt;.&lt;hash&gt;</c>): that token and what was derived from it.</summary>
+    public string? DerivedId { get; init; }
 }
 
 public sealed record RevocationResponse(int RevokedTokens, int RevokedLeases);
@@ -120,7 +128,7 @@ public static class AgentEndpoints
                 var t = c.Token;
                 IResult result = TypedResults.Ok(new SelfResponse(
                     c.Tenant?.Id, TokenKinds.Name(c.Kind), t.Accessor, t.ParentAccessor, t.AgentId, t.RunId, t.Role,
-                    c.Kind == TokenKind.Admin ? null : c.Rules.ToSpecs(), c.ExpiresAt, c.Actor.Chain));
+                    c.Kind == TokenKind.Admin ? null : c.Rules.ToSpecs(), c.ExpiresAt, c.Actor.Chain) { DerivedId = c.Attenuation?.Id });
                 return Task.FromResult(result);
             }))
             .WithSummary("The calling token: tenant, kind, agent, run, role, effective rules, expiry.")
@@ -151,10 +159,23 @@ public static class AgentEndpoints
             {
                 ctx.Audit.SuccessStatus = StatusCodes.Status204NoContent;
                 var body = await ctx.BodyAsync<RevokeRequest>();
-                await service.RevokeAsync(ctx.Caller, body.Accessor, ctx.Audit);
+                if (body.DerivedId is not null)
+                {
+                    if (body.Accessor is not null)
+                    {
+                        throw KeywardErrors.InvalidRequest("Name an accessor or a derived_id, not both.");
+                    }
+
+                    await service.RevokeDerivedAsync(ctx.Caller, body.DerivedId, ctx.Audit);
+                }
+                else
+                {
+                    await service.RevokeAsync(ctx.Caller, body.Accessor, ctx.Audit);
+                }
+
                 return TypedResults.NoContent();
             }))
-            .WithSummary("Revoke a token by accessor with its subtree and leases (admin: any of the tenant; orchestrator: its own subtree).")
+            .WithSummary("Revoke a token by accessor with its subtree and leases (admin: any of the tenant; orchestrator: its own subtree), or one derived token by derived_id (also its session's agent).")
             .WithJsonBody<RevokeRequest>().Produces(204).ProducesProblem(404);
 
         var runs = routes.MapGroup("/v1/runs").WithTags("Agents and tokens");

@@ -18,14 +18,25 @@ public sealed class AnomalySettingsBody
     public DenyThresholdBody? DenyThreshold { get; init; }
 
     public bool? RotateExposed { get; init; }
+
+    /// <summary><c>"token"</c> (default) or <c>"session"</c>: what a deny threshold reached through a derived token locks.</summary>
+    public string? DerivedDenialsLock { get; init; }
+
+    public DerivedDenialsLock ParseDerivedDenialsLock() => DerivedDenialsLock switch
+    {
+        null or "token" => Keyward.Core.Tenants.DerivedDenialsLock.Token,
+        "session" => Keyward.Core.Tenants.DerivedDenialsLock.Session,
+        _ => throw Keyward.Core.Errors.KeywardErrors.InvalidField("derived_denials_lock", "\"token\" or \"session\""),
+    };
 }
 
 public sealed record DenyThresholdResponse(int Count, long Window);
 
-public sealed record AnomalySettingsResponse(bool LockdownOnBootstrapReplay, DenyThresholdResponse? DenyThreshold, bool RotateExposed)
+public sealed record AnomalySettingsResponse(bool LockdownOnBootstrapReplay, DenyThresholdResponse? DenyThreshold, bool RotateExposed, string DerivedDenialsLock)
 {
     public static AnomalySettingsResponse From(AnomalySettings s) =>
-        new(s.LockdownOnBootstrapReplay, s.DenyThreshold is { } t ? new DenyThresholdResponse(t.Count, (long)t.Window.TotalSeconds) : null, s.RotateExposed);
+        new(s.LockdownOnBootstrapReplay, s.DenyThreshold is { } t ? new DenyThresholdResponse(t.Count, (long)t.Window.TotalSeconds) : null, s.RotateExposed,
+            s.DerivedDenialsLock == Keyward.Core.Tenants.DerivedDenialsLock.Session ? "session" : "token");
 }
 
 /// <summary>Tenant settings (tenant admin token): automatic responses to anomalies.</summary>
@@ -46,7 +57,7 @@ public static class SettingsEndpoints
             {
                 var body = await ctx.BodyAsync<AnomalySettingsBody>();
                 var threshold = body.DenyThreshold is { } t ? DenyThreshold.Create(t.Count, t.Window?.Value) : null;
-                var stored = await anomalies.PutSettingsAsync(ctx.Caller, new AnomalySettings(body.LockdownOnBootstrapReplay ?? false, threshold, body.RotateExposed ?? false), ctx.Audit);
+                var stored = await anomalies.PutSettingsAsync(ctx.Caller, new AnomalySettings(body.LockdownOnBootstrapReplay ?? false, threshold, body.RotateExposed ?? false, body.ParseDerivedDenialsLock()), ctx.Audit);
                 return TypedResults.Ok(AnomalySettingsResponse.From(stored));
             }))
             .WithSummary("Turn bootstrap replay and 'count denied requests within window' into an automatic lockdown of the offending subtree, and with rotate_exposed also rotate every secret with a generator those tokens could read (tenant admin token).")

@@ -102,6 +102,24 @@ internal sealed class PostgresTokenStore(PostgresDb db) : ITokenStore
         await db.ExecuteAsync("UPDATE tokens SET expires_at = @expires WHERE accessor = @accessor AND revoked_at IS NULL",
             [("expires", PostgresValues.Ticks(expiresAt)), ("accessor", accessor)], cancellationToken) == 1;
 
+    public async Task<bool> InsertDerivedRevocationAsync(DerivedRevocation r, CancellationToken cancellationToken = default) =>
+        await db.ExecuteAsync(
+            "INSERT INTO derived_revocations (session_accessor, derived_id, tenant_uid, revoked_at, expires_at) VALUES (@session, @id, @uid, @at, @expires) " +
+            "ON CONFLICT (session_accessor, derived_id) DO NOTHING",
+            [("session", r.SessionAccessor), ("id", r.DerivedId), ("uid", r.TenantUid), ("at", PostgresValues.Ticks(r.RevokedAt)),
+                ("expires", PostgresValues.Ticks(r.ExpiresAt))],
+            cancellationToken) == 1;
+
+    public async Task<IReadOnlyList<string>> ListDerivedRevocationsAsync(string sessionAccessor, CancellationToken cancellationToken = default) =>
+        await db.ListAsync("SELECT derived_id FROM derived_revocations WHERE session_accessor = @session", [("session", sessionAccessor)],
+            reader => reader.GetString(0), cancellationToken);
+
+    public Task<int> SweepDerivedRevocationsAsync(DateTimeOffset before, int limit, CancellationToken cancellationToken = default) =>
+        db.ExecuteAsync(
+            "DELETE FROM derived_revocations WHERE (session_accessor, derived_id) IN " +
+            "(SELECT session_accessor, derived_id FROM derived_revocations WHERE expires_at < @before LIMIT @limit)",
+            [("before", PostgresValues.Ticks(before)), ("limit", limit)], cancellationToken);
+
     public Task<int> SweepExpiredAsync(DateTimeOffset before, int limit, CancellationToken cancellationToken = default) =>
         db.ExecuteAsync(
             "DELETE FROM tokens WHERE accessor IN (SELECT accessor FROM tokens WHERE expires_at < @before AND kind <> 'root' " +

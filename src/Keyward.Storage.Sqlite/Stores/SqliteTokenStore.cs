@@ -107,6 +107,30 @@ internal sealed class SqliteTokenStore(SqliteConnectionLease db) : ITokenStore
         Task.FromResult(db.Execute("UPDATE tokens SET expires_at = $expires WHERE accessor = $accessor AND revoked_at IS NULL",
             ("$expires", SqliteValues.Ticks(expiresAt)), ("$accessor", accessor)) == 1);
 
+    public Task<bool> InsertDerivedRevocationAsync(DerivedRevocation r, CancellationToken cancellationToken = default) =>
+        Task.FromResult(db.Execute(
+            "INSERT INTO derived_revocations (session_accessor, derived_id, tenant_uid, revoked_at, expires_at) VALUES ($session, $id, $uid, $at, $expires) " +
+            "ON CONFLICT (session_accessor, derived_id) DO NOTHING",
+            ("$session", r.SessionAccessor), ("$id", r.DerivedId), ("$uid", r.TenantUid), ("$at", SqliteValues.Ticks(r.RevokedAt)),
+            ("$expires", SqliteValues.Ticks(r.ExpiresAt))) == 1);
+
+    public Task<IReadOnlyList<string>> ListDerivedRevocationsAsync(string sessionAccessor, CancellationToken cancellationToken = default)
+    {
+        using var reader = db.Query("SELECT derived_id FROM derived_revocations WHERE session_accessor = $session", ("$session", sessionAccessor));
+        var ids = new List<string>();
+        while (reader.Read())
+        {
+            ids.Add(reader.GetString(0));
+        }
+
+        return Task.FromResult<IReadOnlyList<string>>(ids);
+    }
+
+    public Task<int> SweepDerivedRevocationsAsync(DateTimeOffset before, int limit, CancellationToken cancellationToken = default) =>
+        Task.FromResult(db.Execute(
+            "DELETE FROM derived_revocations WHERE rowid IN (SELECT rowid FROM derived_revocations WHERE expires_at < $before LIMIT $limit)",
+            ("$before", SqliteValues.Ticks(before)), ("$limit", limit)));
+
     public Task<int> SweepExpiredAsync(DateTimeOffset before, int limit, CancellationToken cancellationToken = default) =>
         Task.FromResult(db.Execute(
             "DELETE FROM tokens WHERE rowid IN (SELECT rowid FROM tokens WHERE expires_at < $before AND kind <> 'root' " +

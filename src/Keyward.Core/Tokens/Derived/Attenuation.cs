@@ -5,15 +5,16 @@ namespace Keyward.Core.Tokens.Derived;
 /// <summary>
 /// What the caveats of a derived token leave of its session's rights. A request is allowed only if the session's
 /// rules allow it AND every caveat does: path caveats must all match (whole segments), capability caveats
-/// intersect, the earliest expiry wins. A tool caveat restricts the token to gateway calls for that tool, so every
-/// capability check outside the gateway fails closed.
+/// intersect, the earliest expiry wins. A tool caveat restricts the token to calls of that one integration, so every
+/// capability check outside such a call fails closed.
 /// </summary>
 public sealed class Attenuation
 {
     private readonly PathGlob[] _paths;
 
-    internal Attenuation(IReadOnlyList<Caveat> caveats)
+    internal Attenuation(IReadOnlyList<Caveat> caveats, string id)
     {
+        Id = id;
         var paths = new List<PathGlob>();
         var capabilities = Caveat.AllCapabilities;
         var expiry = long.MaxValue;
@@ -50,6 +51,9 @@ public sealed class Attenuation
         Links = chain;
     }
 
+    /// <summary>The token's id (<c>&lt;session accessor&gt;.&lt;hash&gt;</c>): named in its audit records, revoked by <c>POST /v1/auth/revoke {derived_id}</c>.</summary>
+    public string Id { get; }
+
     /// <summary>The capabilities every capability caveat leaves (all six if there is none).</summary>
     public Capability Capabilities { get; }
 
@@ -59,7 +63,7 @@ public sealed class Attenuation
     /// <summary>The earliest expiry caveat (the session's own expiry applies too).</summary>
     public DateTimeOffset ExpiresAt { get; }
 
-    /// <summary>The tool the token is restricted to, if any: kept for the gateway.</summary>
+    /// <summary>The integration the token is restricted to (a <c>tool</c> caveat), if any: it may call that one and do nothing else.</summary>
     public string? Tool { get; }
 
     /// <summary>The sub-agent ids of the delegation chain, outermost first.</summary>
@@ -69,9 +73,19 @@ public sealed class Attenuation
     public IReadOnlyList<string> Links { get; }
 
     /// <summary>Whether the caveats allow <paramref name="capability"/> on <paramref name="path"/> outside the gateway.</summary>
-    public bool Allows(string path, Capability capability)
+    public bool Allows(string path, Capability capability) => Tool is null && AllowsPath(path, capability);
+
+    /// <summary>
+    /// Whether the caveats allow a call of <paramref name="integration"/> (the HTTP gateway; MCP once it exists), whose
+    /// secret is <paramref name="secretPath"/>, with <paramref name="capability"/> (<c>use</c>): a <c>tool</c> caveat must
+    /// name that integration, and path and capability caveats apply to its secret.
+    /// </summary>
+    public bool AllowsCall(string integration, string secretPath, Capability capability) =>
+        (Tool is null || string.Equals(Tool, integration, StringComparison.Ordinal)) && AllowsPath(secretPath, capability);
+
+    private bool AllowsPath(string path, Capability capability)
     {
-        if (Tool is not null || capability == Capability.None || (Capabilities & capability) != capability)
+        if (capability == Capability.None || (Capabilities & capability) != capability)
         {
             return false;
         }

@@ -22,6 +22,12 @@ public enum CaveatType : byte
 
     /// <summary>Body: a sub-agent id (the Names grammar), UTF-8. Names a link of the delegation chain.</summary>
     Agent = 5,
+
+    /// <summary>
+    /// Reserved: <c>INTEGRATION/GLOB</c>, the MCP tools a token may call (API.md "Tool calls over MCP"). Refused until
+    /// Keyward serves MCP tool calls — a caveat the server cannot enforce must never be ignored.
+    /// </summary>
+    McpTool = 6,
 }
 
 /// <summary>
@@ -202,6 +208,10 @@ public sealed class Caveat
                 reason = null;
                 return true;
             }
+
+            case CaveatType.McpTool:
+                reason = "mcp_tool caveats are reserved until MCP tool calls exist";
+                return false;
 
             default:
                 reason = "unknown caveat type";

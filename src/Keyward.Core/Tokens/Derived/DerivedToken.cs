@@ -37,8 +37,11 @@ public sealed class DerivedToken
         TokenId = tokenId;
         Caveats = caveats;
         _payload = payload;
-        Attenuation = new Attenuation(caveats);
+        Attenuation = new Attenuation(caveats, IdOf(tokenId, payload.AsSpan(payload.Length - TagBytes)));
     }
+
+    /// <summary>Characters of a derived id's hash part: 128 bits of SHA-256 of a tag, lowercase hex.</summary>
+    public const int IdHashLength = 32;
 
     /// <summary>The session's accessor (32 lowercase hex characters): not a secret.</summary>
     public string TokenId { get; }
@@ -48,6 +51,36 @@ public sealed class DerivedToken
     public Attenuation Attenuation { get; }
 
     private ReadOnlySpan<byte> Tag => _payload.AsSpan(_payload.Length - TagBytes);
+
+    /// <summary>
+    /// The hash part of a derived id: the first 128 bits of SHA-256 of a tag, lowercase hex. One-way: the id names the
+    /// token (or a prefix of its chain) without giving away the tag, which would let anyone append caveats.
+    /// </summary>
+    public static string IdHash(ReadOnlySpan<byte> tag)
+    {
+        Span<byte> hash = stackalloc byte[32];
+        SHA256.HashData(tag, hash);
+        return Convert.ToHexStringLower(hash[..(IdHashLength / 2)]);
+    }
+
+    /// <summary>A derived token's id: <c>&lt;session accessor&gt;.&lt;IdHash(final tag)&gt;</c> — which session, and which token of it.</summary>
+    public static string IdOf(string accessor, ReadOnlySpan<byte> tag) => accessor + "." + IdHash(tag);
+
+    /// <summary>Splits a derived id into its session accessor and hash part; false for anything else.</summary>
+    public static bool TryParseId(string? id, out string accessor, out string hash)
+    {
+        accessor = hash = "";
+        if (id is not { Length: TokenIdBytes * 2 + 1 + IdHashLength } || id[TokenIdBytes * 2] != '.'
+            || id.AsSpan(0, TokenIdBytes * 2).ContainsAnyExcept("0123456789abcdef")
+            || id.AsSpan(TokenIdBytes * 2 + 1).ContainsAnyExcept("0123456789abcdef"))
+        {
+            return false;
+        }
+
+        accessor = id[..(TokenIdBytes * 2)];
+        hash = id[(TokenIdBytes * 2 + 1)..];
+        return true;
+    }
 
     /// <summary>The root tag of a session: <c>HMAC-SHA256(K_att, ASCII(accessor))</c>.</summary>
     public static byte[] RootTag(ReadOnlySpan<byte> attenuationKey, string accessor)
@@ -125,7 +158,7 @@ public sealed class DerivedToken
     /// <summary>
     /// Parses a presented <c>kwd_</c> token: canonical base64url, bounded, version 1, 1–16 well-formed caveats of
     /// known types, at least one expiry, no conflicting tool caveats, nothing after the tag. No key is involved:
-    /// the tag is checked by <see cref="HasValidTag"/>. The reason is for the audit log only.
+    /// the tag is checked by <see cref="HasValidTag(ReadOnlySpan{byte})"/>. The reason is for the audit log only.
     /// </summary>
     public static bool TryParse(string? token, out DerivedToken? parsed, out string? reason)
     {
@@ -229,8 +262,17 @@ public sealed class DerivedToken
     /// Recomputes the chain from <see cref="TokenId"/> under K_att over the caveats as they were presented and
     /// compares it with the token's tag in constant time.
     /// </summary>
-    public bool HasValidTag(ReadOnlySpan<byte> attenuationKey)
+    public bool HasValidTag(ReadOnlySpan<byte> attenuationKey) => HasValidTag(attenuationKey, out _);
+
+    /// <summary>
+    /// <see cref="HasValidTag(ReadOnlySpan{byte})"/>, and the <see cref="IdHash"/> of every tag of the chain after the root
+    /// (<c>t_1 … t_n</c>, the last being this token's): the token is revoked if any of them is, so revoking a token also
+    /// revokes every token derived from it.
+    /// </summary>
+    public bool HasValidTag(ReadOnlySpan<byte> attenuationKey, out string[] chainIds)
     {
+        chainIds = new string[Caveats.Count];
+        var link = 0;
         Span<byte> id = stackalloc byte[TokenIdBytes * 2];
         Encoding.ASCII.GetBytes(TokenId, id);
         Span<byte> tag = stackalloc byte[TagBytes];
@@ -242,6 +284,7 @@ public sealed class DerivedToken
         {
             int length = Caveat.HeaderBytes + System.Buffers.Binary.BinaryPrimitives.ReadUInt16BigEndian(_payload.AsSpan(offset + 1));
             Chain(tag, _payload.AsSpan(offset, length), next);
+            chainIds[link++] = IdHash(tag);
             offset += length;
         }
 
