@@ -209,6 +209,10 @@ public static partial class KeywardErrors
     public static KeywardException InvalidConnectionUrl(string detail) =>
         Bad("invalid_connection_url", "Invalid connection URL", detail);
 
+    public static KeywardException PasswordRequired(string name) =>
+        Bad("password_required", "Password required",
+            $"Connection '{Truncate(name)}' would point elsewhere (connection_url or username changed): send its password again; the stored one goes only where it went before.");
+
     public static KeywardException EngineHostNotAllowed(string host, string why) =>
         new(403, "engine_host_not_allowed", "Engine host not allowed", $"Host '{Truncate(host)}' is not allowed: {why}");
 
