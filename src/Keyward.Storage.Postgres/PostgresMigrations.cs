@@ -291,6 +291,11 @@ internal static class PostgresMigrations
             CREATE TRIGGER secret_versions_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON secret_versions
                 FOR EACH STATEMENT EXECUTE FUNCTION keyward_secret_changed();
             """),
+
+        // The token that made a wrap (SQLite migration 9).
+        (6, """
+            ALTER TABLE wraps ADD COLUMN owner_accessor text COLLATE "C";
+            """),
     ];
 
     public static int Latest => All[^1].Version;

@@ -259,6 +259,12 @@ internal static class SqliteMigrations
                 PRIMARY KEY (tenant_uid, integration, run_id, holder)
             );
             """),
+
+        // A wrap dies with the token that made it: its owner's accessor (NULL for wraps stored before; they expire within
+        // 10 minutes of their creation anyway).
+        (9, """
+            ALTER TABLE wraps ADD COLUMN owner_accessor TEXT;
+            """),
     ];
 
     public static int Latest => All[^1].Version;

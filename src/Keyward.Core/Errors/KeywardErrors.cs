@@ -153,7 +153,7 @@ public static partial class KeywardErrors
 
     public static KeywardException WrapTokenRevoked() =>
         new(404, "wrap_token_revoked", "Wrapping token revoked",
-            "This wrapping token was invalidated (its tenant was locked down or offboarded); its payload is erased.");
+            "This wrapping token was invalidated (its tenant was locked down or offboarded, or the token that made it was revoked); its payload is erased.");
 
     // 405
     public static KeywardException MethodNotAllowed(string method, string path) =>

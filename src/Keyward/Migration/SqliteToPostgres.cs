@@ -52,8 +52,8 @@ internal sealed record TableShape(string Table, IReadOnlyList<string> Columns, I
 /// </remarks>
 internal static class SqliteToPostgres
 {
-    /// <summary>The SQLite schema version this copy understands (the PostgreSQL schema's version 1 mirrors its version 5, version 2 its version 6, version 3 its version 7, version 4 its version 8).</summary>
-    public const int SourceSchemaVersion = 8;
+    /// <summary>The SQLite schema version this copy understands (the PostgreSQL schema's version 1 mirrors its version 5, version 2 its version 6, version 3 its version 7, version 4 its version 8, version 6 its version 9).</summary>
+    public const int SourceSchemaVersion = 9;
 
     /// <summary>Rows per progress step (and per COPY batch).</summary>
     public const int BatchSize = 1000;
