@@ -18,6 +18,9 @@ internal sealed record PostgresConnectionSpec(string Host, int Port, string Data
     public const int DefaultConnectTimeoutSeconds = 5;
     public const int CommandTimeoutSeconds = 15;
 
+    /// <summary>Npgsql's <c>Require Auth</c>: any authentication method but <c>password</c> (cleartext).</summary>
+    public const string RefuseCleartextPassword = "!Password";
+
     /// <summary>Accepted keys of the key-value form (spelled as Npgsql does, case and spaces ignored) and of the URI query.</summary>
     private static readonly Dictionary<string, string> Keys = new(StringComparer.Ordinal)
     {
@@ -65,6 +68,10 @@ internal sealed record PostgresConnectionSpec(string Host, int Port, string Data
             MaxPoolSize = 8,
             ConnectionIdleLifetime = 60,
             IncludeErrorDetail = false,
+
+            // Never the password in cleartext: a server (or whoever answers at its address) that asks for it with the
+            // "password" method is refused before anything is sent. SCRAM (and MD5) prove the password without sending it.
+            RequireAuth = RefuseCleartextPassword,
 
             // Keyward leaves no session state behind (its lock is the transaction's): no DISCARD ALL round trip per use.
             NoResetOnClose = true,

@@ -64,6 +64,9 @@ public sealed partial class PostgresEngine : ILeaseEngine, IPromotionGuard, IAsy
 
     string ILeaseEngine.Name => EngineName;
 
+    /// <summary>Test seam: runs in an issuance after the connection was loaded and before its lease commits.</summary>
+    internal Func<Task>? AfterIssueLoad { get; set; }
+
     // ---- connections (tenant admin) ----
 
     public async Task<PostgresConnectionView> PutConnectionAsync(
@@ -90,6 +93,22 @@ public sealed partial class PostgresEngine : ILeaseEngine, IPromotionGuard, IAsy
         }
 
         var existing = await LoadOptionalAsync(tenant.Uid, name, cancellationToken);
+        var repointed = existing is not null && !existing.Settings.SameTarget(spec.Url, username);
+        if (repointed)
+        {
+            // The stored password goes only where it went before: a new host, port, database, TLS mode or login must come
+            // with the password again (else anyone holding this admin token could have it sent to a server of theirs).
+            if (password is null)
+            {
+                throw KeywardErrors.PasswordRequired(name);
+            }
+
+            // Logins issued on the old target are dropped there by their leases' clean-up, which looks where the
+            // connection points: it may not move away from them (checked again in the transaction below).
+            await using var session = await _store.ReadAsync(cancellationToken);
+            await RequireNoLeasesAsync(session, tenant.Uid, PathPrefix + name, name);
+        }
+
         var secretPassword = password ?? existing?.Secrets.Password ?? throw KeywardErrors.MissingField("password");
         var version = (existing?.Config.Version ?? 0) + 1;
 
@@ -114,10 +133,17 @@ public sealed partial class PostgresEngine : ILeaseEngine, IPromotionGuard, IAsy
         var config = await SealAsync(tenant.Uid, name, "", version, EngineJson.Write(settings), new PostgresConnectionSecrets(secretPassword, null), existing?.Config.CreatedAt ?? now, now);
         await _committer.ExecuteAsync(audit, async session =>
         {
+            // Read first (on PostgreSQL the row is locked until commit): an issuance commits its lease either before this
+            // (and is seen below) or after it (and sees the new target, which it then refuses).
             var current = await session.Engines.GetAsync(tenant.Uid, EngineName, name, "");
             if ((current?.Version ?? 0) != version - 1)
             {
                 throw ChangedMeanwhile(name);
+            }
+
+            if (repointed)
+            {
+                await RequireNoLeasesAsync(session, tenant.Uid, PathPrefix + name, name);
             }
 
             await session.Engines.UpsertAsync(config);
@@ -151,6 +177,9 @@ public sealed partial class PostgresEngine : ILeaseEngine, IPromotionGuard, IAsy
         audit.Path = "engines/postgres/" + name;
         await _rows.MutateAsync(() => _committer.ExecuteAsync(audit, async session =>
         {
+            // The connection first (locked on PostgreSQL), then its leases: an issuance racing this one either committed its
+            // lease already (seen here) or finds the connection gone.
+            _ = await session.Engines.GetAsync(tenant.Uid, EngineName, name, "") ?? throw KeywardErrors.EngineNotFound(name);
             await RequireNoLeasesAsync(session, tenant.Uid, PathPrefix + name, name);
             await ReleaseStaticRolesAsync(session, tenant.Uid, name, null);
             if (await session.Engines.DeleteAsync(tenant.Uid, EngineName, name, null) == 0)
@@ -297,11 +326,24 @@ public sealed partial class PostgresEngine : ILeaseEngine, IPromotionGuard, IAsy
         var now = _time.GetUtcNow();
         var maxTtl = caller.ExpiresAt is { } callerExpiry && callerExpiry - now < roleSettings.MaxTtl ? callerExpiry - now : roleSettings.MaxTtl;
         var lease = LeaseRecord.Issue(caller.Token, EngineName, path, roleSettings.Ttl, maxTtl, username, now);
+        if (AfterIssueLoad is { } hook)
+        {
+            await hook();
+        }
+
         var gate = caller.Gate;
         await _committer.ExecuteAsync(
             null,
             async session =>
             {
+                // The login is made on the target loaded above; its lease must be cleaned up there. So the connection must
+                // still point there as the lease commits (a re-pointing PUT reads the leases after locking this row).
+                var current = await session.Engines.GetAsync(tenant.Uid, EngineName, name, "") ?? throw KeywardErrors.EngineNotFound(name);
+                if (!EngineJson.Read<PostgresConnectionSettings>(current.Settings).SameTarget(loaded.Settings.ConnectionUrl, loaded.Settings.Username))
+                {
+                    throw ChangedMeanwhile(name);
+                }
+
                 if (loaded.Settings.MaxOpenLeases is { } limit
                     && (await session.Leases.ListAsync(tenant.Uid, null, PathPrefix + name, includeRevoked: false, limit)).Count >= limit)
                 {
@@ -506,7 +548,7 @@ public sealed partial class PostgresEngine : ILeaseEngine, IPromotionGuard, IAsy
         }
     }
 
-    private static async Task RequireNoLeasesAsync(IWriteSession session, string tenantUid, string prefix, string what)
+    private static async Task RequireNoLeasesAsync(IStoreSession session, string tenantUid, string prefix, string what)
     {
         var leases = await session.Leases.ListAsync(tenantUid, null, prefix, includeRevoked: true, LeaseService.MaxRevokePrefix);
         var open = leases.Count(l => l.RevokedAt is null || l.Cleanup == CleanupState.Pending);

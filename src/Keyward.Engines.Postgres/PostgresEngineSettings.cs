@@ -10,7 +10,17 @@ internal sealed record PostgresConnectionSettings(
     [property: JsonPropertyName("connection_url")] string ConnectionUrl,
     [property: JsonPropertyName("username")] string Username,
     [property: JsonPropertyName("max_open_leases")] int? MaxOpenLeases,
-    [property: JsonPropertyName("root_rotated_at")] DateTimeOffset? RootRotatedAt);
+    [property: JsonPropertyName("root_rotated_at")] DateTimeOffset? RootRotatedAt)
+{
+    /// <summary>
+    /// Whether <paramref name="connectionUrl"/> (canonical, <see cref="PostgresConnectionSpec.Url"/>) and
+    /// <paramref name="username"/> are where this connection logs in now: same host, port, database, TLS mode, timeout and
+    /// login. Anything else is another target, which gets the password only if the request gives it again, and only while
+    /// no lease of the connection is open.
+    /// </summary>
+    public bool SameTarget(string connectionUrl, string username) =>
+        string.Equals(ConnectionUrl, connectionUrl, StringComparison.Ordinal) && string.Equals(Username, username, StringComparison.Ordinal);
+}
 
 /// <summary>A connection's sealed fields: the password Keyward logs in with, and one being rotated to (see rotate-root).</summary>
 internal sealed record PostgresConnectionSecrets(

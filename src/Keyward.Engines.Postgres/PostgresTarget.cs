@@ -52,11 +52,23 @@ internal sealed class PostgresTargets : IAsyncDisposable
         {
             throw KeywardErrors.EngineUnavailable(name, $"the server refused the connection (SQLSTATE {other.SqlState}).");
         }
+        catch (NpgsqlException refused) when (IsCleartextRefusal(refused))
+        {
+            throw KeywardErrors.EngineUnavailable(name,
+                "the server asked for the password in cleartext (pg_hba.conf method \"password\"), which Keyward never sends; have it use scram-sha-256 for Keyward's login.");
+        }
         catch (Exception error) when (error is NpgsqlException or TimeoutException or System.Net.Sockets.SocketException)
         {
             throw KeywardErrors.EngineUnavailable(name, "it could not be reached.");
         }
     }
+
+    /// <summary>
+    /// Npgsql's refusal of an authentication method <see cref="PostgresConnectionSpec.RefuseCleartextPassword"/> rules out
+    /// (it has no type or code of its own, only this message; a test pins it: PostgresConnectionChangeTests).
+    /// </summary>
+    private static bool IsCleartextRefusal(NpgsqlException error) =>
+        error.Message.Contains("authentication method is not allowed", StringComparison.Ordinal);
 
     /// <summary>Drops the pool of a connection that changed or is gone.</summary>
     public void Forget(string tenantUid, string name)

@@ -309,6 +309,11 @@ internal static class PostgresMigrations
             );
             CREATE INDEX derived_revocations_by_expiry ON derived_revocations (expires_at);
             """),
+
+        // The token that made a wrap (SQLite migration 11).
+        (8, """
+            ALTER TABLE wraps ADD COLUMN owner_accessor text COLLATE "C";
+            """),
     ];
 
     public static int Latest => All[^1].Version;

@@ -279,6 +279,12 @@ internal static class SqliteMigrations
             );
             CREATE INDEX derived_revocations_by_expiry ON derived_revocations (expires_at);
             """),
+
+        // A wrap dies with the token that made it: its owner's accessor (NULL for wraps stored before; they expire within
+        // 10 minutes of their creation anyway).
+        (11, """
+            ALTER TABLE wraps ADD COLUMN owner_accessor TEXT;
+            """),
     ];
 
     public static int Latest => All[^1].Version;

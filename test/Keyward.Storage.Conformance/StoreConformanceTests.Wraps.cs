@@ -1,4 +1,5 @@
 using System.Security.Cryptography;
+using Keyward.Core.Tokens;
 using Keyward.Core.Wrapping;
 
 namespace Keyward.Storage.Conformance;
@@ -7,7 +8,8 @@ public abstract partial class StoreConformanceTests
 {
     private static WrapRecord NewWrap(string tenantUid, byte[]? payload = null, TimeSpan? ttl = null, string path = "apps/db") => new(
         tenantUid, RandomNumberGenerator.GetBytes(32), Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16)), path,
-        T0, T0 + (ttl ?? TimeSpan.FromMinutes(1)), 2, payload ?? RandomNumberGenerator.GetBytes(48), null, WrapState.Active);
+        T0, T0 + (ttl ?? TimeSpan.FromMinutes(1)), 2, payload ?? RandomNumberGenerator.GetBytes(48), null, WrapState.Active,
+        "acc_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8)));
 
     [Fact]
     public async Task Wraps_Insert_RoundTripsEveryFieldIncludingThePayload()
@@ -151,6 +153,58 @@ public abstract partial class StoreConformanceTests
         Assert.Null(await WriteAsync(store, s => s.Wraps.ClaimAsync(active.TokenHash, T0)));
         Assert.Equal(1, await ReadAsync(store, s => s.Wraps.CountAsync(acme.Uid, WrapState.Revoked)));
         Assert.Equal(2, await ReadAsync(store, s => s.Wraps.CountAsync(acme.Uid)));
+    }
+
+    [Fact]
+    public async Task Wraps_RevokeOwnedByRevoked_ErasesTheActiveRowsOfRevokedOrMissingOwnersOfThatTenantOnly()
+    {
+        var store = await NewStoreAsync();
+        var acme = await AddTenantAsync(store, "acme");
+        var globex = await AddTenantAsync(store, "globex");
+        await InsertAllAsync(store,
+            TreeToken(acme.Uid, "parent", null), TreeToken(acme.Uid, "child", "parent"), TreeToken(acme.Uid, "sibling", null),
+            TreeToken(globex.Uid, "other", null));
+        var ofChild = NewWrap(acme.Uid) with { OwnerAccessor = "child" };
+        var usedOfChild = NewWrap(acme.Uid) with { OwnerAccessor = "child" };
+        var ofSibling = NewWrap(acme.Uid) with { OwnerAccessor = "sibling" };
+        var ofGone = NewWrap(acme.Uid) with { OwnerAccessor = "no-longer-stored" };
+        var unowned = NewWrap(acme.Uid) with { OwnerAccessor = null };
+        var ofOther = NewWrap(globex.Uid) with { OwnerAccessor = "other" };
+        await WriteAsync(store, async s =>
+        {
+            foreach (var wrap in new[] { ofChild, usedOfChild, ofSibling, ofGone, unowned, ofOther })
+            {
+                await s.Wraps.InsertAsync(wrap);
+            }
+        });
+        Assert.NotNull(await WriteAsync(store, s => s.Wraps.ClaimAsync(usedOfChild.TokenHash, T0)));
+
+        // Act: the parent's subtree is revoked (and globex's token, whose wraps another call would handle), then the wraps.
+        var revoked = await WriteAsync(store, async s =>
+        {
+            await s.Tokens.RevokeSubtreeAsync("parent", T0, RevocationReasons.Revoked);
+            await s.Tokens.RevokeSubtreeAsync("other", T0, RevocationReasons.Revoked);
+            return await s.Wraps.RevokeOwnedByRevokedAsync(acme.Uid);
+        });
+
+        // Assert
+        Assert.Equal(2, revoked);
+        async Task<WrapRecord> RowAsync(WrapRecord wrap) => (await ReadAsync(store, s => s.Wraps.GetByHashAsync(wrap.TokenHash)))!;
+        foreach (var gone in new[] { ofChild, ofGone })
+        {
+            var row = await RowAsync(gone);
+            Assert.Equal((WrapState.Revoked, null), (row.State, row.Payload));
+        }
+
+        Assert.Equal(WrapState.Used, (await RowAsync(usedOfChild)).State);
+        foreach (var kept in new[] { ofSibling, unowned, ofOther })
+        {
+            var row = await RowAsync(kept);
+            Assert.Equal(WrapState.Active, row.State);
+            Assert.Equal(kept.Payload, row.Payload);
+        }
+
+        Assert.Equal(0, await WriteAsync(store, s => s.Wraps.RevokeOwnedByRevokedAsync(acme.Uid)));
     }
 
     [Fact]

@@ -47,6 +47,12 @@ public sealed class LoopbackUpstream : IAsyncDisposable
     /// <summary>Every request received, in order.</summary>
     public ConcurrentQueue<UpstreamRequest> Requests { get; } = new();
 
+    /// <summary>
+    /// Runs once a request is recorded and before it is answered (null: nothing): lets a test act while the gateway waits
+    /// for this upstream, e.g. change a secret in the middle of a rotation's verification call.
+    /// </summary>
+    public Func<UpstreamRequest, Task>? OnRequest { get; set; }
+
     /// <summary>How many <c>/sse-forever</c> streams are open now (a cut-off call must bring it back to 0).</summary>
     public int OpenStreams => Volatile.Read(ref _openStreams);
 
@@ -74,10 +80,15 @@ public sealed class LoopbackUpstream : IAsyncDisposable
         var raw = http.Features.Get<IHttpRequestFeature>()!.RawTarget;
         using var body = new MemoryStream();
         await http.Request.Body.CopyToAsync(body);
-        Requests.Enqueue(new UpstreamRequest(
+        var received = new UpstreamRequest(
             http.Request.Method, raw,
             http.Request.Headers.ToDictionary(h => h.Key, h => h.Value.Select(v => v ?? "").ToArray(), StringComparer.OrdinalIgnoreCase),
-            body.ToArray()));
+            body.ToArray());
+        Requests.Enqueue(received);
+        if (OnRequest is { } hook)
+        {
+            await hook(received);
+        }
 
         var path = http.Request.Path.Value ?? "/";
         if (path.StartsWith("/echo-credential", StringComparison.Ordinal))

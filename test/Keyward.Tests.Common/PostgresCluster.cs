@@ -15,7 +15,7 @@ namespace Keyward.Tests.Common;
 /// </summary>
 /// <remarks>
 /// Authentication: the test superuser <see cref="Superuser"/> is trusted on loopback; every other role must give its
-/// password (<c>scram-sha-256</c>), so a wrong password really fails. initdb refuses to run as root: when the tests run
+/// password (<c>scram-sha-256</c>, or the method a private cluster is started with), so a wrong password really fails. initdb refuses to run as root: when the tests run
 /// as root, the binaries run as <c>postgres</c> through <c>runuser</c> and the directory is given to that user. The
 /// cluster's default collation is ICU <c>en-US</c> (PostgreSQL 15 and later), not "C", so a store that relied on the
 /// database's collation for ordinal ordering would fail here. A machine without PostgreSQL's server binaries fails
@@ -34,13 +34,15 @@ public sealed class PostgresCluster
     private readonly string _binDirectory;
     private readonly string _directory;
     private readonly bool _asPostgresUser;
+    private readonly bool _logConnections;
     private int _stopped;
 
-    private PostgresCluster(string binDirectory, string directory, bool asPostgresUser, int port)
+    private PostgresCluster(string binDirectory, string directory, bool asPostgresUser, int port, bool logConnections)
     {
         _binDirectory = binDirectory;
         _directory = directory;
         _asPostgresUser = asPostgresUser;
+        _logConnections = logConnections;
         Port = port;
     }
 
@@ -55,17 +57,24 @@ public sealed class PostgresCluster
     /// <summary>The cluster of this test process, started on first call; fails (never skips) when PostgreSQL is missing.</summary>
     public static Task<PostgresCluster> GetAsync() => Shared.Value;
 
-    /// <summary>A cluster of the caller's own (to stop and start under it); <see cref="Stop"/> it when done.</summary>
-    public static Task<PostgresCluster> StartPrivateAsync() => StartAsync();
+    /// <summary>
+    /// A cluster of the caller's own (to stop and start under it); <see cref="Stop"/> it when done.
+    /// <paramref name="passwordMethod"/> is the <c>pg_hba.conf</c> method for every role but the superuser
+    /// (<c>password</c>: the server asks for the password in cleartext); <paramref name="logConnections"/> has the server
+    /// log each connection and each successful authentication (<c>connection authorized: user=…</c>) in <see cref="LogFile"/>.
+    /// </summary>
+    public static Task<PostgresCluster> StartPrivateAsync(string passwordMethod = "scram-sha-256", bool logConnections = false) =>
+        StartAsync(passwordMethod, logConnections);
 
     /// <summary>Stops the server (fast: sessions ended), keeping its data, so that <see cref="StartServerAsync"/> brings it back on the same port.</summary>
     public Task StopServerAsync() => PgCtlAsync("stop", "-w", "-t", "30", "-m", "fast");
 
     public Task StartServerAsync() => PgCtlAsync(
-        "start", "-w", "-t", "60", "-l", Path.Combine(_directory, "server.log"), "-o", ServerOptions(_directory, Port));
+        "start", "-w", "-t", "60", "-l", Path.Combine(_directory, "server.log"), "-o", ServerOptions(_directory, Port, _logConnections));
 
-    private static string ServerOptions(string directory, int port) =>
-        $"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={directory} -c fsync=on -c max_connections=300";
+    private static string ServerOptions(string directory, int port, bool logConnections) =>
+        $"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={directory} -c fsync=on -c max_connections=300" +
+        (logConnections ? " -c log_connections=on" : "");
 
     /// <summary>A connection string to <paramref name="database"/>, as the trusted superuser unless a user is given.</summary>
     public string ConnectionString(string database, string user = Superuser, string? password = null)
@@ -115,8 +124,15 @@ public sealed class PostgresCluster
         return await command.ExecuteScalarAsync(timeout.Token);
     }
 
-    private static async Task<PostgresCluster> StartAsync()
+    private static Task<PostgresCluster> StartAsync() => StartAsync("scram-sha-256", logConnections: false);
+
+    private static async Task<PostgresCluster> StartAsync(string passwordMethod, bool logConnections)
     {
+        if (passwordMethod is not ("scram-sha-256" or "md5" or "password"))
+        {
+            throw new ArgumentException("One of scram-sha-256, md5, password.", nameof(passwordMethod));
+        }
+
         var bin = FindBinDirectory() ?? throw new InvalidOperationException(
             "PostgreSQL's server binaries (initdb, pg_ctl) were not found in /usr/lib/postgresql/15/bin, `pg_config --bindir` or " +
             "/usr/lib/postgresql/*/bin. The PostgreSQL store's tests need them: install them with `apt-get install -y postgresql` " +
@@ -145,19 +161,19 @@ public sealed class PostgresCluster
                 $"""
                 local all all trust
                 host all {Superuser} 127.0.0.1/32 trust
-                host all all 127.0.0.1/32 scram-sha-256
+                host all all 127.0.0.1/32 {passwordMethod}
                 """ + "\n");
 
             // A free port can be taken between probing and binding: try a few.
             for (var attempt = 1; ; attempt++)
             {
                 var port = FreePort();
-                var cluster = new PostgresCluster(bin, directory, asPostgres, port);
+                var cluster = new PostgresCluster(bin, directory, asPostgres, port, logConnections);
                 try
                 {
                     await cluster.PgCtlAsync(
                         "start", "-w", "-t", "60", "-l", Path.Combine(directory, "server.log"),
-                        "-o", ServerOptions(directory, port));
+                        "-o", ServerOptions(directory, port, logConnections));
                 }
                 catch (InvalidOperationException) when (attempt < 3)
                 {

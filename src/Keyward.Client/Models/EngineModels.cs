@@ -8,7 +8,11 @@ namespace Keyward.Client.Models;
 public sealed record PostgresConnection(
     string Name, string ConnectionUrl, string Username, int? MaxOpenLeases, DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt, DateTimeOffset? RootRotatedAt);
 
-/// <summary>What <c>PUT /v1/engines/postgres/{name}</c> sends; <see cref="Password"/> may be null on a later PUT (the stored one is kept).</summary>
+/// <summary>
+/// What <c>PUT /v1/engines/postgres/{name}</c> sends; <see cref="Password"/> may be null on a later PUT to the same target
+/// (the stored one is kept). A PUT that changes the connection URL or the username must send it again (400
+/// <c>password_required</c>), and is refused while a lease of the connection is open (409 <c>engine_in_use</c>).
+/// </summary>
 [DebuggerDisplay("{ToString(),nq}")]
 public sealed record PostgresConnectionSpec(
     string ConnectionUrl, string Username,

@@ -376,7 +376,7 @@ public sealed class AgentService
             var now = _time.GetUtcNow();
             var tokens = await session.Tokens.RevokeRunAsync(tenant.Uid, runId, scope, now, RevocationReasons.RunComplete);
             var leases = await session.Leases.RevokeForRunAsync(tenant.Uid, runId, scope, now, _tree.ExternalEngines);
-            var counts = new RevocationCounts(tokens, leases);
+            var counts = new RevocationCounts(tokens, leases, await TokenTree.RevokeWrapsOfRevokedAsync(session, tenant.Uid));
             await EventLog.AppendAsync(session, tenant.Uid, EventTypes.TokenRevoked, now,
                 new { run_id = runId, reason = RevocationReasons.RunComplete, tokens, leases }, subjectAccessor: scope);
             counts.AddTo(audit);

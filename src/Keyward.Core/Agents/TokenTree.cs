@@ -9,7 +9,7 @@ namespace Keyward.Core.Agents;
 
 /// <summary>
 /// The token tree's rules in one place: what a caller may reach, and the cascading revocation every route uses
-/// (a token, every descendant, every lease they own, one event).
+/// (a token, every descendant, every lease they own, every outstanding wrap they made, one event).
 /// </summary>
 public sealed class TokenTree
 {
@@ -90,11 +90,15 @@ public sealed class TokenTree
         return revoked;
     }
 
-    /// <summary>Revokes a token's subtree and every lease under it, and records one <c>token.revoked</c> event.</summary>
+    /// <summary>
+    /// Revokes a token's subtree, every lease under it and every outstanding wrap its tokens made, and records one
+    /// <c>token.revoked</c> event.
+    /// </summary>
     public async Task<RevocationCounts> RevokeSubtreeAsync(IWriteSession session, TokenRecord root, string reason, DateTimeOffset at)
     {
         var tokens = await session.Tokens.RevokeSubtreeAsync(root.Accessor, at, reason);
         var leases = await session.Leases.RevokeForSubtreeAsync(root.Accessor, at, _engines.External);
+        var wraps = await RevokeWrapsOfRevokedAsync(session, root.TenantUid);
         if (root.TenantUid is { } tenantUid)
         {
             await EventLog.AppendAsync(session, tenantUid, EventTypes.TokenRevoked, at,
@@ -102,6 +106,15 @@ public sealed class TokenTree
                 subjectAccessor: root.Accessor);
         }
 
-        return new RevocationCounts(tokens, leases);
+        return new RevocationCounts(tokens, leases, wraps);
     }
+
+    /// <summary>
+    /// A wrap dies with the token that made it: after tokens of <paramref name="tenantUid"/> were revoked in
+    /// <paramref name="session"/> (a subtree, a run, a JWT issuer's sessions), revokes the outstanding wraps of every revoked
+    /// token of the tenant, erasing their payloads. Unwrap checks the same (a wrap committed by another node as the
+    /// revocation committed). Lockdown and offboarding revoke all of a tenant's wraps instead.
+    /// </summary>
+    public static async Task<int> RevokeWrapsOfRevokedAsync(IWriteSession session, string? tenantUid) =>
+        tenantUid is null ? 0 : await session.Wraps.RevokeOwnedByRevokedAsync(tenantUid);
 }

@@ -157,7 +157,7 @@ public static partial class KeywardErrors
 
     public static KeywardException WrapTokenRevoked() =>
         new(404, "wrap_token_revoked", "Wrapping token revoked",
-            "This wrapping token was invalidated (its tenant was locked down or offboarded); its payload is erased.");
+            "This wrapping token was invalidated (its tenant was locked down or offboarded, or the token that made it was revoked); its payload is erased.");
 
     // 405
     public static KeywardException MethodNotAllowed(string method, string path) =>
@@ -215,6 +215,10 @@ public static partial class KeywardErrors
 
     public static KeywardException InvalidConnectionUrl(string detail) =>
         Bad("invalid_connection_url", "Invalid connection URL", detail);
+
+    public static KeywardException PasswordRequired(string name) =>
+        Bad("password_required", "Password required",
+            $"Connection '{Truncate(name)}' would point elsewhere (connection_url or username changed): send its password again; the stored one goes only where it went before.");
 
     public static KeywardException EngineHostNotAllowed(string host, string why) =>
         new(403, "engine_host_not_allowed", "Engine host not allowed", $"Host '{Truncate(host)}' is not allowed: {why}");

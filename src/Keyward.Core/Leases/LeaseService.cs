@@ -141,6 +141,7 @@ public sealed class LeaseService
     {
         var now = _time.GetUtcNow();
         var tokens = 0;
+        var wraps = 0;
         var plain = new List<string>();
         foreach (var lease in leases)
         {
@@ -149,7 +150,9 @@ public sealed class LeaseService
                 // Revoking a session's lease revokes the session, with its subtree and their leases.
                 if (await session.Tokens.GetByAccessorAsync(lease.OwnerAccessor) is { } owner)
                 {
-                    tokens += (await _tree.RevokeSubtreeAsync(session, owner, RevocationReasons.Revoked, now)).Tokens;
+                    var counts = await _tree.RevokeSubtreeAsync(session, owner, RevocationReasons.Revoked, now);
+                    tokens += counts.Tokens;
+                    wraps += counts.Wraps;
                 }
             }
             else
@@ -166,9 +169,9 @@ public sealed class LeaseService
         }
 
         // Session leases are revoked with their sessions above; plain ones here.
-        var counts = new RevocationCounts(tokens, revoked + leases.Count - plain.Count);
-        counts.AddTo(audit);
-        return counts.Leases;
+        var total = new RevocationCounts(tokens, revoked + leases.Count - plain.Count, wraps);
+        total.AddTo(audit);
+        return total.Leases;
     }
 
     private static async Task<LeaseRecord> ResolveAsync(IStoreSession session, string tenantUid, string? scope, string leaseId)

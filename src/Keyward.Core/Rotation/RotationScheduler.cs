@@ -17,8 +17,12 @@ namespace Keyward.Core.Rotation;
 /// another node holds a live claim on is skipped (SQLite: one writer; PostgreSQL: <c>FOR UPDATE SKIP LOCKED</c>).</item>
 /// <item>stage: in its own transaction, if the node still holds the claim and no version is pending, a generated
 /// version is staged as <c>pending</c>.</item>
-/// <item>promote: in another transaction, if the node still holds the claim, the pending version becomes current, the
-/// next rotation is scheduled a period later and the claim is released.</item>
+/// <item>check: outside any transaction, the policy's verification call and the engine managing the secret check the
+/// pending version (<see cref="RotationService.GuardAsync"/>).</item>
+/// <item>promote: in another transaction, if the node still holds the claim and the version checked is still the pending
+/// one (compare-and-promote), it becomes current, the next rotation is scheduled a period later and the claim is
+/// released. If another version is pending by then, nothing is promoted (audited as skipped, <c>pending_changed</c>)
+/// and the claim is released, so the next pass checks the version pending now.</item>
 /// </list>
 /// A crash between stage and promote leaves the pending version and the old current in place and the secret still
 /// due; once the claim lapses a node claims it again, finds the pending version and promotes it instead of staging
@@ -141,16 +145,32 @@ public sealed class RotationScheduler : IAsyncDisposable
             return metadata.PendingVersion;
         }));
 
+        if (staged is not { } version)
+        {
+            return false; // the claim was lost (recorded by the stage step): another node has the secret now
+        }
+
         if (AfterStage is { } hook)
         {
             await hook(path);
         }
 
-        // A secret an engine manages: outside any transaction, the engine puts the pending value in place first. If it
-        // cannot, this throws, nothing is promoted and the claim is kept: a later pass tries again once it lapses.
-        var guarded = staged is { } version ? await _rotation.GuardAsync(tenantUid, path, version) : null;
+        // Outside any transaction: the verification call and the engine managing the secret check the pending value. If
+        // either cannot, this throws, nothing is promoted and the claim is kept: a later pass tries again once it lapses.
+        CheckedPending? checkedPending;
+        try
+        {
+            checkedPending = await _rotation.GuardAsync(tenantUid, path, version);
+        }
+        catch (KeywardException restaged) when (restaged.Code == "not_pending")
+        {
+            checkedPending = null; // restaged (or promoted) before it could be checked: the promote step says which
+        }
 
+        // Compare-and-promote: only the version checked above becomes current. If another one is pending by now (restaged
+        // during the verification call, say), nothing is promoted; the claim is released, so the next pass checks that one.
         var promote = Draft(tenant, path, "secret.promote.scheduled");
+        promote.Version = version;
         var done = await _rows.MutateAsync(() => _committer.ExecuteAsync(promote, async session =>
         {
             var now = _time.GetUtcNow();
@@ -162,24 +182,27 @@ public sealed class RotationScheduler : IAsyncDisposable
                 return null;
             }
 
-            if (metadata.PendingVersion is not { } pending)
+            if (metadata.PendingVersion is null)
             {
                 promote.AddDetail("skipped", "nothing_pending");
                 await session.Secrets.ReleaseRotationClaimAsync(tenantUid, path, NodeId);
                 return null;
             }
 
-            if (metadata.Rotation?.ManagedBy is { } managedBy && (managedBy != guarded || pending != staged))
+            if ((checkedPending is null ? RotationService.PendingChanged : await RotationService.ChangedSinceCheckAsync(session, metadata, checkedPending)) is { } changed)
             {
-                // Restaged or taken over since the engine set the value: the next pass sets the one pending now.
-                promote.AddDetail("skipped", "guard_outdated");
+                promote.AddDetail("skipped", changed);
+                if (metadata.PendingVersion is { } other && other != version)
+                {
+                    promote.AddDetail("pending_version", other);
+                }
+
                 await session.Secrets.ReleaseRotationClaimAsync(tenantUid, path, NodeId);
                 return null;
             }
 
-            metadata = await RotationService.MakeCurrentAsync(session, metadata, pending, "scheduled", now);
+            metadata = await RotationService.MakeCurrentAsync(session, metadata, version, "scheduled", now);
             await session.Secrets.ReleaseRotationClaimAsync(tenantUid, path, NodeId);
-            promote.Version = pending;
             promote.Epoch = metadata.Epoch;
             return metadata;
         }));

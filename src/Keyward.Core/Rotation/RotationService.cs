@@ -16,6 +16,13 @@ namespace Keyward.Core.Rotation;
 public sealed record RotationResult(long Version, SecretStage Stage, DateTimeOffset CreatedAt, long? Epoch);
 
 /// <summary>
+/// What <see cref="RotationService.GuardAsync"/> checked outside any transaction before a promotion: the pending version
+/// (its number and its stored ciphertext, which identify it) and the <c>managed_by</c> and <c>verify</c> of the policy it
+/// acted on. The promotion's transaction promotes that version or nothing (<see cref="RotationService.ChangedSinceCheckAsync"/>).
+/// </summary>
+internal sealed record CheckedPending(long Version, byte[] Ciphertext, string? ManagedBy, RotationVerify? Verify);
+
+/// <summary>
 /// The rotation lifecycle of a secret's versions (design: docs/designs/0006-rotation.md): stage a <c>pending</c>
 /// version (given, or made by the secret's generator), promote it to <c>current</c> (the old current becomes
 /// <c>previous</c>, readable for the grace window), roll back (swap current and previous), and rotate-and-promote in
@@ -120,23 +127,25 @@ public sealed class RotationService
 
         audit.Version = wanted;
 
-        // Outside any transaction: the engine managing the secret puts the pending value in place first; if it cannot,
-        // nothing is promoted.
-        var guarded = await GuardAsync(tenant.Uid, path, wanted);
+        // Outside any transaction: the verification call and the engine managing the secret check the pending value
+        // first; if either cannot, nothing is promoted. The transaction then promotes only what they checked.
+        var checkedPending = await GuardAsync(tenant.Uid, path, wanted);
         return await _rows.MutateAsync(() => _committer.ExecuteAsync(audit, async session =>
         {
             var metadata = await RequireMetadataAsync(session, tenant.Uid, path);
-            if (metadata.PendingVersion != wanted)
+            switch (await ChangedSinceCheckAsync(session, metadata, checkedPending))
             {
-                throw KeywardErrors.NotPending(path, wanted, metadata.PendingVersion);
+                case PendingChanged:
+                    audit.AddDetail("refused", PendingChanged);
+                    throw KeywardErrors.NotPending(path, wanted, metadata.PendingVersion);
+                case PolicyChanged when metadata.Rotation?.ManagedBy is { } managedBy:
+                    audit.AddDetail("refused", PolicyChanged);
+                    throw KeywardErrors.ManagedByEngine(path, managedBy, "its rotation policy changed during the promotion; promote again.");
+                case PolicyChanged:
+                    audit.AddDetail("refused", PolicyChanged);
+                    throw KeywardErrors.RotationVerificationFailed(path, "its rotation policy changed while the pending version was checked; promote again.");
             }
 
-            if (metadata.Rotation?.ManagedBy is { } managedBy && managedBy != guarded)
-            {
-                throw KeywardErrors.ManagedByEngine(path, managedBy, "it became managed during the promotion; promote again.");
-            }
-
-            await RequireActiveAsync(session, tenant.Uid, path, wanted, () => KeywardErrors.NotPending(path, wanted, null));
             metadata = await MakeCurrentAsync(session, metadata, wanted, "promote", _time.GetUtcNow());
             audit.Epoch = metadata.Epoch;
             return (wanted, metadata.Epoch);
@@ -261,11 +270,13 @@ public sealed class RotationService
     /// <summary>
     /// Before <paramref name="version"/> (pending) is promoted, outside any transaction: when the policy names a
     /// <c>verify</c> call, the gateway makes it with that value (<see cref="IPromotionVerifier"/>); for a secret managed by
-    /// an engine, the engine's <see cref="IPromotionGuard"/> puts the value in place. Either throws to stop the promotion.
-    /// Returns the <c>managed_by</c> mark it acted on (null for a secret no engine manages). The promotion that follows
-    /// must check the mark again.
+    /// an engine, the engine's <see cref="IPromotionGuard"/> puts the value in place. Either throws to stop the promotion;
+    /// 409 <c>not_pending</c> when <paramref name="version"/> is not the pending version (404 for a secret that does not
+    /// exist). Returns what it checked: the promotion that follows makes that version current only if
+    /// <see cref="ChangedSinceCheckAsync"/> finds it unchanged in its transaction (compare-and-promote), since the pending
+    /// version can be restaged while the verification call or the engine is still at work.
     /// </summary>
-    internal async Task<string?> GuardAsync(string tenantUid, string path, long version, CancellationToken cancellationToken = default)
+    internal async Task<CheckedPending> GuardAsync(string tenantUid, string path, long version, CancellationToken cancellationToken = default)
     {
         (SecretMetadata Metadata, SecretVersion? Version)? found;
         await using (var session = await _store.ReadAsync(cancellationToken))
@@ -273,9 +284,9 @@ public sealed class RotationService
             found = await session.Secrets.ReadAsync(tenantUid, path, version, cancellationToken: cancellationToken);
         }
 
-        if (found is not ({ Rotation: { } policy } metadata, var stored) || (policy.ManagedBy is null && policy.Verify is null))
+        if (found is not var (metadata, stored))
         {
-            return null;
+            throw KeywardErrors.SecretNotFound(path);
         }
 
         if (metadata.PendingVersion != version)
@@ -283,32 +294,59 @@ public sealed class RotationService
             throw KeywardErrors.NotPending(path, version, metadata.PendingVersion);
         }
 
-        if (stored is not { DeletedAt: null, DestroyedAt: null, Ciphertext: not null })
+        if (stored is not { DeletedAt: null, DestroyedAt: null, Ciphertext: { } ciphertext })
         {
             throw KeywardErrors.NotPending(path, version, null);
         }
 
-        var ring = await _rings.GetAsync(tenantUid, cancellationToken);
-        var value = SecretWrites.Open(ring, stored);
-        try
+        var policy = metadata.Rotation;
+        if (policy?.Verify is not null || policy?.ManagedBy is not null)
         {
-            // Versions never change: the version verified here is the one the promotion that follows makes current.
-            if (policy.Verify is { } verify)
+            var ring = await _rings.GetAsync(tenantUid, cancellationToken);
+            var value = SecretWrites.Open(ring, stored);
+            try
             {
-                await _guards.VerifyAsync(tenantUid, path, version, verify, value, cancellationToken);
-            }
+                if (policy.Verify is { } verify)
+                {
+                    await _guards.VerifyAsync(tenantUid, path, version, verify, value, cancellationToken);
+                }
 
-            if (policy.ManagedBy is { } managedBy)
+                if (policy.ManagedBy is { } managedBy)
+                {
+                    await _guards.BeforePromoteAsync(tenantUid, path, managedBy, value, cancellationToken);
+                }
+            }
+            finally
             {
-                await _guards.BeforePromoteAsync(tenantUid, path, managedBy, value, cancellationToken);
+                CryptographicOperations.ZeroMemory(value);
             }
         }
-        finally
+
+        return new CheckedPending(version, ciphertext, policy?.ManagedBy, policy?.Verify);
+    }
+
+    /// <summary>Why a promotion was refused or skipped: another version is pending than the one checked.</summary>
+    internal const string PendingChanged = "pending_changed";
+
+    /// <summary>Why a promotion was refused or skipped: the policy's <c>verify</c> or <c>managed_by</c> is not the one the check acted on.</summary>
+    internal const string PolicyChanged = "policy_changed";
+
+    /// <summary>
+    /// Inside a promotion's transaction (after <paramref name="metadata"/> was read, and locked, in it): null when the
+    /// version <paramref name="checkedPending"/> names is still the pending one — the same number and the same stored
+    /// ciphertext, so not a version deleted and made again under that number — under the same <c>verify</c> and
+    /// <c>managed_by</c>; otherwise <see cref="PendingChanged"/> or <see cref="PolicyChanged"/>, and nothing may be promoted.
+    /// </summary>
+    internal static async Task<string?> ChangedSinceCheckAsync(IWriteSession session, SecretMetadata metadata, CheckedPending checkedPending)
+    {
+        if (metadata.PendingVersion != checkedPending.Version
+            || await session.Secrets.ReadAsync(metadata.TenantUid, metadata.Path, checkedPending.Version) is not (_, { DeletedAt: null, DestroyedAt: null, Ciphertext: { } ciphertext })
+            || !ciphertext.AsSpan().SequenceEqual(checkedPending.Ciphertext))
         {
-            CryptographicOperations.ZeroMemory(value);
+            return PendingChanged;
         }
 
-        return policy.ManagedBy;
+        return metadata.Rotation?.ManagedBy != checkedPending.ManagedBy || metadata.Rotation?.Verify != checkedPending.Verify ? PolicyChanged : null;
     }
 
     /// <summary>

@@ -68,7 +68,7 @@ public static class StoredRows
     /// <summary><c>wraps</c>, in the column order of the wrap stores' queries.</summary>
     public static Wrapping.WrapRecord Wrap(DbDataReader r) => new(
         r.GetString(0), Blob(r, 1), r.GetString(2), r.GetString(3), Instant(r, 4), Instant(r, 5), r.GetInt32(6),
-        r.IsDBNull(7) ? null : Blob(r, 7), NullableInstant(r, 8), Wrapping.WrapStates.Parse(r.GetString(9)));
+        r.IsDBNull(7) ? null : Blob(r, 7), NullableInstant(r, 8), Wrapping.WrapStates.Parse(r.GetString(9)), NullableString(r, 10));
 
     /// <summary><c>leases</c>, in the column order of the lease stores' queries.</summary>
     public static LeaseRecord Lease(DbDataReader r) => new(

@@ -62,8 +62,8 @@ public static class RevocationReasons
     public const string IssuerDeleted = "issuer_deleted";
 }
 
-/// <summary>A revocation's reach: how many tokens and leases it marked revoked.</summary>
-public readonly record struct RevocationCounts(int Tokens, int Leases)
+/// <summary>A revocation's reach: how many tokens, leases and outstanding wraps it marked revoked.</summary>
+public readonly record struct RevocationCounts(int Tokens, int Leases, int Wraps = 0)
 {
     public static readonly RevocationCounts Zero;
 
@@ -72,6 +72,7 @@ public readonly record struct RevocationCounts(int Tokens, int Leases)
     {
         audit.AddDetail("revoked_tokens", Tokens);
         audit.AddDetail("revoked_leases", Leases);
+        audit.AddDetail("revoked_wraps", Wraps);
     }
 }
 

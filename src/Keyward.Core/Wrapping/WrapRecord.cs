@@ -12,7 +12,7 @@ public enum WrapState
     /// <summary>Its TTL passed before anyone unwrapped it (erased by the sweeper).</summary>
     Expired,
 
-    /// <summary>Invalidated by a lockdown or the offboarding of its tenant.</summary>
+    /// <summary>Invalidated by a lockdown or the offboarding of its tenant, or the revocation of the token that made it.</summary>
     Revoked,
 }
 
@@ -39,7 +39,8 @@ public static class WrapStates
 /// One wrapped response (<c>wraps</c>): the wrapping token is stored only as its SHA-256 hash; <see cref="Payload"/>
 /// is the original response body sealed under the tenant's key ring (<see cref="Crypto.Envelope.EnvelopeContext.ForWrapping"/>),
 /// and null once the token was used, expired or revoked. The row outlives its payload for a while, so that a late
-/// second unwrap is still answered <c>wrap_token_used</c>.
+/// second unwrap is still answered <c>wrap_token_used</c>. <see cref="OwnerAccessor"/> is the accessor of the token whose
+/// call was wrapped (a derived token's session): the wrap dies with it. Null only for rows stored before it was recorded.
 /// </summary>
 public sealed record WrapRecord(
     string TenantUid,
@@ -51,7 +52,8 @@ public sealed record WrapRecord(
     int KeyVersion,
     byte[]? Payload,
     DateTimeOffset? UsedAt,
-    WrapState State);
+    WrapState State,
+    string? OwnerAccessor);
 
 /// <summary>Storage port for wrapped responses.</summary>
 public interface IWrapStore
@@ -77,6 +79,12 @@ public interface IWrapStore
 
     /// <summary>Erases the payload of every active row of the tenant (lockdown, offboarding). Returns the rows revoked.</summary>
     Task<int> RevokeTenantAsync(string tenantUid, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Revokes (erasing the payload) every active row of the tenant whose owner token is revoked or no longer stored: run in
+    /// the transaction that revoked tokens, after it did. Rows without an owner are left alone. Returns the rows revoked.
+    /// </summary>
+    Task<int> RevokeOwnedByRevokedAsync(string tenantUid, CancellationToken cancellationToken = default);
 
     /// <summary>Erases the payloads of up to <paramref name="limit"/> active rows expired at <paramref name="now"/>.</summary>
     Task<int> EraseExpiredAsync(DateTimeOffset now, int limit, CancellationToken cancellationToken = default);

@@ -21,7 +21,8 @@ public sealed record WrapInfo(string Token, string Accessor, TimeSpan Ttl, DateT
 /// stored behind a single-use <c>kww_</c> token, which is all the caller gets. The token is the only credential
 /// <c>POST /v1/wrapping/unwrap</c> needs; the first unwrap gets the body and erases it, a second one is the anomaly
 /// <c>wrap_reuse</c> (someone else had the token). Lockdown and offboarding erase every outstanding payload of the
-/// tenant; the sweeper erases expired ones. See docs/designs/0011-response-wrapping.md.
+/// tenant, the revocation of a token (or of its subtree, or its run) the payloads of the wraps it made; the sweeper erases
+/// expired ones. See docs/designs/0011-response-wrapping.md.
 /// </summary>
 public sealed class WrappingService
 {
@@ -86,11 +87,25 @@ public sealed class WrappingService
         var ring = await _rings.GetAsync(tenant.Uid, cancellationToken);
         var now = _time.GetUtcNow();
         var payload = SecretEnvelope.Encrypt(ring, EnvelopeContext.ForWrapping(tenant.Uid, prepared.Accessor), body.Span);
+        var owner = caller.Token.Accessor;
         var record = new WrapRecord(
-            tenant.Uid, TokenHasher.Hash(prepared.Token), prepared.Accessor, creationPath, now, now + prepared.Ttl, ring.CurrentVersion, payload, null, WrapState.Active);
-        // A lockdown that committed since the call was authorized has already revoked what it could see: add nothing
-        // (the caller's gate, also when the call's own record committed earlier).
-        await _committer.ExecuteAsync(audit.Committed ? null : audit, session => session.Wraps.InsertAsync(record), caller.Gate);
+            tenant.Uid, TokenHasher.Hash(prepared.Token), prepared.Accessor, creationPath, now, now + prepared.Ttl, ring.CurrentVersion, payload, null, WrapState.Active,
+            owner);
+        // A lockdown that committed since the call was authorized has already revoked what it could see: add nothing (the
+        // caller's gate, also when the call's own record committed earlier); nor after a revocation of the token that made
+        // the call (its revocation revoked the wraps it could see).
+        await _committer.ExecuteAsync(
+            audit.Committed ? null : audit,
+            async session =>
+            {
+                if (await session.Tokens.GetByAccessorAsync(owner) is not { RevokedAt: null })
+                {
+                    throw KeywardErrors.TokenRevoked();
+                }
+
+                await session.Wraps.InsertAsync(record);
+            },
+            caller.Gate);
         return new WrapInfo(prepared.Token, prepared.Accessor, prepared.Ttl, now, creationPath);
     }
 
@@ -98,7 +113,8 @@ public sealed class WrappingService
     /// <c>POST /v1/wrapping/unwrap</c>: the original body, once (the caller zeroes it). The claim marks the row used and
     /// erases its payload in one conditional step, so of concurrent unwraps on any number of nodes exactly one wins.
     /// Unknown token: 401 <c>invalid_token</c>; used: 404 <c>wrap_token_used</c> with the anomaly <c>wrap_reuse</c>;
-    /// expired: 404 <c>wrap_token_expired</c>; lockdown or offboarding: 404 <c>wrap_token_revoked</c>.
+    /// expired: 404 <c>wrap_token_expired</c>; lockdown, offboarding or the revocation of the token that wrapped: 404
+    /// <c>wrap_token_revoked</c>.
     /// </summary>
     public async Task<byte[]> UnwrapAsync(string? token, AuditDraft audit, CancellationToken cancellationToken = default)
     {
@@ -140,9 +156,11 @@ public sealed class WrappingService
             }
 
             var current = await session.Tenants.GetByUidAsync(claimed.TenantUid);
-            if (ring is null || current?.State != TenantState.Active || (current.RevokedBefore is { } epoch && claimed.CreatedAt <= epoch))
+            if (ring is null || current?.State != TenantState.Active || (current.RevokedBefore is { } epoch && claimed.CreatedAt <= epoch)
+                || (claimed.OwnerAccessor is { } owner && await session.Tokens.GetByAccessorAsync(owner) is not { RevokedAt: null }))
             {
-                // Wrapped before a lockdown that could not see it yet (another node's transaction): revoked all the same.
+                // Wrapped before a lockdown, or a revocation of the token that made it, that could not see it yet (another
+                // node's transaction): revoked all the same.
                 await session.Wraps.RevokeAsync(hash);
                 throw KeywardErrors.WrapTokenRevoked().KeepingChanges();
             }

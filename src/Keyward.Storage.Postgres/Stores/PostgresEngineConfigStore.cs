@@ -7,9 +7,13 @@ internal sealed class PostgresEngineConfigStore(PostgresDb db) : IEngineConfigSt
 {
     private const string Columns = "tenant_uid, engine, name, item, settings, key_version, sealed, version, created_at, updated_at";
 
+    /// <summary>
+    /// In a write session the row is locked (<c>FOR UPDATE</c>) until commit: a change of a connection and what depends on
+    /// where it points (a lease issued on it, checked by a re-pointing PUT or a delete) serialize on it across nodes.
+    /// </summary>
     public Task<EngineConfig?> GetAsync(string tenantUid, string engine, string name, string item, CancellationToken cancellationToken = default) =>
         db.FirstOrDefaultAsync<EngineConfig?>(
-            $"SELECT {Columns} FROM engine_configs WHERE tenant_uid = @uid AND engine = @engine AND name = @name AND item = @item",
+            $"SELECT {Columns} FROM engine_configs WHERE tenant_uid = @uid AND engine = @engine AND name = @name AND item = @item" + (db.Write ? " FOR UPDATE" : ""),
             [("uid", tenantUid), ("engine", engine), ("name", name), ("item", item)], StoredRows.EngineConfig, cancellationToken);
 
     public async Task<IReadOnlyList<EngineConfig>> ListAsync(string tenantUid, string engine, string? name, CancellationToken cancellationToken = default) =>

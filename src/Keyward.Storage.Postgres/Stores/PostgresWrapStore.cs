@@ -5,14 +5,14 @@ namespace Keyward.Storage.Postgres.Stores;
 
 internal sealed class PostgresWrapStore(PostgresDb db) : IWrapStore
 {
-    private const string Columns = "tenant_uid, token_hash, accessor, creation_path, created_at, expires_at, key_version, payload, used_at, state";
+    private const string Columns = "tenant_uid, token_hash, accessor, creation_path, created_at, expires_at, key_version, payload, used_at, state, owner_accessor";
 
     public Task InsertAsync(WrapRecord wrap, CancellationToken cancellationToken = default) =>
         db.ExecuteAsync(
-            $"INSERT INTO wraps ({Columns}) VALUES (@uid, @hash, @accessor, @path, @created, @expires, @key, @payload, @used, @state)",
+            $"INSERT INTO wraps ({Columns}) VALUES (@uid, @hash, @accessor, @path, @created, @expires, @key, @payload, @used, @state, @owner)",
             [("uid", wrap.TenantUid), ("hash", wrap.TokenHash), ("accessor", wrap.Accessor), ("path", wrap.CreationPath),
                 ("created", PostgresValues.Ticks(wrap.CreatedAt)), ("expires", PostgresValues.Ticks(wrap.ExpiresAt)), ("key", wrap.KeyVersion),
-                ("payload", wrap.Payload), ("used", PostgresValues.Ticks(wrap.UsedAt)), ("state", WrapStates.Name(wrap.State))],
+                ("payload", wrap.Payload), ("used", PostgresValues.Ticks(wrap.UsedAt)), ("state", WrapStates.Name(wrap.State)), ("owner", wrap.OwnerAccessor)],
             cancellationToken);
 
     public Task<WrapRecord?> GetByHashAsync(byte[] tokenHash, CancellationToken cancellationToken = default) =>
@@ -33,7 +33,7 @@ internal sealed class PostgresWrapStore(PostgresDb db) : IWrapStore
             UPDATE wraps AS w SET used_at = @now, state = 'used', payload = NULL
             FROM claimable AS c
             WHERE w.token_hash = c.token_hash AND w.state = 'active'
-            RETURNING w.tenant_uid, w.token_hash, w.accessor, w.creation_path, w.created_at, w.expires_at, w.key_version, c.payload, NULL::bigint, 'active'
+            RETURNING w.tenant_uid, w.token_hash, w.accessor, w.creation_path, w.created_at, w.expires_at, w.key_version, c.payload, NULL::bigint, 'active', w.owner_accessor
             """,
             [("hash", tokenHash), ("now", PostgresValues.Ticks(now))], StoredRows.Wrap, cancellationToken);
 
@@ -48,6 +48,20 @@ internal sealed class PostgresWrapStore(PostgresDb db) : IWrapStore
 
     public Task<int> RevokeTenantAsync(string tenantUid, CancellationToken cancellationToken = default) =>
         db.ExecuteAsync("UPDATE wraps SET state = 'revoked', payload = NULL WHERE tenant_uid = @uid AND state = 'active'", [("uid", tenantUid)], cancellationToken);
+
+    /// <summary>
+    /// Under READ COMMITTED the token rows read are those committed when the statement starts, and the revoking
+    /// transaction's own: it runs after that transaction marked its tokens revoked. A wrap another node inserts meanwhile
+    /// checked its token in its own transaction; one that still slips through is refused at unwrap (the owner is checked there).
+    /// </summary>
+    public Task<int> RevokeOwnedByRevokedAsync(string tenantUid, CancellationToken cancellationToken = default) =>
+        db.ExecuteAsync(
+            """
+            UPDATE wraps SET state = 'revoked', payload = NULL
+            WHERE tenant_uid = @uid AND state = 'active' AND owner_accessor IS NOT NULL
+              AND NOT EXISTS (SELECT 1 FROM tokens t WHERE t.accessor = wraps.owner_accessor AND t.revoked_at IS NULL)
+            """,
+            [("uid", tenantUid)], cancellationToken);
 
     public Task<int> EraseExpiredAsync(DateTimeOffset now, int limit, CancellationToken cancellationToken = default) =>
         db.ExecuteAsync(

@@ -5,15 +5,15 @@ namespace Keyward.Storage.Sqlite.Stores;
 
 internal sealed class SqliteWrapStore(SqliteConnectionLease db) : IWrapStore
 {
-    private const string Columns = "tenant_uid, token_hash, accessor, creation_path, created_at, expires_at, key_version, payload, used_at, state";
+    private const string Columns = "tenant_uid, token_hash, accessor, creation_path, created_at, expires_at, key_version, payload, used_at, state, owner_accessor";
 
     public Task InsertAsync(WrapRecord wrap, CancellationToken cancellationToken = default)
     {
         db.Execute(
-            $"INSERT INTO wraps ({Columns}) VALUES ($uid, $hash, $accessor, $path, $created, $expires, $key, $payload, $used, $state)",
+            $"INSERT INTO wraps ({Columns}) VALUES ($uid, $hash, $accessor, $path, $created, $expires, $key, $payload, $used, $state, $owner)",
             ("$uid", wrap.TenantUid), ("$hash", wrap.TokenHash), ("$accessor", wrap.Accessor), ("$path", wrap.CreationPath),
             ("$created", SqliteValues.Ticks(wrap.CreatedAt)), ("$expires", SqliteValues.Ticks(wrap.ExpiresAt)), ("$key", wrap.KeyVersion),
-            ("$payload", wrap.Payload), ("$used", SqliteValues.Ticks(wrap.UsedAt)), ("$state", WrapStates.Name(wrap.State)));
+            ("$payload", wrap.Payload), ("$used", SqliteValues.Ticks(wrap.UsedAt)), ("$state", WrapStates.Name(wrap.State)), ("$owner", wrap.OwnerAccessor));
         return Task.CompletedTask;
     }
 
@@ -55,6 +55,15 @@ internal sealed class SqliteWrapStore(SqliteConnectionLease db) : IWrapStore
 
     public Task<int> RevokeTenantAsync(string tenantUid, CancellationToken cancellationToken = default) =>
         Task.FromResult(db.Execute("UPDATE wraps SET state = 'revoked', payload = NULL WHERE tenant_uid = $uid AND state = 'active'", ("$uid", tenantUid)));
+
+    public Task<int> RevokeOwnedByRevokedAsync(string tenantUid, CancellationToken cancellationToken = default) =>
+        Task.FromResult(db.Execute(
+            """
+            UPDATE wraps SET state = 'revoked', payload = NULL
+            WHERE tenant_uid = $uid AND state = 'active' AND owner_accessor IS NOT NULL
+              AND NOT EXISTS (SELECT 1 FROM tokens t WHERE t.accessor = wraps.owner_accessor AND t.revoked_at IS NULL)
+            """,
+            ("$uid", tenantUid)));
 
     public Task<int> EraseExpiredAsync(DateTimeOffset now, int limit, CancellationToken cancellationToken = default) =>
         Task.FromResult(db.Execute(

@@ -52,8 +52,8 @@ internal sealed record TableShape(string Table, IReadOnlyList<string> Columns, I
 /// </remarks>
 internal static class SqliteToPostgres
 {
-    /// <summary>The SQLite schema version this copy understands (the PostgreSQL schema's version 1 mirrors its version 5, version 2 its version 6, version 3 its version 7, version 4 its version 8, version 6 its version 9 — the audit head's MAC —, version 7 its version 10; PostgreSQL's 5 has no SQLite counterpart).</summary>
-    public const int SourceSchemaVersion = 10;
+    /// <summary>The SQLite schema version this copy understands (the PostgreSQL schema's version 1 mirrors its version 5, version 2 its version 6, version 3 its version 7, version 4 its version 8, version 6 its version 9 — the audit head's MAC —, version 7 its version 10, version 8 its version 11; PostgreSQL's 5 has no SQLite counterpart).</summary>
+    public const int SourceSchemaVersion = 11;
 
     /// <summary>Rows per progress step (and per COPY batch).</summary>
     public const int BatchSize = 1000;

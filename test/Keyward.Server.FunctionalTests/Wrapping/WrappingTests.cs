@@ -479,6 +479,69 @@ public abstract class WrappingTests : IAsyncLifetime
         Assert.DoesNotContain(Canary, text, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("revoke")]
+    [InlineData("revoke_parent")]
+    [InlineData("revoke_self")]
+    [InlineData("run_complete")]
+    [InlineData("bootstrap_replay")]
+    public async Task RevokingTheTokenThatWrapped_OrAnAncestor_RevokesItsOutstandingWraps_404WrapTokenRevoked(string how)
+    {
+        // Arrange: an agent and the child it spawned; the child wraps a read. Another run's agent wraps one too.
+        var bootstrap = await _acme.BootstrapAsync("lead-1", "run-1", "lead");
+        var parent = await _acme.ExchangeAsync(bootstrap);
+        var child = await _acme.SpawnAsync(parent, "worker-1", "worker");
+        var bystander = await _acme.StartAgentAsync("lead-2", "run-2");
+        var wrapped = (await WrapReadAsync(how == "revoke_self" ? parent.Token : child.Token)).WrapInfo.GetProperty("token").GetString()!;
+        var untouched = (await WrapReadAsync(bystander.Token)).WrapInfo.GetProperty("token").GetString()!;
+
+        // Act
+        using var revoked = how switch
+        {
+            "revoke" => await _acme.PostAsync(_acme.Orchestrator, "/v1/auth/revoke", new { accessor = child.Accessor }),
+            "revoke_parent" => await _acme.PostAsync(_acme.Orchestrator, "/v1/auth/revoke", new { accessor = parent.Accessor }),
+            "revoke_self" => await _acme.PostAsync(parent.Token, "/v1/auth/revoke-self"),
+            "run_complete" => await _acme.PostAsync(_acme.Orchestrator, "/v1/runs/run-1/complete"),
+            _ => await _acme.ExchangeRawAsync(bootstrap), // a replay revokes the session the first exchange produced, with its subtree
+        };
+        Assert.True(revoked.StatusCode is HttpStatusCode.OK or HttpStatusCode.NoContent or HttpStatusCode.Conflict, await revoked.Content.ReadAsStringAsync());
+
+        // Assert: erased in the revocation's transaction, refused on unwrap; the other run's wrap is untouched.
+        var row = (await RowAsync(wrapped))!;
+        Assert.Equal((WrapState.Revoked, null), (row.State, row.Payload));
+        using (var refused = await UnwrapAsync(wrapped))
+        {
+            var text = await refused.Content.ReadAsStringAsync();
+            await Problems.AssertProblemAsync(refused, HttpStatusCode.NotFound, "wrap_token_revoked");
+            Assert.DoesNotContain(Canary, text, StringComparison.Ordinal);
+        }
+
+        using var other = await UnwrapAsync(untouched);
+        Assert.Contains(Canary, await other.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Unwrap_OfAWrapWhoseTokenWasRevokedButTheRowStayedActive_404WrapTokenRevoked()
+    {
+        // Arrange: a wrap row committed as its token's revocation committed (another node): still active, payload and all.
+        await Host.CreateTenantAsync("globex"); // ReplaceAsync clears both tenants' rows
+        var agent = await _acme.StartAgentAsync("lead-1", "run-1");
+        var row = (await RowAsync((await WrapReadAsync(agent.Token)).WrapInfo.GetProperty("token").GetString()!))!;
+        Assert.Equal(agent.Accessor, row.OwnerAccessor);
+        Assert.Equal(HttpStatusCode.NoContent, (await _acme.PostAsync(_acme.Orchestrator, "/v1/auth/revoke", new { accessor = agent.Accessor })).StatusCode);
+        var late = await ReplaceAsync(row, row);
+        Assert.NotNull((await RowAsync(late))!.Payload);
+
+        // Act
+        using var response = await UnwrapAsync(late);
+
+        // Assert: the unwrap itself checks the token that wrapped, and revokes the row.
+        var text = await response.Content.ReadAsStringAsync();
+        await Problems.AssertProblemAsync(response, HttpStatusCode.NotFound, "wrap_token_revoked");
+        Assert.DoesNotContain(Canary, text, StringComparison.Ordinal);
+        Assert.Equal((WrapState.Revoked, null), ((await RowAsync(late))!.State, (await RowAsync(late))!.Payload));
+    }
+
     [Fact]
     public async Task StoredRow_MovedToAnotherTenantOrAccessor_FailsToDecrypt_AndNothingIsServed()
     {

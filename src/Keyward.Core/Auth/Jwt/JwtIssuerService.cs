@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Text.Json;
+using Keyward.Core.Agents;
 using Keyward.Core.Audit;
 using Keyward.Core.Errors;
 using Keyward.Core.Storage;
@@ -134,8 +135,7 @@ public sealed class JwtIssuerService
             var now = _time.GetUtcNow();
             var revoked = await session.Tokens.RevokeSubtreeAsync(node, now, RevocationReasons.IssuerDeleted);
             var leases = await session.Leases.RevokeForSubtreeAsync(node, now, _engines.External);
-            audit.AddDetail("revoked_tokens", revoked);
-            audit.AddDetail("revoked_leases", leases);
+            new RevocationCounts(revoked, leases, await TokenTree.RevokeWrapsOfRevokedAsync(session, tenant.Uid)).AddTo(audit);
             return revoked;
         }));
     }
