@@ -52,6 +52,16 @@ public static partial class KeywardErrors
     public static KeywardException UpstreamUnavailable(string integration, string why) =>
         new(502, "upstream_unavailable", "Upstream unavailable", $"The upstream of integration '{Truncate(integration)}' failed: {why}");
 
+    /// <summary>A 206: pieces of a body, each too short to be an echo the scrubber sees, could rebuild one together.</summary>
+    public static KeywardException UpstreamPartialRefused(string integration) =>
+        new(502, "upstream_partial_refused", "Partial answer refused",
+            $"The upstream of integration '{Truncate(integration)}' answered 206 Partial Content: the gateway only passes whole bodies, which it can scrub.");
+
+    /// <summary>A body coding the gateway cannot undo before scrubbing; <paramref name="what"/> is fixed text (never the upstream's header, which could carry an echo).</summary>
+    public static KeywardException UpstreamEncodingRefused(string integration, string what) =>
+        new(502, "upstream_encoding_refused", "Upstream encoding refused",
+            $"The upstream of integration '{Truncate(integration)}' answered with {what}, which the gateway cannot decode and scrub.");
+
     public static KeywardException UpstreamTimeout(string integration) =>
         new(504, "upstream_timeout", "Upstream timeout", $"The upstream of integration '{Truncate(integration)}' did not answer in time.");
 }

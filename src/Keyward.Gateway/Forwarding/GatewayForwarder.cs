@@ -137,7 +137,7 @@ public sealed class GatewayForwarder
             using (var response = await SendUpstreamAsync(_handlers, integration, request, call.Cancellation))
             {
                 complete.SuccessStatus = (int)response.StatusCode;
-                var encoding = ContentEncoding(integration.Name, response);
+                var encoding = GatewayHeaders.CheckResponse(response, integration.Name);
                 http.Response.StatusCode = (int)response.StatusCode;
                 GatewayHeaders.CopyResponseHeaders(response, http.Response.Headers, text =>
                 {
@@ -269,18 +269,6 @@ public sealed class GatewayForwarder
         {
             throw UpstreamFailure(integration.Name, request.RequestUri!, error);
         }
-    }
-
-    /// <summary>The response's content coding when it is one the gateway undoes (null for none); any other is refused.</summary>
-    private static string? ContentEncoding(string integration, HttpResponseMessage response)
-    {
-        var codings = response.Content.Headers.ContentEncoding.Where(c => !string.Equals(c, "identity", StringComparison.OrdinalIgnoreCase)).ToArray();
-        return codings switch
-        {
-            [] => null,
-            [var one] when one.ToLowerInvariant() is "gzip" or "x-gzip" or "br" or "deflate" => one.ToLowerInvariant(),
-            _ => throw KeywardErrors.UpstreamUnavailable(integration, "it answered with a content coding the gateway cannot scrub (" + string.Join(", ", codings) + ")."),
-        };
     }
 
     private static Stream Decompressed(string? encoding, Stream body) => encoding switch
