@@ -348,8 +348,8 @@ public sealed class GatewayForwarder
         Integration integration, string method, string rawPath, string query, byte[] value, HttpContent? content, IHeaderDictionary? agentHeaders, out EchoNeedles needles)
     {
         var text = Encoding.UTF8.GetString(value);
-        // The value URL-encoded is an echo too (a Location or a link carrying it), whatever the injection.
-        var extra = new List<byte[]> { Encoding.ASCII.GetBytes(Uri.EscapeDataString(text)) };
+        // The needles cover the value's own encoded forms (JSON, URL, base64, UTF-16); only what the injection makes of it is added.
+        var extra = new List<byte[]>();
         if (integration.Inject == InjectKind.Query)
         {
             query = (query.Length == 0 ? "?" : query + "&") + Uri.EscapeDataString(integration.InjectName!) + "=" + Uri.EscapeDataString(text);
