@@ -20,10 +20,11 @@ namespace Keyward.Gateway.Scrubbing;
 /// <item>its base64, standard and URL-safe alphabets (the standard one also as JSON writes it: <c>\u002B</c>,
 /// <c>\/</c>): the value encoded alone, padded and unpadded, and — for the value inside a longer encoded blob — at
 /// each of the three alignments (the value starting at a byte offset ≡ 0, 1 or 2 mod 3) the characters made of the
-/// value's bits only. The one or two characters at each end of an embedded value mix in its neighbours' bits, so
-/// they cannot be known in advance and stay: at most 4 bits of the value at each end (6 bits of the first byte for
-/// the alignment 1, 4 for 2; 2 or 4 of the last byte), never a usable credential. A middle shorter than
-/// <see cref="MinBase64Middle"/> characters (a value under 6 bytes) is not a needle: it would match ordinary text;</item>
+/// value's bits only. The one character at each end of an embedded value that mixes in its neighbours' bits cannot be
+/// known in advance and stays: it holds at most 4 bits of the value (4 or 2 bits of the first byte at alignment 1 or 2;
+/// 2 or 4 of the last byte), never a usable credential. A middle shorter than <see cref="MinBase64Middle"/> characters
+/// (a value under 6 bytes) is not a needle: it would match ordinary text; such a value is caught in base64 only when
+/// encoded alone;</item>
 /// <item>the exact injected forms passed in (a <c>Basic</c> base64);</item>
 /// <item>every one of these text forms also as UTF-16LE and UTF-16BE bytes (a UTF-16 body).</item>
 /// </list>
