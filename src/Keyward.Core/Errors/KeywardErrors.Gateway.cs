@@ -26,6 +26,17 @@ public static partial class KeywardErrors
     public static KeywardException IntegrationNotFound(string name) =>
         new(404, "integration_not_found", "Integration not found", $"No integration '{Truncate(name)}' in this tenant.");
 
+    /// <summary>
+    /// An integration whose secret the caller may not <c>use</c>: answered exactly like one that does not exist (no way
+    /// to learn which names exist, nor their secret paths), audited as a denial outside the caller's rules.
+    /// </summary>
+    public static KeywardException IntegrationNotUsable(string name) =>
+        new(404, "integration_not_found", "Integration not found", $"No integration '{Truncate(name)}' in this tenant.")
+        {
+            ConcealedDenial = true,
+            AuditDetail = "the token lacks use on the integration's secret",
+        };
+
     // 409
     public static KeywardException VersionNotUsable(string path, long version) =>
         Conflict("version_not_usable", $"Version {version} of '{path}' is neither current nor the previous one within its grace window.");

@@ -90,7 +90,12 @@ public sealed class GatewayForwarder
 
         var integration = await _integrations.ResolveAsync(tenant.Uid, integrationName, http.RequestAborted);
         audit.Path = integration.SecretPath;
-        caller.Require(integration.SecretPath, Capability.Use);
+        if (!caller.Can(integration.SecretPath, Capability.Use))
+        {
+            // Not a 403 naming the secret: an agent must not learn which integrations exist, nor where their secrets are.
+            throw KeywardErrors.IntegrationNotUsable(integration.Name);
+        }
+
         if (!integration.Allows(method, rawPath))
         {
             throw KeywardErrors.GatewayNotAllowed(integration.Name, method, rawPath);

@@ -417,9 +417,50 @@ public sealed class GatewayTests : IAsyncLifetime
         var user = await AgentAsync("user-agent");
 
         using var readerCall = await SendAsync(HttpMethod.Get, reader.Token, "/v1/gateway/openai/ok");
-        await Problems.AssertProblemAsync(readerCall, HttpStatusCode.Forbidden, "permission_denied");
+        await Problems.AssertProblemAsync(readerCall, HttpStatusCode.NotFound, "integration_not_found");
         Assert.Empty(_upstream.Requests);
         Assert.Equal(HttpStatusCode.Forbidden, await _world.ReadStatusAsync(user.Token, "llm/openai"));
+    }
+
+    [Fact]
+    public async Task WithoutUse_AnExistingIntegration_AnswersExactlyLikeAMissingOne_ButIsAuditedAsADenial()
+    {
+        var reader = await AgentAsync("reader-agent", role: "reader");
+
+        using var existing = await SendAsync(HttpMethod.Get, reader.Token, "/v1/gateway/openai/ok");
+        using var missing = await SendAsync(HttpMethod.Get, reader.Token, "/v1/gateway/nopenai/ok");
+
+        var existingProblem = await Problems.AssertProblemAsync(existing, HttpStatusCode.NotFound, "integration_not_found");
+        var missingProblem = await Problems.AssertProblemAsync(missing, HttpStatusCode.NotFound, "integration_not_found");
+        Assert.Equal(
+            missingProblem.GetProperty("detail").GetString()!.Replace("nopenai", "openai", StringComparison.Ordinal),
+            existingProblem.GetProperty("detail").GetString());
+        Assert.Equal(missingProblem.GetProperty("title").GetString(), existingProblem.GetProperty("title").GetString());
+        Assert.DoesNotContain("llm/", existingProblem.GetRawText(), StringComparison.Ordinal);
+        Assert.Empty(_upstream.Requests);
+
+        // The admin's log tells them apart: the existing one is a denial outside the agent's rules, counted as such.
+        var records = (await _world.AuditAsync()).Where(r => r.GetProperty("operation").GetString() == "gateway.request").ToList();
+        var denied = Assert.Single(records, r => r.GetProperty("path").GetString() == "llm/openai");
+        Assert.Equal(("denied", "out_of_scope", 404), (denied.GetProperty("outcome").GetString(), denied.GetProperty("anomaly").GetString(), denied.GetProperty("status").GetInt32()));
+        var unknown = Assert.Single(records, r => r.GetProperty("path").ValueKind == JsonValueKind.Null);
+        Assert.Equal("error", unknown.GetProperty("outcome").GetString());
+    }
+
+    [Fact]
+    public async Task ASpawnSlice_OnAnIntegrationTheAgentCannotUse_AnswersExactlyLikeOneThatDoesNotExist()
+    {
+        await _world.PutRoleAsync("reader-spawner", [AgentWorld.Rule("llm/*", "read")], "1h", "reader-spawner");
+        var reader = await AgentAsync("reader-agent", role: "reader-spawner");
+
+        using var existing = await _world.PostAsync(reader.Token, "/v1/agents/spawn", new { agent_id = "kid", ttl = "5m", budgets = new Dictionary<string, long> { ["openai"] = 1 } });
+        using var missing = await _world.PostAsync(reader.Token, "/v1/agents/spawn", new { agent_id = "kid", ttl = "5m", budgets = new Dictionary<string, long> { ["nopenai"] = 1 } });
+
+        var existingProblem = await Problems.AssertProblemAsync(existing, HttpStatusCode.NotFound, "integration_not_found");
+        var missingProblem = await Problems.AssertProblemAsync(missing, HttpStatusCode.NotFound, "integration_not_found");
+        Assert.Equal(
+            missingProblem.GetProperty("detail").GetString()!.Replace("nopenai", "openai", StringComparison.Ordinal),
+            existingProblem.GetProperty("detail").GetString());
     }
 
     [Fact]
