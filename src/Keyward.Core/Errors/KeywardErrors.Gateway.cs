@@ -44,6 +44,10 @@ public static partial class KeywardErrors
     public static KeywardException SecretFieldUnusable(string path, string field, string why) =>
         Conflict("secret_field_unusable", $"Field '{Truncate(field)}' of '{path}' cannot be injected: {why}");
 
+    /// <summary>A call in flight whose integration was deleted or changed: it ran under rules that no longer hold.</summary>
+    public static KeywardException IntegrationChanged(string integration) =>
+        Conflict("integration_changed", $"Integration '{Truncate(integration)}' was changed or deleted while the call was in flight; the call was cut off.");
+
     public static KeywardException RotationVerificationFailed(string path, string why) =>
         Conflict("rotation_verification_failed", $"The pending version of '{path}' was not promoted: {why}");
 

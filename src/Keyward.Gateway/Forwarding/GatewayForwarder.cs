@@ -88,7 +88,7 @@ public sealed class GatewayForwarder
         // Before anything is read (a read of the secret counts a use): the header rules refuse it again when copying.
         GatewayHeaders.RefuseUpgrade(http.Request.Headers);
 
-        var integration = await _integrations.ResolveAsync(tenant.Uid, integrationName, http.RequestAborted);
+        var (integration, integrationVersion) = await _integrations.ResolveVersionAsync(tenant.Uid, integrationName, http.RequestAborted);
         audit.Path = integration.SecretPath;
         if (!caller.Can(integration.SecretPath, Capability.Use))
         {
@@ -118,7 +118,7 @@ public sealed class GatewayForwarder
             // goes upstream.
             audit.Succeeded();
             await _budgets.CommitRequestAsync(caller, integration.Name, integration.Limits.RunBudget, audit, http.RequestAborted);
-            await SendAsync(http, token, integration, request, needles, body, audit);
+            await SendAsync(http, token, tenant.Uid, integration, integrationVersion, request, needles, body, audit);
         }
         finally
         {
@@ -130,13 +130,14 @@ public sealed class GatewayForwarder
         }
     }
 
-    private async Task SendAsync(HttpContext http, string token, Integration integration, HttpRequestMessage request, EchoNeedles needles, AgentBodyContent? body, AuditDraft audit)
+    private async Task SendAsync(
+        HttpContext http, string token, string tenantUid, Integration integration, long integrationVersion, HttpRequestMessage request, EchoNeedles needles, AgentBodyContent? body, AuditDraft audit)
     {
         var started = Stopwatch.GetTimestamp();
         var complete = CompletionOf(audit, integration.Name);
         var echoed = 0;
         long bytesDown = 0;
-        using var call = _calls.Begin(token, http.RequestAborted);
+        using var call = _calls.Begin(token, tenantUid, integration.Name, integrationVersion, http.RequestAborted);
         try
         {
             using (var response = await SendUpstreamAsync(_handlers, integration, request, call.Cancellation))
@@ -186,17 +187,17 @@ public sealed class GatewayForwarder
                 complete.Succeeded();
             }
         }
-        catch (Exception) when (call.Revoked)
+        catch (Exception) when (call.CutOffBy is { } cut)
         {
-            complete.Failed(KeywardErrors.TokenRevoked());
-            complete.AddDetail("cut_off", "token no longer valid");
+            complete.Failed(cut.Error);
+            complete.AddDetail("cut_off", cut.Why);
             if (http.Response.HasStarted)
             {
                 http.Abort();
             }
             else
             {
-                throw KeywardErrors.TokenRevoked();
+                throw cut.Error;
             }
         }
         catch (Exception error) when (error is not KeywardException && http.Response.HasStarted)

@@ -3,9 +3,11 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
+using Keyward.Gateway.Forwarding;
 using Keyward.Server.FunctionalTests.Agents;
 using Keyward.Server.FunctionalTests.Infrastructure;
 using Keyward.Tests.Common;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Keyward.Server.FunctionalTests.Gateway;
 
@@ -621,6 +623,97 @@ public sealed class GatewayTests : IAsyncLifetime
         }
 
         Assert.False(timeout.IsCancellationRequested, "the stream went on after the lockdown");
+        while (_upstream.OpenStreams > 0 && !timeout.IsCancellationRequested)
+        {
+            await Task.Delay(20);
+        }
+
+        Assert.Equal(0, _upstream.OpenStreams);
+    }
+
+    [Theory]
+    [InlineData("delete")]
+    [InlineData("replace")]
+    [InlineData("narrow")]
+    public async Task DeletingOrChangingTheIntegration_CutsOffItsStreamingCallInFlight(string change)
+    {
+        var agent = await AgentAsync();
+        using var response = await SendAsync(HttpMethod.Get, agent.Token, "/v1/gateway/openai/sse-forever");
+        await using var stream = await response.Content.ReadAsStreamAsync();
+        using var reader = new StreamReader(stream);
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        Assert.StartsWith("data: tick", await reader.ReadLineAsync(timeout.Token), StringComparison.Ordinal);
+        Assert.Equal(1, _upstream.OpenStreams);
+
+        using (var admin = change == "delete"
+            ? await SendAsync(HttpMethod.Delete, _world.Admin, "/v1/integrations/openai")
+            : await SendAsync(HttpMethod.Put, _world.Admin, "/v1/integrations/openai", change == "replace" ? Integration() : Integration(allow: [new { methods = new[] { "POST" }, path = "v1/**" }])))
+        {
+            Assert.True(admin.IsSuccessStatusCode, admin.StatusCode.ToString());
+        }
+
+        await AssertStreamEndsAsync(reader, timeout);
+        var complete = Assert.Single(await AuditWithCompleteAsync(), r => r.GetProperty("operation").GetString() == "gateway.complete");
+        Assert.Equal("integration_changed", complete.GetProperty("code").GetString());
+    }
+
+    [Fact]
+    public async Task ChangingAnotherIntegration_LeavesACallInFlightRunning()
+    {
+        await PutIntegrationAsync("other");
+        var agent = await AgentAsync();
+        using var response = await SendAsync(HttpMethod.Get, agent.Token, "/v1/gateway/openai/sse-forever");
+        await using var stream = await response.Content.ReadAsStreamAsync();
+        using var reader = new StreamReader(stream);
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        Assert.StartsWith("data: tick", await reader.ReadLineAsync(timeout.Token), StringComparison.Ordinal);
+
+        await PutIntegrationAsync("other");
+        using (var deleted = await SendAsync(HttpMethod.Delete, _world.Admin, "/v1/integrations/other"))
+        {
+            Assert.Equal(HttpStatusCode.NoContent, deleted.StatusCode);
+        }
+
+        // Barrier: two whole re-check passes after the changes (the first may have begun before them).
+        var calls = _host.Services.GetRequiredService<InFlightCalls>();
+        var seen = calls.Rechecks;
+        while (calls.Rechecks < seen + 2 && !timeout.IsCancellationRequested)
+        {
+            await Task.Delay(20);
+        }
+
+        Assert.Equal(1, calls.Count);
+        Assert.Equal(1, _upstream.OpenStreams);
+        string? line;
+        do
+        {
+            line = await reader.ReadLineAsync(timeout.Token);
+        }
+        while (line == "");
+
+        Assert.StartsWith("data: tick", line, StringComparison.Ordinal);
+    }
+
+    /// <summary>The agent's stream ends (cleanly or broken) and the upstream call is cancelled too, well before <paramref name="timeout"/>.</summary>
+    private async Task AssertStreamEndsAsync(StreamReader reader, CancellationTokenSource timeout)
+    {
+        try
+        {
+            while (await reader.ReadLineAsync(timeout.Token) is not null)
+            {
+            }
+        }
+        catch (IOException)
+        {
+        }
+        catch (HttpRequestException)
+        {
+        }
+        catch (OperationCanceledException) when (timeout.IsCancellationRequested)
+        {
+        }
+
+        Assert.False(timeout.IsCancellationRequested, "the stream went on");
         while (_upstream.OpenStreams > 0 && !timeout.IsCancellationRequested)
         {
             await Task.Delay(20);
