@@ -148,7 +148,7 @@ public sealed class RotationScheduler : IAsyncDisposable
 
         // A secret an engine manages: outside any transaction, the engine puts the pending value in place first. If it
         // cannot, this throws, nothing is promoted and the claim is kept: a later pass tries again once it lapses.
-        var guarded = staged is { } version ? await _rotation.GuardAsync(tenantUid, path, version) : null;
+        var guarded = staged is { } version ? await _rotation.GuardAsync(tenantUid, path, version, promoter: null) : null;
 
         var promote = Draft(tenant, path, "secret.promote.scheduled");
         var done = await _rows.MutateAsync(() => _committer.ExecuteAsync(promote, async session =>

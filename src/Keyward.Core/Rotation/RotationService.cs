@@ -122,7 +122,7 @@ public sealed class RotationService
 
         // Outside any transaction: the engine managing the secret puts the pending value in place first; if it cannot,
         // nothing is promoted.
-        var guarded = await GuardAsync(tenant.Uid, path, wanted);
+        var guarded = await GuardAsync(tenant.Uid, path, wanted, caller);
         return await _rows.MutateAsync(() => _committer.ExecuteAsync(audit, async session =>
         {
             var metadata = await RequireMetadataAsync(session, tenant.Uid, path);
@@ -233,9 +233,10 @@ public sealed class RotationService
     /// <c>verify</c> call, the gateway makes it with that value (<see cref="IPromotionVerifier"/>); for a secret managed by
     /// an engine, the engine's <see cref="IPromotionGuard"/> puts the value in place. Either throws to stop the promotion.
     /// Returns the <c>managed_by</c> mark it acted on (null for a secret no engine manages). The promotion that follows
-    /// must check the mark again.
+    /// must check the mark again. <paramref name="promoter"/> is the token promoting (null for the scheduler): the
+    /// verification call counts against its run budget and rate limit.
     /// </summary>
-    internal async Task<string?> GuardAsync(string tenantUid, string path, long version, CancellationToken cancellationToken = default)
+    internal async Task<string?> GuardAsync(string tenantUid, string path, long version, Principal? promoter, CancellationToken cancellationToken = default)
     {
         (SecretMetadata Metadata, SecretVersion? Version)? found;
         await using (var session = await _store.ReadAsync(cancellationToken))
@@ -265,7 +266,7 @@ public sealed class RotationService
             // Versions never change: the version verified here is the one the promotion that follows makes current.
             if (policy.Verify is { } verify)
             {
-                await _guards.VerifyAsync(tenantUid, path, version, verify, value, cancellationToken);
+                await _guards.VerifyAsync(tenantUid, path, version, verify, value, promoter, cancellationToken);
             }
 
             if (policy.ManagedBy is { } managedBy)
