@@ -17,7 +17,7 @@ public abstract partial class StoreConformanceTests
         ],
         ["keyward", "sts.example"],
         [
-            new JwtBinding("reader", "system:serviceaccount:ci:*", null),
+            new JwtBinding("reader", "system:serviceaccount:ci:*", null, RunIdClaim: "pipeline_id"),
             new JwtBinding("writer", null, new Dictionary<string, string> { ["groups"] = "deployers", ["env"] = "prod-*" }),
         ],
         TimeSpan.FromSeconds(45),
@@ -48,6 +48,7 @@ public abstract partial class StoreConformanceTests
             Assert.Equal(2, stored.Bindings.Count);
             Assert.Equal(("reader", "system:serviceaccount:ci:*"), (stored.Bindings[0].Role, stored.Bindings[0].Subject));
             Assert.Null(stored.Bindings[0].Claims);
+            Assert.Equal(("pipeline_id", null), (stored.Bindings[0].RunIdClaim, stored.Bindings[1].RunIdClaim));
             Assert.Equal(issuer.Bindings[1].Claims, stored.Bindings[1].Claims);
         }
     }

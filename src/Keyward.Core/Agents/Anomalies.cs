@@ -92,7 +92,7 @@ public sealed class Anomalies
     /// </summary>
     public async Task OnDeniedAsync(Principal caller, AuditDraft audit, KeywardException refusal)
     {
-        if (refusal.Status != 403 || caller.Tenant is not { } tenant || caller.Kind is not (TokenKind.Agent or TokenKind.Derived))
+        if (!refusal.IsOutOfScope || caller.Tenant is not { } tenant || caller.Kind is not (TokenKind.Agent or TokenKind.Derived))
         {
             return;
         }

@@ -26,12 +26,27 @@ public static partial class KeywardErrors
     public static KeywardException IntegrationNotFound(string name) =>
         new(404, "integration_not_found", "Integration not found", $"No integration '{Truncate(name)}' in this tenant.");
 
+    /// <summary>
+    /// An integration whose secret the caller may not <c>use</c>: answered exactly like one that does not exist (no way
+    /// to learn which names exist, nor their secret paths), audited as a denial outside the caller's rules.
+    /// </summary>
+    public static KeywardException IntegrationNotUsable(string name) =>
+        new(404, "integration_not_found", "Integration not found", $"No integration '{Truncate(name)}' in this tenant.")
+        {
+            ConcealedDenial = true,
+            AuditDetail = "the token lacks use on the integration's secret",
+        };
+
     // 409
     public static KeywardException VersionNotUsable(string path, long version) =>
         Conflict("version_not_usable", $"Version {version} of '{path}' is neither current nor the previous one within its grace window.");
 
     public static KeywardException SecretFieldUnusable(string path, string field, string why) =>
         Conflict("secret_field_unusable", $"Field '{Truncate(field)}' of '{path}' cannot be injected: {why}");
+
+    /// <summary>A call in flight whose integration was deleted or changed: it ran under rules that no longer hold.</summary>
+    public static KeywardException IntegrationChanged(string integration) =>
+        Conflict("integration_changed", $"Integration '{Truncate(integration)}' was changed or deleted while the call was in flight; the call was cut off.");
 
     public static KeywardException RotationVerificationFailed(string path, string why) =>
         Conflict("rotation_verification_failed", $"The pending version of '{path}' was not promoted: {why}");
@@ -51,6 +66,16 @@ public static partial class KeywardErrors
 
     public static KeywardException UpstreamUnavailable(string integration, string why) =>
         new(502, "upstream_unavailable", "Upstream unavailable", $"The upstream of integration '{Truncate(integration)}' failed: {why}");
+
+    /// <summary>A 206: pieces of a body, each too short to be an echo the scrubber sees, could rebuild one together.</summary>
+    public static KeywardException UpstreamPartialRefused(string integration) =>
+        new(502, "upstream_partial_refused", "Partial answer refused",
+            $"The upstream of integration '{Truncate(integration)}' answered 206 Partial Content: the gateway only passes whole bodies, which it can scrub.");
+
+    /// <summary>A body coding the gateway cannot undo before scrubbing; <paramref name="what"/> is fixed text (never the upstream's header, which could carry an echo).</summary>
+    public static KeywardException UpstreamEncodingRefused(string integration, string what) =>
+        new(502, "upstream_encoding_refused", "Upstream encoding refused",
+            $"The upstream of integration '{Truncate(integration)}' answered with {what}, which the gateway cannot decode and scrub.");
 
     public static KeywardException UpstreamTimeout(string integration) =>
         new(504, "upstream_timeout", "Upstream timeout", $"The upstream of integration '{Truncate(integration)}' did not answer in time.");

@@ -54,6 +54,16 @@ public sealed class KeywardException : Exception
         return this;
     }
 
+    /// <summary>
+    /// A refusal for lack of rights answered as something else (a 404, exactly as if the thing did not exist), so that
+    /// the caller learns nothing it may not know; it is still a denial outside the caller's rules for the audit record
+    /// and the anomaly counting (<see cref="IsOutOfScope"/>).
+    /// </summary>
+    public bool ConcealedDenial { get; init; }
+
     /// <summary>Denials (authentication, authorization, lockdown) are audited as <c>denied</c>, the rest as <c>error</c>.</summary>
-    public bool IsDenial => Status is 401 or 403 or 423;
+    public bool IsDenial => ConcealedDenial || Status is 401 or 403 or 423;
+
+    /// <summary>A refusal for lack of rights (403, or a concealed one): an agent's is flagged <c>out_of_scope</c> and counted.</summary>
+    public bool IsOutOfScope => ConcealedDenial || Status == 403;
 }

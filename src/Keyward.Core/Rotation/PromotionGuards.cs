@@ -1,4 +1,5 @@
 using Keyward.Core.Errors;
+using Keyward.Core.Tokens;
 
 namespace Keyward.Core.Rotation;
 
@@ -30,9 +31,11 @@ public interface IPromotionVerifier
 {
     /// <summary>
     /// Throws a <see cref="KeywardException"/> (never quoting the value) unless the call with <paramref name="pending"/>
-    /// (the value of <paramref name="version"/>) answers <see cref="RotationVerify.ExpectStatus"/>.
+    /// (the value of <paramref name="version"/>) answers <see cref="RotationVerify.ExpectStatus"/>. The call counts like
+    /// any call through the integration: against <paramref name="promoter"/>'s run budget and rate limit (the token
+    /// whose <c>promote</c> started it; null for the scheduler).
     /// </summary>
-    Task VerifyAsync(string tenantUid, string path, long version, RotationVerify verify, ReadOnlyMemory<byte> pending, CancellationToken cancellationToken);
+    Task VerifyAsync(string tenantUid, string path, long version, RotationVerify verify, ReadOnlyMemory<byte> pending, Principal? promoter, CancellationToken cancellationToken);
 }
 
 /// <summary>The registered <see cref="IPromotionGuard"/>s, by engine, and the <see cref="IPromotionVerifier"/>.</summary>
@@ -47,10 +50,10 @@ public sealed class PromotionGuards
         _verifier = verifiers.SingleOrDefault();
     }
 
-    public Task VerifyAsync(string tenantUid, string path, long version, RotationVerify verify, ReadOnlyMemory<byte> pending, CancellationToken cancellationToken) =>
+    public Task VerifyAsync(string tenantUid, string path, long version, RotationVerify verify, ReadOnlyMemory<byte> pending, Principal? promoter, CancellationToken cancellationToken) =>
         _verifier is null
             ? throw KeywardErrors.RotationVerificationFailed(path, "this server has no gateway to verify with.")
-            : _verifier.VerifyAsync(tenantUid, path, version, verify, pending, cancellationToken);
+            : _verifier.VerifyAsync(tenantUid, path, version, verify, pending, promoter, cancellationToken);
 
     public Task BeforePromoteAsync(string tenantUid, string path, string managedBy, ReadOnlyMemory<byte> pending, CancellationToken cancellationToken)
     {

@@ -160,7 +160,7 @@ public sealed class RotationScheduler : IAsyncDisposable
         CheckedPending? checkedPending;
         try
         {
-            checkedPending = await _rotation.GuardAsync(tenantUid, path, version);
+            checkedPending = await _rotation.GuardAsync(tenantUid, path, version, promoter: null);
         }
         catch (KeywardException restaged) when (restaged.Code == "not_pending")
         {

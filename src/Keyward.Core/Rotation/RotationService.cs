@@ -129,7 +129,7 @@ public sealed class RotationService
 
         // Outside any transaction: the verification call and the engine managing the secret check the pending value
         // first; if either cannot, nothing is promoted. The transaction then promotes only what they checked.
-        var checkedPending = await GuardAsync(tenant.Uid, path, wanted);
+        var checkedPending = await GuardAsync(tenant.Uid, path, wanted, caller);
         return await _rows.MutateAsync(() => _committer.ExecuteAsync(audit, async session =>
         {
             var metadata = await RequireMetadataAsync(session, tenant.Uid, path);
@@ -274,9 +274,10 @@ public sealed class RotationService
     /// 409 <c>not_pending</c> when <paramref name="version"/> is not the pending version (404 for a secret that does not
     /// exist). Returns what it checked: the promotion that follows makes that version current only if
     /// <see cref="ChangedSinceCheckAsync"/> finds it unchanged in its transaction (compare-and-promote), since the pending
-    /// version can be restaged while the verification call or the engine is still at work.
+    /// version can be restaged while the verification call or the engine is still at work. <paramref name="promoter"/> is
+    /// the token promoting (null for the scheduler): the verification call counts against its run budget and rate limit.
     /// </summary>
-    internal async Task<CheckedPending> GuardAsync(string tenantUid, string path, long version, CancellationToken cancellationToken = default)
+    internal async Task<CheckedPending> GuardAsync(string tenantUid, string path, long version, Principal? promoter, CancellationToken cancellationToken = default)
     {
         (SecretMetadata Metadata, SecretVersion? Version)? found;
         await using (var session = await _store.ReadAsync(cancellationToken))
@@ -308,7 +309,7 @@ public sealed class RotationService
             {
                 if (policy.Verify is { } verify)
                 {
-                    await _guards.VerifyAsync(tenantUid, path, version, verify, value, cancellationToken);
+                    await _guards.VerifyAsync(tenantUid, path, version, verify, value, promoter, cancellationToken);
                 }
 
                 if (policy.ManagedBy is { } managedBy)

@@ -125,11 +125,15 @@ public sealed class Principal
     public Tenant RequireCall(string integration, string secretPath)
     {
         var tenant = RequireTenant();
-        var allowed = !TenantLockedDown
-            && (Kind == TokenKind.Admin || Rules.Allows(secretPath, Capability.Use))
-            && (Attenuation is null || Attenuation.AllowsCall(integration, secretPath, Capability.Use));
-        return allowed ? tenant : throw KeywardErrors.PermissionDenied(Capabilities.Name(Capability.Use), secretPath);
+        return CanCall(integration, secretPath) ? tenant : throw KeywardErrors.PermissionDenied(Capabilities.Name(Capability.Use), secretPath);
     }
+
+    /// <summary>Whether the caller may call <paramref name="integration"/> (see <see cref="RequireCall"/>).</summary>
+    public bool CanCall(string integration, string secretPath) =>
+        Tenant is not null
+        && !TenantLockedDown
+        && (Kind == TokenKind.Admin || Rules.Allows(secretPath, Capability.Use))
+        && (Attenuation is null || Attenuation.AllowsCall(integration, secretPath, Capability.Use));
 
     /// <summary>Returns the caller's tenant if it holds <paramref name="capability"/> on <paramref name="path"/>.</summary>
     public Tenant Require(string path, Capability capability)

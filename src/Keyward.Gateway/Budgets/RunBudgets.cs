@@ -3,6 +3,7 @@ using Keyward.Core.Agents;
 using Keyward.Core.Audit;
 using Keyward.Core.Budgets;
 using Keyward.Core.Errors;
+using Keyward.Core.Policies;
 using Keyward.Core.Storage;
 using Keyward.Core.Tokens;
 using Keyward.Core.Validation;
@@ -64,6 +65,12 @@ public sealed class RunBudgets
             }
 
             var integration = await _integrations.ResolveAsync(tenant.Uid, name, cancellationToken);
+            if (caller.Kind is TokenKind.Agent or TokenKind.Derived && !caller.Can(integration.SecretPath, Capability.Use))
+            {
+                // An agent may not learn that an integration it cannot use exists (its children cannot use it either).
+                throw KeywardErrors.IntegrationNotUsable(name);
+            }
+
             if (await RemainingAsync(caller, name, integration.Limits.RunBudget, cancellationToken) is { } remaining && slice > remaining)
             {
                 throw KeywardErrors.BudgetExceedsRemaining(name, remaining);

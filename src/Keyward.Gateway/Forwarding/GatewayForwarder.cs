@@ -89,9 +89,14 @@ public sealed class GatewayForwarder
         // Before anything is read (a read of the secret counts a use): the header rules refuse it again when copying.
         GatewayHeaders.RefuseUpgrade(http.Request.Headers);
 
-        var integration = await _integrations.ResolveAsync(tenant.Uid, integrationName, http.RequestAborted);
+        var (integration, integrationVersion) = await _integrations.ResolveVersionAsync(tenant.Uid, integrationName, http.RequestAborted);
         audit.Path = integration.SecretPath;
-        caller.RequireCall(integration.Name, integration.SecretPath);
+        if (!caller.CanCall(integration.Name, integration.SecretPath))
+        {
+            // Not a 403 naming the secret: an agent must not learn which integrations exist, nor where their secrets are.
+            throw KeywardErrors.IntegrationNotUsable(integration.Name);
+        }
+
         if (!integration.Allows(method, rawPath))
         {
             throw KeywardErrors.GatewayNotAllowed(integration.Name, method, rawPath);
@@ -114,7 +119,7 @@ public sealed class GatewayForwarder
             // the secret's max_uses — before a byte goes upstream.
             audit.Succeeded();
             await CommitRequestAsync(caller, integration, read, audit, http.RequestAborted);
-            await SendAsync(http, token, integration, request, needles, body, audit);
+            await SendAsync(http, token, tenant.Uid, integration, integrationVersion, request, needles, body, audit);
         }
         finally
         {
@@ -146,19 +151,20 @@ public sealed class GatewayForwarder
         }
     }
 
-    private async Task SendAsync(HttpContext http, string token, Integration integration, HttpRequestMessage request, EchoNeedles needles, AgentBodyContent? body, AuditDraft audit)
+    private async Task SendAsync(
+        HttpContext http, string token, string tenantUid, Integration integration, long integrationVersion, HttpRequestMessage request, EchoNeedles needles, AgentBodyContent? body, AuditDraft audit)
     {
         var started = Stopwatch.GetTimestamp();
         var complete = CompletionOf(audit, integration.Name);
         var echoed = 0;
         long bytesDown = 0;
-        using var call = _calls.Begin(token, http.RequestAborted);
+        using var call = _calls.Begin(token, tenantUid, integration.Name, integrationVersion, http.RequestAborted);
         try
         {
             using (var response = await SendUpstreamAsync(_handlers, integration, request, call.Cancellation))
             {
                 complete.SuccessStatus = (int)response.StatusCode;
-                var encoding = ContentEncoding(integration.Name, response);
+                var encoding = GatewayHeaders.CheckResponse(response, integration.Name);
                 http.Response.StatusCode = (int)response.StatusCode;
                 GatewayHeaders.CopyResponseHeaders(response, http.Response.Headers, text =>
                 {
@@ -202,17 +208,17 @@ public sealed class GatewayForwarder
                 complete.Succeeded();
             }
         }
-        catch (Exception) when (call.Revoked)
+        catch (Exception) when (call.CutOffBy is { } cut)
         {
-            complete.Failed(KeywardErrors.TokenRevoked());
-            complete.AddDetail("cut_off", "token no longer valid");
+            complete.Failed(cut.Error);
+            complete.AddDetail("cut_off", cut.Why);
             if (http.Response.HasStarted)
             {
                 http.Abort();
             }
             else
             {
-                throw KeywardErrors.TokenRevoked();
+                throw cut.Error;
             }
         }
         catch (Exception error) when (error is not KeywardException && http.Response.HasStarted)
@@ -292,18 +298,6 @@ public sealed class GatewayForwarder
         }
     }
 
-    /// <summary>The response's content coding when it is one the gateway undoes (null for none); any other is refused.</summary>
-    private static string? ContentEncoding(string integration, HttpResponseMessage response)
-    {
-        var codings = response.Content.Headers.ContentEncoding.Where(c => !string.Equals(c, "identity", StringComparison.OrdinalIgnoreCase)).ToArray();
-        return codings switch
-        {
-            [] => null,
-            [var one] when one.ToLowerInvariant() is "gzip" or "x-gzip" or "br" or "deflate" => one.ToLowerInvariant(),
-            _ => throw KeywardErrors.UpstreamUnavailable(integration, "it answered with a content coding the gateway cannot scrub (" + string.Join(", ", codings) + ")."),
-        };
-    }
-
     private static Stream Decompressed(string? encoding, Stream body) => encoding switch
     {
         "gzip" or "x-gzip" => new GZipStream(body, CompressionMode.Decompress),
@@ -381,8 +375,8 @@ public sealed class GatewayForwarder
         Integration integration, string method, string rawPath, string query, byte[] value, HttpContent? content, IHeaderDictionary? agentHeaders, out EchoNeedles needles)
     {
         var text = Encoding.UTF8.GetString(value);
-        // The value URL-encoded is an echo too (a Location or a link carrying it), whatever the injection.
-        var extra = new List<byte[]> { Encoding.ASCII.GetBytes(Uri.EscapeDataString(text)) };
+        // The needles cover the value's own encoded forms (JSON, URL, base64, UTF-16); only what the injection makes of it is added.
+        var extra = new List<byte[]>();
         if (integration.Inject == InjectKind.Query)
         {
             query = (query.Length == 0 ? "?" : query + "&") + Uri.EscapeDataString(integration.InjectName!) + "=" + Uri.EscapeDataString(text);

@@ -1,3 +1,5 @@
+using System.Net;
+using System.Net.Http.Headers;
 using System.Text;
 using Keyward.Core.Errors;
 using Keyward.Core.Tokens;
@@ -12,18 +14,25 @@ namespace Keyward.Gateway.Forwarding;
 /// <c>Connection</c> are dropped, and so are <c>Host</c>, <c>Authorization</c>, <c>Proxy-Authorization</c>,
 /// <c>Forwarded</c>, <c>X-Forwarded-*</c>, <c>X-Real-IP</c>, <c>Via</c>, <c>X-Keyward-*</c>, <c>Expect</c> (the client
 /// handles its own), <c>Cookie</c> (decided: the agent's cookies are not the upstream's business, and the gateway keeps
-/// no cookie jar), HTTP/2 pseudo-headers, <c>Accept-Encoding</c> (replaced by <c>identity</c>, so the scrubber sees
-/// plain bytes) and any header named like the injected one (case-insensitive). Names are compared case-insensitively;
-/// several values of one header all go on. Content headers (<c>Content-Type</c>, <c>Content-Length</c>…) go on the
-/// request's content only when the caller gave it one (none is created here: a request without a body sends no
-/// content headers). An <c>Upgrade</c> request is refused, and so is any remaining header name or value carrying
-/// something shaped like a Keyward token (<see cref="TokenKinds.ContainsToken(ReadOnlySpan{char})"/>) — 400 <c>gateway_header_refused</c>
-/// / <c>gateway_query_refused</c>. Response: hop-by-hop headers and those named in its <c>Connection</c> dropped, and
-/// <c>X-Keyward-*</c> (only Keyward speaks as Keyward), <c>Alt-Svc</c> (it speaks for the upstream's origin, not
-/// Keyward's), <c>Content-Length</c> and body digests (<c>Content-MD5</c>, <c>Content-Digest</c>, <c>Repr-Digest</c>:
-/// scrubbing may change the body); every other value
-/// passed through the scrubber, <c>Set-Cookie</c> and <c>Location</c> included (decided: kept, scrubbed — the agent
-/// gets what the upstream says, minus any echo of the secret); a header whose NAME carries an echo is dropped.
+/// no cookie jar), HTTP/2 pseudo-headers, <c>Range</c> and <c>If-Range</c> (pieces of a body, each too short to be an
+/// echo, could rebuild one), the method and URL overrides (<c>X-HTTP-Method-Override</c>, <c>X-HTTP-Method</c>,
+/// <c>X-Method-Override</c>, <c>X-Original-URL</c>, <c>X-Rewrite-URL</c>, <c>X-Original-Host</c>, <c>X-Host</c>: the
+/// upstream must act on the method and path the allow-list saw) and client-address claims (<c>True-Client-IP</c>,
+/// <c>X-Client-IP</c>, <c>X-Cluster-Client-IP</c>, <c>CF-Connecting-IP</c>), <c>Accept-Encoding</c> (replaced by
+/// <c>identity</c>, so the scrubber sees plain bytes) and any header named like the injected one (case-insensitive).
+/// Names are compared case-insensitively; several values of one header all go on. Content headers
+/// (<c>Content-Type</c>, <c>Content-Length</c>…) go on the request's content only when the caller gave it one (none is
+/// created here: a request without a body sends no content headers). An <c>Upgrade</c> request is refused, and so is
+/// any remaining header name or value carrying something shaped like a Keyward token
+/// (<see cref="TokenKinds.ContainsToken(ReadOnlySpan{char})"/>) — 400 <c>gateway_header_refused</c> — and a <c>_method</c> query parameter
+/// or a token-shaped one — 400 <c>gateway_query_refused</c>. Response: a 206 is refused (502
+/// <c>upstream_partial_refused</c>), and so is a body coding the gateway cannot undo (502
+/// <c>upstream_encoding_refused</c>, <see cref="CheckResponse"/>); hop-by-hop headers and those named in its
+/// <c>Connection</c> dropped, and <c>X-Keyward-*</c> (only Keyward speaks as Keyward), <c>Alt-Svc</c> (it speaks for the
+/// upstream's origin, not Keyward's), <c>Content-Length</c> and body digests (<c>Content-MD5</c>, <c>Content-Digest</c>,
+/// <c>Repr-Digest</c>: scrubbing may change the body); every other value passed through the scrubber, <c>Set-Cookie</c>
+/// and <c>Location</c> included (decided: kept, scrubbed — the agent gets what the upstream says, minus any echo of the
+/// secret); a header whose NAME carries an echo is dropped.
 /// </summary>
 public static class GatewayHeaders
 {
@@ -38,8 +47,16 @@ public static class GatewayHeaders
     internal static readonly string[] RequestDropped =
     [
         "Host", "Authorization", "Proxy-Authorization", "Forwarded", "X-Real-IP", "Via", "Expect", "Cookie",
-        "Accept-Encoding",
+        "Accept-Encoding", "Range", "If-Range",
+        "X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override", "X-Original-URL", "X-Rewrite-URL", "X-Original-Host", "X-Host",
+        "True-Client-IP", "X-Client-IP", "X-Cluster-Client-IP", "CF-Connecting-IP",
     ];
+
+    /// <summary>The query parameter Rails, Laravel, Symfony and others read as the request's method: never sent.</summary>
+    internal const string MethodOverrideParameter = "_method";
+
+    /// <summary>The content codings the gateway undoes before scrubbing (one at most per response).</summary>
+    internal static readonly string[] DecodedCodings = ["gzip", "x-gzip", "br", "deflate"];
 
     /// <summary>Request header prefixes that never go upstream.</summary>
     internal static readonly string[] RequestDroppedPrefixes = ["X-Forwarded-", "X-Keyward-", ":"];
@@ -124,9 +141,10 @@ public static class GatewayHeaders
     /// <c>%XX</c>), case-insensitively (the upstream decides how it reads names, so every case variant goes), and also
     /// the way PHP-style servers read them (<c>api.key</c>, <c>api key</c> and <c>api_key[]</c> all count as
     /// <c>api_key</c>). <c>;</c> separates parameters as well as <c>&amp;</c> (some servers split on it, and a parameter
-    /// hidden behind it must not survive).
+    /// hidden behind it must not survive). A <c>_method</c> parameter (compared the same way) is refused: frameworks read
+    /// it as the request's method, which the allow-list already judged.
     /// </summary>
-    /// <exception cref="KeywardException">400 <c>gateway_query_refused</c>: a token-shaped parameter.</exception>
+    /// <exception cref="KeywardException">400 <c>gateway_query_refused</c>: a method override or a token-shaped parameter.</exception>
     public static string FilterQuery(string rawQuery, string? injectedQuery)
     {
         ArgumentNullException.ThrowIfNull(rawQuery);
@@ -146,6 +164,11 @@ public static class GatewayHeaders
             var parameter = query.AsSpan(start, end - start);
             var equals = parameter.IndexOf('=');
             var name = Decode(equals < 0 ? parameter : parameter[..equals]);
+            if (string.Equals(Normalize(name), MethodOverrideParameter, StringComparison.OrdinalIgnoreCase))
+            {
+                throw KeywardErrors.GatewayQueryRefused(MethodOverrideParameter, "the upstream would read it as the request's method, which the integration's allow-list already judged.");
+            }
+
             if (injected is null || !string.Equals(Normalize(name), injected, StringComparison.OrdinalIgnoreCase))
             {
                 if (TokenKinds.ContainsToken(parameter) || TokenKinds.ContainsToken(name)
@@ -211,6 +234,53 @@ public static class GatewayHeaders
                 to[name] = to.TryGetValue(name, out var existing) ? StringValues.Concat(existing, scrubbed) : new StringValues(scrubbed);
             }
         }
+    }
+
+    /// <summary>
+    /// Judges the upstream's answer before any of it goes to the agent; returns the content coding to undo before
+    /// scrubbing (<c>gzip</c>, <c>x-gzip</c>, <c>br</c> or <c>deflate</c>; null for none). Refused: a 206 (pieces of a
+    /// body could rebuild an echo that no single piece shows), a <c>Content-Encoding</c> the gateway cannot decode — not
+    /// one of those, unparseable (<c>gzip;q=1</c>), or more than one coding — and a <c>Transfer-Encoding</c> other than
+    /// plain <c>chunked</c> (the client would pass <c>gzip, chunked</c> on still compressed). <c>identity</c> codings are
+    /// ignored. The errors never repeat the upstream's header values (they could carry an echo).
+    /// </summary>
+    /// <exception cref="KeywardException">502 <c>upstream_partial_refused</c> or <c>upstream_encoding_refused</c>.</exception>
+    public static string? CheckResponse(HttpResponseMessage response, string integration)
+    {
+        ArgumentNullException.ThrowIfNull(response);
+        if (response.StatusCode == HttpStatusCode.PartialContent)
+        {
+            throw KeywardErrors.UpstreamPartialRefused(integration);
+        }
+
+        if (response.Headers.NonValidated.TryGetValues("Transfer-Encoding", out var transfer)
+            && !(Codings(transfer) is [var only] && string.Equals(only, "chunked", StringComparison.OrdinalIgnoreCase)))
+        {
+            throw KeywardErrors.UpstreamEncodingRefused(integration, "a Transfer-Encoding other than chunked");
+        }
+
+        string[] content = response.Content is not null && response.Content.Headers.NonValidated.TryGetValues("Content-Encoding", out var values)
+            ? [.. Codings(values).Where(c => !string.Equals(c, "identity", StringComparison.OrdinalIgnoreCase))]
+            : [];
+        return content switch
+        {
+            [] => null,
+            [var one] when Contains(DecodedCodings, one) => one.ToLowerInvariant(),
+            [_] => throw KeywardErrors.UpstreamEncodingRefused(integration, "a Content-Encoding other than gzip, br or deflate"),
+            _ => throw KeywardErrors.UpstreamEncodingRefused(integration, "several content codings"),
+        };
+    }
+
+    /// <summary>The comma-separated codings of a header's values, trimmed, empty ones skipped (a parameter stays part of its coding).</summary>
+    private static List<string> Codings(HeaderStringValues values)
+    {
+        var codings = new List<string>();
+        foreach (var value in values)
+        {
+            codings.AddRange(value.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries));
+        }
+
+        return codings;
     }
 
     private static bool IsDroppedRequestHeader(string name, string? injectedHeader, HashSet<string> named) =>

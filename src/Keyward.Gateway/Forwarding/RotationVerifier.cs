@@ -6,6 +6,8 @@ using Keyward.Core.Rotation;
 using Keyward.Core.Secrets;
 using Keyward.Core.Storage;
 using Keyward.Core.Tenants;
+using Keyward.Core.Tokens;
+using Keyward.Gateway.Budgets;
 using Keyward.Gateway.Egress;
 using Keyward.Gateway.Integrations;
 
@@ -20,17 +22,25 @@ public sealed class RotationVerifier : IPromotionVerifier
     /// <summary>Who the verification call's records name: the rotation lifecycle, not an agent.</summary>
     public static readonly AuditActor Actor = new("rotation");
 
+    /// <summary>Whose rate-limit bucket the scheduler's verification calls take from (no token's accessor looks like it).</summary>
+    internal const string SchedulerBucket = "rotation";
+
     private readonly IntegrationService _integrations;
     private readonly UpstreamHandlers _handlers;
     private readonly GroupCommitter _committer;
     private readonly TenantDirectory _tenants;
+    private readonly RunBudgets _budgets;
+    private readonly AgentRateLimits _rates;
 
-    public RotationVerifier(IntegrationService integrations, UpstreamHandlers handlers, GroupCommitter committer, TenantDirectory tenants)
+    public RotationVerifier(
+        IntegrationService integrations, UpstreamHandlers handlers, GroupCommitter committer, TenantDirectory tenants, RunBudgets budgets, AgentRateLimits rates)
     {
         _integrations = integrations;
         _handlers = handlers;
         _committer = committer;
         _tenants = tenants;
+        _budgets = budgets;
+        _rates = rates;
     }
 
     /// <summary>
@@ -39,8 +49,12 @@ public sealed class RotationVerifier : IPromotionVerifier
     /// its allow-list and address rules apply as to any call. The response body is discarded unread. Like any call the
     /// gateway makes with a credential, it has a durable <c>gateway.request</c> record (detail <c>purpose</c>
     /// <c>rotation.verify</c>, the pending version) before the first byte goes upstream, and a <c>gateway.complete</c>.
+    /// And like any call it is counted: it takes from <paramref name="promoter"/>'s <c>per_agent_rps</c> bucket (the
+    /// scheduler's calls from one bucket of their own) and, when the promoter belongs to a run, from that run's budget and
+    /// its slices, in the transaction that makes the record durable — 429 <c>gateway_rate_limited</c> or
+    /// <c>run_budget_exhausted</c> otherwise, and nothing goes upstream.
     /// </summary>
-    public async Task VerifyAsync(string tenantUid, string path, long version, RotationVerify verify, ReadOnlyMemory<byte> pending, CancellationToken cancellationToken)
+    public async Task VerifyAsync(string tenantUid, string path, long version, RotationVerify verify, ReadOnlyMemory<byte> pending, Principal? promoter, CancellationToken cancellationToken)
     {
         Integration integration;
         try
@@ -72,7 +86,21 @@ public sealed class RotationVerifier : IPromotionVerifier
         };
         GatewayForwarder.DescribeCall(audit, integration.Name, verify.Method, verify.Path);
         audit.AddDetail("purpose", "rotation.verify");
-        await _committer.AuditAsync(audit);
+        if (integration.Limits.PerAgentRps is { } rps)
+        {
+            _rates.Take(tenantUid, integration.Name, promoter?.Token.Accessor ?? SchedulerBucket, rps);
+        }
+
+        if (promoter is null)
+        {
+            await _committer.AuditAsync(audit);
+        }
+        else
+        {
+            audit.AddDetail("promoter", promoter.Token.Accessor);
+            audit.Succeeded();
+            await _budgets.CommitRequestAsync(promoter, integration.Name, integration.Limits.RunBudget, audit, cancellationToken);
+        }
 
         var complete = GatewayForwarder.CompletionOf(audit, integration.Name);
         complete.AddDetail("purpose", "rotation.verify");

@@ -82,11 +82,19 @@ public sealed class IntegrationService
     }
 
     /// <summary>The integration the gateway forwards through (any tenant token may be the caller; rights are checked on its secret).</summary>
-    public async Task<Integration> ResolveAsync(string tenantUid, string name, CancellationToken cancellationToken)
+    public async Task<Integration> ResolveAsync(string tenantUid, string name, CancellationToken cancellationToken) =>
+        (await ResolveVersionAsync(tenantUid, name, cancellationToken)).Integration;
+
+    /// <summary>The integration and the version of its row (every write moves it): a call in flight runs only while it stays.</summary>
+    public async Task<(Integration Integration, long Version)> ResolveVersionAsync(string tenantUid, string name, CancellationToken cancellationToken)
     {
         var config = await FindAsync(tenantUid, name, cancellationToken) ?? throw KeywardErrors.IntegrationNotFound(name);
-        return Integration.FromJson(config.Settings);
+        return (Integration.FromJson(config.Settings), config.Version);
     }
+
+    /// <summary>The current version of an integration's row, read from the store (null once deleted).</summary>
+    public async Task<long?> VersionAsync(string tenantUid, string name, CancellationToken cancellationToken) =>
+        (await FindAsync(tenantUid, name, cancellationToken))?.Version;
 
     /// <summary>Validates a request body's fields (with this server's address rules).</summary>
     public Integration Validate(

@@ -6,20 +6,45 @@ using System.Text.Json;
 namespace Keyward.Gateway.Scrubbing;
 
 /// <summary>
-/// The forms of one injected value an upstream might echo: the raw UTF-8 bytes, their JSON-escaped forms (as
-/// System.Text.Json writes them with <see cref="JavaScriptEncoder.Default"/> — <c>\u002B</c>-style for <c>+ &lt; &gt; &amp; ' "</c>
-/// and non-ASCII — and with <see cref="JavaScriptEncoder.UnsafeRelaxedJsonEscaping"/>, as Python's <c>json.dumps</c>
-/// writes them (non-ASCII as <c>\uxxxx</c>) and as Go's <c>encoding/json</c> does (<c>\u003c</c> for <c>&lt; &gt; &amp;</c>);
-/// each also with lowercase hex digits and with <c>/</c> written <c>\/</c>), and the exact injected forms passed in (a
-/// <c>Basic</c> base64, a URL-encoded query value). Identical forms count once; for a plain alphanumeric key there is one
-/// needle. Immutable, shared by every call with that value.
+/// The forms of one injected value an upstream might echo, each a needle of bytes:
+/// <list type="bullet">
+/// <item>the raw UTF-8 bytes;</item>
+/// <item>its JSON-escaped forms (as System.Text.Json writes them with <see cref="JavaScriptEncoder.Default"/> —
+/// <c>\u002B</c>-style for <c>+ &lt; &gt; &amp; ' "</c> and non-ASCII — and with
+/// <see cref="JavaScriptEncoder.UnsafeRelaxedJsonEscaping"/>, as Python's <c>json.dumps</c> writes them (non-ASCII as
+/// <c>\uxxxx</c>) and as Go's <c>encoding/json</c> does (<c>\u003c</c> for <c>&lt; &gt; &amp;</c>); each also with
+/// lowercase hex digits and with <c>/</c> written <c>\/</c>);</item>
+/// <item>its percent-encoded forms: every byte but the unreserved ones (<c>A-Z a-z 0-9 - . _ ~</c>) as <c>%XX</c>, also
+/// with <c>/</c> left as is (Python's <c>quote</c>) and with <c>! ' ( ) *</c> left as is (JavaScript's
+/// <c>encodeURIComponent</c>), each with upper- and lower-case hex digits and with a space as <c>%20</c> or <c>+</c>;</item>
+/// <item>its base64, standard and URL-safe alphabets (the standard one also as JSON writes it: <c>\u002B</c>,
+/// <c>\/</c>): the value encoded alone, padded and unpadded, and — for the value inside a longer encoded blob — at
+/// each of the three alignments (the value starting at a byte offset ≡ 0, 1 or 2 mod 3) the characters made of the
+/// value's bits only. The one character at each end of an embedded value that mixes in its neighbours' bits cannot be
+/// known in advance and stays: it holds at most 4 bits of the value (4 or 2 bits of the first byte at alignment 1 or 2;
+/// 2 or 4 of the last byte), never a usable credential. A middle shorter than <see cref="MinBase64Middle"/> characters
+/// (a value under 6 bytes) is not a needle: it would match ordinary text; such a value is caught in base64 only when
+/// encoded alone;</item>
+/// <item>the exact injected forms passed in (a <c>Basic</c> base64);</item>
+/// <item>every one of these text forms also as UTF-16LE and UTF-16BE bytes (a UTF-16 body).</item>
+/// </list>
+/// Identical forms count once. Immutable, shared by every scrubber made from it.
 /// </summary>
 public sealed class EchoNeedles
 {
+    /// <summary>The shortest base64 middle (of a value inside a longer blob) that is a needle: 8 characters, 6 bytes of value.</summary>
+    public const int MinBase64Middle = 8;
+
     /// <summary>What replaces an echoed value.</summary>
     public const string Replacement = "[REDACTED:keyward]";
 
+    /// <summary>RFC 3986 unreserved characters: never percent-encoded.</summary>
+    private static readonly SearchValues<byte> Unreserved =
+        SearchValues.Create("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~"u8);
+
     private readonly byte[][] _needles;
+    private readonly int[][] _byFirstByte;
+    private readonly SearchValues<byte> _firstBytes;
 
     /// <param name="value">The secret value as injected (never logged).</param>
     /// <param name="extraForms">Other exact forms that were sent (the base64 of <c>user:password</c>…). Empty ones are ignored.</param>
@@ -31,24 +56,51 @@ public sealed class EchoNeedles
             throw new ArgumentException("An empty value cannot be scrubbed.", nameof(value));
         }
 
-        var forms = new List<byte[]>();
-        Add(forms, value.ToArray());
-        foreach (var form in JsonForms(value))
+        // Every text form, then each as bytes: UTF-8, UTF-16LE, UTF-16BE. The raw value may not be text (it is matched by its bytes).
+        var texts = new HashSet<string>(StringComparer.Ordinal);
+        if (Text(value) is { } text)
         {
-            Add(forms, Encoding.UTF8.GetBytes(form));
+            texts.Add(text);
+            texts.UnionWith(JsonForms(text));
         }
 
-        foreach (var form in extraForms ?? [])
+        texts.UnionWith(PercentForms(value));
+        texts.UnionWith(Base64Forms(value));
+        var extras = (extraForms ?? []).Where(f => f is { Length: > 0 }).ToList();
+        texts.UnionWith(extras.Where(f => Ascii.IsValid(f)).Select(f => Encoding.ASCII.GetString(f)));
+
+        // Identical byte forms count once (compared as Latin-1 strings: one char per byte).
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        var forms = new List<byte[]>();
+        void Add(byte[] form)
         {
-            if (form is { Length: > 0 })
+            if (form.Length > 0 && seen.Add(Encoding.Latin1.GetString(form)))
             {
-                Add(forms, [.. form]);
+                forms.Add(form);
+            }
+        }
+
+        Add(value.ToArray());
+        extras.ForEach(f => Add([.. f]));
+        foreach (var encoding in (Encoding[])[Encoding.UTF8, Encoding.Unicode, Encoding.BigEndianUnicode])
+        {
+            foreach (var form in texts)
+            {
+                Add(encoding.GetBytes(form));
             }
         }
 
         // Longest first: the first needle that matches at a position is the longest match there.
         _needles = [.. forms.OrderByDescending(f => f.Length)];
         MaxLength = _needles[0].Length;
+        var byFirstByte = new List<int>?[256];
+        for (var k = 0; k < _needles.Length; k++)
+        {
+            (byFirstByte[_needles[k][0]] ??= []).Add(k);
+        }
+
+        _byFirstByte = [.. byFirstByte.Select(k => k is null ? [] : k.ToArray())];
+        _firstBytes = SearchValues.Create([.. _needles.Select(n => n[0]).Distinct()]);
     }
 
     /// <summary>The longest needle, in bytes (the scrubber never holds back more than this minus one, but for an echo
@@ -59,7 +111,7 @@ public sealed class EchoNeedles
     internal IReadOnlyList<byte[]> Needles => _needles;
 
     /// <summary>A new streaming scrubber over these needles (one per response).</summary>
-    public EchoScrubber CreateScrubber() => new(_needles);
+    public EchoScrubber CreateScrubber() => new(_needles, _byFirstByte, _firstBytes);
 
     /// <summary>
     /// A header value with every echo replaced; <paramref name="found"/> tells whether there was one. The value is
@@ -105,27 +157,22 @@ public sealed class EchoNeedles
         return encoding.GetString(output.WrittenSpan);
     }
 
-    private static void Add(List<byte[]> forms, byte[] form)
+    /// <summary>The value as text, or null when its bytes are not UTF-8 (no JSON encoder writes it then; its bytes, percent and base64 forms remain).</summary>
+    private static string? Text(ReadOnlySpan<byte> value)
     {
-        if (!forms.Any(f => f.AsSpan().SequenceEqual(form)))
+        try
         {
-            forms.Add(form);
+            return new UTF8Encoding(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true).GetString(value);
+        }
+        catch (DecoderFallbackException)
+        {
+            return null;
         }
     }
 
     /// <summary>The JSON-escaped forms (without quotes), each also with lowercase hex and with '/' as '\/'.</summary>
-    private static List<string> JsonForms(ReadOnlySpan<byte> value)
+    private static List<string> JsonForms(string text)
     {
-        string text;
-        try
-        {
-            text = new UTF8Encoding(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true).GetString(value);
-        }
-        catch (DecoderFallbackException)
-        {
-            return []; // Not text: no JSON encoder writes it; the raw and extra forms remain.
-        }
-
         var forms = new List<string>();
         foreach (var escaped in (string[])
             [
@@ -137,6 +184,116 @@ public sealed class EchoNeedles
         {
             var lower = LowerHex(escaped);
             forms.AddRange([escaped, lower, EscapeSlash(escaped), EscapeSlash(lower)]);
+        }
+
+        return forms;
+    }
+
+    /// <summary>
+    /// Percent-encodings of the bytes: unreserved bytes kept, plus <c>/</c> (<c>quote</c>) or <c>! ' ( ) *</c>
+    /// (<c>encodeURIComponent</c>); upper- and lower-case hex; a space as <c>%20</c> or <c>+</c>.
+    /// </summary>
+    internal static List<string> PercentForms(ReadOnlySpan<byte> value)
+    {
+        // Only the variants that differ: a value of unreserved bytes only is its own (raw) form.
+        var forms = new List<string>();
+        if (!value.ContainsAnyExcept(Unreserved))
+        {
+            return forms;
+        }
+
+        string[] safeSets = ["", .. value.Contains((byte)'/') ? ["/"] : (string[])[], .. value.ContainsAny("!'()*"u8) ? ["!'()*"] : (string[])[]];
+        bool[] spaceAsPlus = value.Contains((byte)' ') ? [false, true] : [false];
+        foreach (var safe in safeSets)
+        {
+            foreach (var plus in spaceAsPlus)
+            {
+                var sb = new StringBuilder(value.Length * 3);
+                foreach (var b in value)
+                {
+                    var c = (char)b;
+                    if (Unreserved.Contains(b) || (b < 0x80 && safe.Contains(c, StringComparison.Ordinal)))
+                    {
+                        sb.Append(c);
+                    }
+                    else if (plus && c == ' ')
+                    {
+                        sb.Append('+');
+                    }
+                    else
+                    {
+                        sb.Append('%').Append(b.ToString("X2", System.Globalization.CultureInfo.InvariantCulture));
+                    }
+                }
+
+                var upper = sb.ToString();
+                forms.Add(upper);
+                forms.Add(LowerPercentHex(upper));
+            }
+        }
+
+        return forms;
+    }
+
+    /// <summary>The same percent-encoded text with the hex digits of every <c>%XX</c> in lowercase.</summary>
+    private static string LowerPercentHex(string encoded)
+    {
+        var chars = encoded.ToCharArray();
+        for (var i = 0; i + 2 < chars.Length; i++)
+        {
+            if (chars[i] == '%')
+            {
+                chars[i + 1] = char.ToLowerInvariant(chars[i + 1]);
+                chars[i + 2] = char.ToLowerInvariant(chars[i + 2]);
+                i += 2;
+            }
+        }
+
+        return new string(chars);
+    }
+
+    /// <summary>
+    /// The base64 forms of the bytes (see the class summary): alone, padded and unpadded; the stable middle at each of
+    /// the three alignments; all in the standard and the URL-safe alphabet, the standard ones also JSON-escaped.
+    /// </summary>
+    internal static List<string> Base64Forms(ReadOnlySpan<byte> value)
+    {
+        var standard = new List<string>();
+        var alone = Convert.ToBase64String(value);
+        standard.Add(alone);
+        standard.Add(alone.TrimEnd('='));
+        for (var offset = 0; offset < 3; offset++)
+        {
+            // The value after `offset` bytes (zeros here; anything in an upstream's blob): character j carries bits
+            // [6j, 6j + 6) of the blob, the value bits [8 offset, 8 (offset + n)); the characters made of value bits only
+            // are those from ceil(8 offset / 6) to floor(8 (offset + n) / 6), exclusive.
+            var blob = new byte[offset + value.Length];
+            value.CopyTo(blob.AsSpan(offset));
+            var encoded = Convert.ToBase64String(blob);
+            var first = ((8 * offset) + 5) / 6;
+            var end = 8 * (offset + value.Length) / 6;
+            if (end - first >= MinBase64Middle)
+            {
+                standard.Add(encoded[first..end]);
+            }
+        }
+
+        var forms = new List<string>();
+        foreach (var form in standard)
+        {
+            forms.Add(form);
+            forms.Add(form.Replace('+', '-').Replace('/', '_'));
+
+            // As JSON encoders write base64 text: '+' as \u002B or \u002b (System.Text.Json's default encoder), '/' as \/ (PHP).
+            foreach (var plus in form.Contains('+', StringComparison.Ordinal) ? (string[])["+", "\\u002B", "\\u002b"] : ["+"])
+            {
+                var escaped = form.Replace("+", plus, StringComparison.Ordinal);
+                forms.Add(escaped);
+                if (form.Contains('/', StringComparison.Ordinal))
+                {
+                    forms.Add(escaped.Replace("/", "\\/", StringComparison.Ordinal));
+                }
+            }
         }
 
         return forms;
@@ -241,14 +398,18 @@ public sealed class EchoScrubber
     private static readonly byte[] ReplacementUtf8 = Encoding.UTF8.GetBytes(EchoNeedles.Replacement);
 
     private readonly byte[][] _needles;
+    private readonly int[][] _byFirstByte;
+    private readonly SearchValues<byte> _firstBytes;
     private readonly int _maxLength;
     private readonly int[] _next;
     private byte[] _held;
     private int _heldLength;
 
-    internal EchoScrubber(byte[][] needles)
+    internal EchoScrubber(byte[][] needles, int[][] byFirstByte, SearchValues<byte> firstBytes)
     {
         _needles = needles;
+        _byFirstByte = byFirstByte;
+        _firstBytes = firstBytes;
         _maxLength = needles.Max(n => n.Length);
         _next = new int[needles.Length];
         _held = new byte[_maxLength];
@@ -316,19 +477,24 @@ public sealed class EchoScrubber
         var n = data.Length;
         Array.Fill(_next, -1);
         var i = 0;
+        var nextEcho = -1;
         while (i < n)
         {
-            // Bulk: bytes before the next whole echo and before the tail where a partial echo could start.
-            var nextEcho = n;
-            for (var k = 0; k < _needles.Length; k++)
+            // Bulk: bytes before the next whole echo and before the tail where a partial echo could start. Where each
+            // needle next occurs is found once and looked for again only once passed.
+            if (nextEcho < i)
             {
-                if (_next[k] < i)
+                nextEcho = n;
+                for (var k = 0; k < _needles.Length; k++)
                 {
-                    var at = data[i..].IndexOf(_needles[k]);
-                    _next[k] = at < 0 ? int.MaxValue : i + at;
-                }
+                    if (_next[k] < i)
+                    {
+                        var at = data[i..].IndexOf(_needles[k]);
+                        _next[k] = at < 0 ? int.MaxValue : i + at;
+                    }
 
-                nextEcho = Math.Min(nextEcho, _next[k]);
+                    nextEcho = Math.Min(nextEcho, _next[k]);
+                }
             }
 
             var tail = final ? n : Math.Max(i, n - _maxLength + 1);
@@ -338,6 +504,19 @@ public sealed class EchoScrubber
                 output.Write(data[i..stop]);
                 i = stop;
                 continue;
+            }
+
+            // In the tail, before the next echo: only a needle's first byte can start a partial echo.
+            if (i < nextEcho)
+            {
+                var candidate = data[i..nextEcho].IndexOfAny(_firstBytes);
+                var plain = candidate < 0 ? nextEcho - i : candidate;
+                if (plain > 0)
+                {
+                    output.Write(data.Slice(i, plain));
+                    i += plain;
+                    continue;
+                }
             }
 
             if (!final && IsPartial(data, i))
@@ -384,8 +563,14 @@ public sealed class EchoScrubber
     private bool IsPartial(ReadOnlySpan<byte> data, int at)
     {
         var rest = data[at..];
-        foreach (var needle in _needles)
+        if (rest.IsEmpty)
         {
+            return false;
+        }
+
+        foreach (var k in _byFirstByte[rest[0]])
+        {
+            var needle = _needles[k];
             if (rest.Length < needle.Length && needle.AsSpan(0, rest.Length).SequenceEqual(rest))
             {
                 return true;
@@ -399,11 +584,16 @@ public sealed class EchoScrubber
     private int LongestAt(ReadOnlySpan<byte> data, int at)
     {
         var rest = data[at..];
-        foreach (var needle in _needles)
+        if (rest.IsEmpty)
         {
-            if (rest.StartsWith(needle))
+            return 0;
+        }
+
+        foreach (var k in _byFirstByte[rest[0]])
+        {
+            if (rest.StartsWith(_needles[k]))
             {
-                return needle.Length;
+                return _needles[k].Length;
             }
         }
 

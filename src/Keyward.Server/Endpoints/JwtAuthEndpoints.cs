@@ -27,6 +27,9 @@ public sealed class JwtBindingRequest
     public string? Subject { get; init; }
 
     public Dictionary<string, string>? Claims { get; init; }
+
+    /// <summary>The claim whose value is the session's run id; without it the run is derived from the registration and the subject.</summary>
+    public string? RunIdClaim { get; init; }
 }
 
 public sealed class JwtLoginRequest
@@ -41,7 +44,7 @@ public sealed class JwtLoginRequest
 /// <summary>A registered key, by its identifiers only (the key material stays on the server to keep answers small).</summary>
 public sealed record JwtKeyResponse(string? Kid, string Kty, string Alg, string Thumbprint);
 
-public sealed record JwtBindingResponse(string Role, string? Subject, IReadOnlyDictionary<string, string>? Claims);
+public sealed record JwtBindingResponse(string Role, string? Subject, IReadOnlyDictionary<string, string>? Claims, string? RunIdClaim);
 
 public sealed record JwtIssuerResponse(
     string Name,
@@ -60,7 +63,7 @@ public sealed record JwtIssuerResponse(
         i.NodeId,
         i.Keys.Select(k => new JwtKeyResponse(k.Kid, k.Kty, k.Alg, k.Thumbprint)).ToArray(),
         i.Audiences,
-        i.Bindings.Select(b => new JwtBindingResponse(b.Role, b.Subject, b.Claims)).ToArray(),
+        i.Bindings.Select(b => new JwtBindingResponse(b.Role, b.Subject, b.Claims, b.RunIdClaim)).ToArray(),
         (long)i.ClockSkew.TotalSeconds,
         i.CreatedAt,
         i.UpdatedAt);
@@ -87,7 +90,7 @@ public static class JwtAuthEndpoints
                     body.PublicKeys,
                     body.Jwks,
                     body.BoundAudiences,
-                    body.Bindings?.Select(b => b is null ? null! : new JwtBindingSpec(b.Role, b.Subject, b.Claims)).ToArray(),
+                    body.Bindings?.Select(b => b is null ? null! : new JwtBindingSpec(b.Role, b.Subject, b.Claims, b.RunIdClaim)).ToArray(),
                     body.ClockSkew?.Value);
                 return TypedResults.Ok(JwtIssuerResponse.From(await service.PutAsync(ctx.Caller, name, spec, ctx.Audit)));
             }))

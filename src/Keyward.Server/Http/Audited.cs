@@ -91,7 +91,7 @@ public sealed class Audited
         catch (Exception error) when (error is not OperationCanceledException || !http.RequestAborted.IsCancellationRequested)
         {
             var refusal = error as KeywardException ?? Unexpected(http, error);
-            if (caller is not null && refusal.Status == StatusCodes.Status403Forbidden && !audit.Committed && _keys.State == SealState.Unsealed)
+            if (caller is not null && refusal.IsOutOfScope && !audit.Committed && _keys.State == SealState.Unsealed)
             {
                 // Outside the token's rules: an anomaly, counted per agent (and possibly an automatic subtree lockdown).
                 await _anomalies.OnDeniedAsync(caller, audit, refusal);

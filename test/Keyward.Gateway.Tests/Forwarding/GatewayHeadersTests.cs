@@ -45,6 +45,17 @@ public sealed class GatewayHeadersTests
     [InlineData("Cookie", "session=abc")]
     [InlineData("Expect", "100-continue")]
     [InlineData(":authority", "evil.example")]
+    [InlineData("Range", "bytes=0-3")]                         // a piece of an echo is not an echo the scrubber can see
+    [InlineData("range", "bytes=4-7, 8-11")]
+    [InlineData("If-Range", "\"etag\"")]
+    [InlineData("X-HTTP-Method-Override", "DELETE")]            // the method the allow-list saw is the method sent
+    [InlineData("x-http-method-override", "DELETE")]
+    [InlineData("X-HTTP-Method", "DELETE")]
+    [InlineData("X-Method-Override", "PUT")]
+    [InlineData("X-Original-URL", "/admin")]                   // so is the path
+    [InlineData("X-Rewrite-URL", "/admin")]
+    [InlineData("X-Original-Host", "internal.example")]
+    [InlineData("True-Client-IP", "10.0.0.1")]                 // and nobody vouches for a client address
     public void RequestHeader_IsDropped(string name, string value)
     {
         using var upstream = Copy(new HeaderDictionary { [name] = value, ["X-Kept"] = "yes" });
@@ -213,6 +224,29 @@ public sealed class GatewayHeadersTests
         Assert.DoesNotContain("0123456789abcdef", refused.Message, StringComparison.OrdinalIgnoreCase);
     }
 
+    [Theory]
+    [InlineData("?_method=DELETE")]
+    [InlineData("?x=1&_method=delete")]
+    [InlineData("?_METHOD=DELETE")]
+    [InlineData("?_Method=PUT&x=1")]
+    [InlineData("?%5Fmethod=DELETE")]                            // compared after decoding
+    [InlineData("?_method[]=DELETE")]                            // and as lenient servers read names
+    [InlineData("?.method=DELETE")]
+    [InlineData("?x=1;_method=DELETE")]
+    [InlineData("?_method")]
+    public void FilterQuery_RefusesAMethodOverride(string raw)
+    {
+        var refused = Assert.Throws<KeywardException>(() => GatewayHeaders.FilterQuery(raw, "api_key"));
+
+        Assert.Equal("gateway_query_refused", refused.Code);
+        Assert.Equal(400, refused.Status);
+    }
+
+    [Theory]
+    [InlineData("?my_method=1&_methods=2&method=3&x=_method")]
+    public void FilterQuery_KeepsParametersThatOnlyLookLikeAMethodOverride(string raw) =>
+        Assert.Equal(raw, GatewayHeaders.FilterQuery(raw, "api_key"));
+
     [Fact]
     public void FilterQuery_RemovedParameter_IsNotJudged() =>
         Assert.Equal("?x=1", GatewayHeaders.FilterQuery("?api_key=" + AgentToken + "&x=1", "api_key"));
@@ -292,5 +326,71 @@ public sealed class GatewayHeadersTests
 
         Assert.Equal<string>(["Accept", "Origin"], [.. to["Vary"].Select(v => v ?? "")]);
         Assert.Equal<string>(["1", "2", "3"], [.. to["X-Rate"].Select(v => v ?? "")]);
+    }
+
+    private static HttpResponseMessage Answer(HttpStatusCode status = HttpStatusCode.OK, string? transfer = null, params string[] contentEncoding)
+    {
+        var response = new HttpResponseMessage(status) { Content = new ByteArrayContent([1]) };
+        if (transfer is not null)
+        {
+            response.Headers.TryAddWithoutValidation("Transfer-Encoding", transfer);
+        }
+
+        foreach (var coding in contentEncoding)
+        {
+            response.Content.Headers.TryAddWithoutValidation("Content-Encoding", coding);
+        }
+
+        return response;
+    }
+
+    [Theory]
+    [InlineData(null, new string[0], null)]
+    [InlineData("chunked", new string[0], null)]
+    [InlineData("Chunked", new[] { "identity" }, null)]
+    [InlineData(null, new[] { "gzip" }, "gzip")]
+    [InlineData(null, new[] { "GZIP" }, "gzip")]
+    [InlineData(null, new[] { "x-gzip" }, "x-gzip")]
+    [InlineData(null, new[] { "br" }, "br")]
+    [InlineData("chunked", new[] { "identity, deflate" }, "deflate")]
+    [InlineData(null, new[] { "identity", "gzip" }, "gzip")]
+    public void CheckResponse_ReturnsTheOneCodingToUndo(string? transfer, string[] contentEncoding, string? expected)
+    {
+        using var response = Answer(HttpStatusCode.OK, transfer, contentEncoding);
+
+        Assert.Equal(expected, GatewayHeaders.CheckResponse(response, "api"));
+    }
+
+    [Theory]
+    [InlineData(null, new[] { "gzip;q=1" })]
+    [InlineData(null, new[] { "zstd" })]
+    [InlineData(null, new[] { "compress" })]
+    [InlineData(null, new[] { "gzip, gzip" })]
+    [InlineData(null, new[] { "gzip", "br" })]
+    [InlineData(null, new[] { "sk-echoed-secret" })]
+    [InlineData("gzip, chunked", new string[0])]
+    [InlineData("gzip", new string[0])]
+    [InlineData("identity", new string[0])]
+    [InlineData("chunked, chunked", new string[0])]
+    [InlineData("chunked;ext=1", new string[0])]
+    [InlineData("", new string[0])]
+    public void CheckResponse_RefusesACodingTheGatewayCannotUndo(string? transfer, string[] contentEncoding)
+    {
+        using var response = Answer(HttpStatusCode.OK, transfer, contentEncoding);
+
+        var refused = Assert.Throws<KeywardException>(() => GatewayHeaders.CheckResponse(response, "api"));
+
+        Assert.Equal((502, "upstream_encoding_refused"), (refused.Status, refused.Code));
+        Assert.DoesNotContain("sk-echoed", refused.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void CheckResponse_RefusesAPartialAnswer()
+    {
+        using var response = Answer(HttpStatusCode.PartialContent);
+
+        var refused = Assert.Throws<KeywardException>(() => GatewayHeaders.CheckResponse(response, "api"));
+
+        Assert.Equal((502, "upstream_partial_refused"), (refused.Status, refused.Code));
     }
 }

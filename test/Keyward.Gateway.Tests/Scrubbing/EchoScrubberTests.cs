@@ -226,14 +226,34 @@ public sealed class EchoScrubberTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void PlainKey_HasOneNeedle_AndABase64KeyAFew()
+    public void PlainKey_HasItsRawAndBase64Forms_InUtf8AndUtf16_AndNoDuplicates()
     {
-        Assert.Single(Needles.Needles);
-        Assert.Equal(Secret.Length, Needles.MaxLength);
+        // Raw; base64 padded and unpadded; the base64 middles at three alignments (no '+' or '/', so one alphabet and
+        // no JSON escape) — each as UTF-8, UTF-16LE and UTF-16BE.
+        Assert.Equal(6 * 3, Needles.Needles.Count);
+        Assert.Equal(Convert.ToBase64String(Bytes(Secret)).Length * 2, Needles.MaxLength);
+        Assert.Contains(Needles.Needles, n => n.AsSpan().SequenceEqual(Bytes(Secret)));
+        Assert.Contains(Needles.Needles, n => n.AsSpan().SequenceEqual(Encoding.BigEndianUnicode.GetBytes(Secret)));
 
         var base64 = new EchoNeedles(Bytes("ab+cd/ef=="));
-        Assert.InRange(base64.Needles.Count, 2, 8);
         Assert.Equal(base64.Needles.Count, base64.Needles.Select(Convert.ToHexString).Distinct().Count());
+    }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(1)]
+    [InlineData(2)]
+    public void Base64OfTheValue_InsideALongerBlob_AtEachAlignment_IsScrubbedToItsEdges(int before)
+    {
+        var blob = Convert.ToBase64String([.. new byte[before].Select(_ => (byte)0xA5), .. Bytes(Secret), 0x5A, 0x5A]);
+
+        var result = OneShot(Needles, Bytes($"{{\"blob\":\"{blob}\"}}"), out var replaced);
+
+        Assert.Equal(1, replaced);
+        var kept = result["{\"blob\":\"".Length..result.IndexOf(Redacted, StringComparison.Ordinal)] + result[(result.IndexOf(Redacted, StringComparison.Ordinal) + Redacted.Length)..^2];
+
+        // What is left of the blob: its neighbours' characters and at most one mixed character at each end of the value.
+        Assert.InRange(kept.Length, 0, blob.Length - (((4 * Secret.Length) / 3) - 2));
     }
 
     [Fact]
@@ -318,5 +338,166 @@ public sealed class EchoScrubberTests(ITestOutputHelper output)
                 Assert.Fail($"seed {seed}: chunked '{result}' ({replaced}) != one-shot '{expected}' ({expectedReplaced}) for body '{sb}', cuts [{string.Join(", ", cuts)}]");
             }
         }
+    }
+
+    /// <summary>Characters a random value is drawn from: ASCII letters and digits, everything JSON, URLs and base64 treat specially, non-ASCII.</summary>
+    private const string ValueAscii = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~+/=\"\\<>&'% !*()@#$^|?`";
+
+    private static readonly string[] ValueNonAscii = ["é", "€", "😀", "ß", "\u2028", "ü"];
+
+    /// <summary>What surrounds an echo in a body: none of these is in a value, so a survivor of the value cannot be filler.</summary>
+    private const string Filler = "{}[],:\n";
+
+    private static readonly Encoding[] BodyEncodings = [new UTF8Encoding(false), new UnicodeEncoding(false, false), new UnicodeEncoding(true, false)];
+
+    [Fact]
+    public void RandomValues_EncodedEveryWay_InEveryBodyEncoding_SplitAnywhere_NeverComeThrough()
+    {
+        // Seeded; every failure names the seed, the way and the body encoding to replay (the first of each is reported).
+        var failures = new Dictionary<string, string>(StringComparer.Ordinal);
+        for (var seed = 1; seed <= 150; seed++)
+        {
+            var random = new Random(seed);
+            var value = RandomValue(random);
+            var bytes = Bytes(value);
+            var needles = new EchoNeedles(bytes);
+            foreach (var (way, encode) in Ways())
+            {
+                var (form, core) = encode(value, random);
+                foreach (var encoding in BodyEncodings)
+                {
+                    var text = RandomFiller(random) + form + RandomFiller(random);
+                    var body = encoding.GetBytes(text);
+                    var cuts = Enumerable.Range(0, random.Next(0, 6)).Select(_ => random.Next(0, body.Length + 1)).Order().ToArray();
+                    var writer = new ArrayBufferWriter<byte>();
+                    var scrubber = needles.CreateScrubber();
+                    var start = 0;
+                    foreach (var cut in cuts.Append(body.Length))
+                    {
+                        scrubber.Write(body.AsSpan(start, cut - start), writer);
+                        start = cut;
+                    }
+
+                    scrubber.Flush(writer);
+                    var result = encoding.GetString(writer.WrittenSpan);
+                    var survivor = Windows(core, 8).FirstOrDefault(w => result.Contains(w, StringComparison.Ordinal));
+                    if (survivor is not null || scrubber.Replaced == 0)
+                    {
+                        var what = $"seed {seed}, way {way}, body {encoding.WebName}: value '{value}', form '{form}', cuts [{string.Join(", ", cuts)}] -> '{result}' (survivor '{survivor}', {scrubber.Replaced} replaced)";
+                        output.WriteLine(what);
+                        failures.TryAdd(way + " / " + encoding.WebName, what);
+                    }
+                }
+            }
+        }
+
+        Assert.True(failures.Count == 0, $"{failures.Count} ways came through:\n" + string.Join("\n", failures.Values));
+    }
+
+    private static string RandomValue(Random random)
+    {
+        var sb = new StringBuilder();
+        var asciiOnly = random.Next(2) == 0;
+        for (var length = random.Next(8, 41); sb.Length < length;)
+        {
+            sb.Append(!asciiOnly && random.Next(6) == 0 ? ValueNonAscii[random.Next(ValueNonAscii.Length)] : ValueAscii[random.Next(ValueAscii.Length)].ToString());
+        }
+
+        return sb.ToString();
+    }
+
+    private static string RandomFiller(Random random) =>
+        new([.. Enumerable.Range(0, random.Next(0, 12)).Select(_ => Filler[random.Next(Filler.Length)])]);
+
+    private static IEnumerable<string> Windows(string text, int length) =>
+        text.Length <= length ? [text] : Enumerable.Range(0, text.Length - length + 1).Select(i => text.Substring(i, length));
+
+    /// <summary>
+    /// Each way an upstream might write the value back: the form it writes, and the part of it that carries the value
+    /// (all of it, except for base64 inside a longer blob, whose edge characters mix in the neighbouring bytes).
+    /// Written independently of the scrubber's own encoders.
+    /// </summary>
+    private static IEnumerable<(string Way, Func<string, Random, (string Form, string Core)> Encode)> Ways()
+    {
+        static (string, string) Same(string form) => (form, form);
+        yield return ("raw", (v, _) => Same(v));
+        yield return ("System.Text.Json", (v, _) => Same(JsonSerializer.Serialize(v)[1..^1]));
+        yield return ("System.Text.Json relaxed", (v, _) => Same(JsonEncodedText.Encode(v, JavaScriptEncoder.UnsafeRelaxedJsonEscaping).ToString()));
+        yield return ("Python json.dumps", (v, _) => Same(JsonLike(v, escapeNonAscii: true, html: false, slash: false)));
+        yield return ("Go encoding/json", (v, _) => Same(JsonLike(v, escapeNonAscii: false, html: true, slash: false)));
+        yield return ("PHP json_encode", (v, _) => Same(JsonLike(v, escapeNonAscii: true, html: false, slash: true)));
+        yield return ("percent (EscapeDataString)", (v, _) => Same(Uri.EscapeDataString(v)));
+        yield return ("percent lower-case", (v, _) => Same(Percent(v, "", plus: false, lower: true)));
+        yield return ("quote ('/' kept)", (v, _) => Same(Percent(v, "/", plus: false, lower: false)));
+        yield return ("quote lower-case", (v, _) => Same(Percent(v, "/", plus: false, lower: true)));
+        yield return ("quote_plus", (v, _) => Same(Percent(v, "", plus: true, lower: false)));
+        yield return ("encodeURIComponent", (v, _) => Same(Percent(v, "!'()*", plus: false, lower: false)));
+        yield return ("base64", (v, _) => Same(Convert.ToBase64String(Bytes(v))));
+        yield return ("base64 unpadded", (v, _) => Same(Convert.ToBase64String(Bytes(v)).TrimEnd('=')));
+        yield return ("base64url", (v, _) => Same(Url(Convert.ToBase64String(Bytes(v)))));
+        yield return ("base64url unpadded", (v, _) => Same(Url(Convert.ToBase64String(Bytes(v))).TrimEnd('=')));
+        yield return ("base64 in System.Text.Json", (v, _) => Same(JsonSerializer.Serialize(Convert.ToBase64String(Bytes(v)))[1..^1]));
+        yield return ("base64 in PHP json_encode", (v, _) => Same(Convert.ToBase64String(Bytes(v)).Replace("/", "\\/", StringComparison.Ordinal)));
+        yield return ("base64 inside a blob", (v, r) => Embedded(v, r, url: false));
+        yield return ("base64url inside a blob", (v, r) => Embedded(v, r, url: true));
+    }
+
+    private static string Url(string base64) => base64.Replace('+', '-').Replace('/', '_');
+
+    /// <summary>The value's bytes between random ones, base64-encoded; the core is the characters made of the value's bits only.</summary>
+    private static (string, string) Embedded(string value, Random random, bool url)
+    {
+        var bytes = Bytes(value);
+        var before = new byte[random.Next(0, 6)];
+        var after = new byte[random.Next(0, 6)];
+        random.NextBytes(before);
+        random.NextBytes(after);
+        var encoded = Convert.ToBase64String([.. before, .. bytes, .. after]);
+        var first = ((8 * before.Length) + 5) / 6;
+        var end = 8 * (before.Length + bytes.Length) / 6;
+        var form = url ? Url(encoded) : encoded;
+        return (form, form[first..end]);
+    }
+
+    private static string JsonLike(string value, bool escapeNonAscii, bool html, bool slash)
+    {
+        var sb = new StringBuilder();
+        foreach (var c in value)
+        {
+            sb.Append(c switch
+            {
+                '"' => "\\\"",
+                '\\' => "\\\\",
+                '/' when slash => "\\/",
+                '<' or '>' or '&' or '\u2028' or '\u2029' when html => "\\u" + ((int)c).ToString("x4", System.Globalization.CultureInfo.InvariantCulture),
+                _ when c < ' ' || (escapeNonAscii && c > '~') => "\\u" + ((int)c).ToString("x4", System.Globalization.CultureInfo.InvariantCulture),
+                _ => c.ToString(),
+            });
+        }
+
+        return sb.ToString();
+    }
+
+    private static string Percent(string value, string safe, bool plus, bool lower)
+    {
+        var sb = new StringBuilder();
+        foreach (var b in Bytes(value))
+        {
+            var c = (char)b;
+            if (char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' or '~' || (b < 0x80 && safe.Contains(c, StringComparison.Ordinal)))
+            {
+                sb.Append(c);
+            }
+            else if (c == ' ' && plus)
+            {
+                sb.Append('+');
+            }
+            else
+            {
+                sb.Append('%').Append(b.ToString(lower ? "x2" : "X2", System.Globalization.CultureInfo.InvariantCulture));
+            }
+        }
+
+        return sb.ToString();
     }
 }

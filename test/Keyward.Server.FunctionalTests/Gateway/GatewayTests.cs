@@ -1,10 +1,13 @@
+using System.IO.Compression;
 using System.Net;
 using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
+using Keyward.Gateway.Forwarding;
 using Keyward.Server.FunctionalTests.Agents;
 using Keyward.Server.FunctionalTests.Infrastructure;
 using Keyward.Tests.Common;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Keyward.Server.FunctionalTests.Gateway;
 
@@ -199,6 +202,199 @@ public sealed class GatewayTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task RangeRequests_CannotRebuildAnEchoPieceByPiece_TheUpstreamNeverSeesRange()
+    {
+        var agent = await AgentAsync();
+        using (var whole = await SendAsync(HttpMethod.Get, agent.Token, "/v1/gateway/openai/echo-range"))
+        {
+            var body = await whole.Content.ReadAsStringAsync();
+            Assert.Contains("[REDACTED", body, StringComparison.Ordinal);
+            AssertNeverLeaked(body);
+        }
+
+        // Four bytes at a time: no piece is an echo the scrubber could see, together they would be the key.
+        var rebuilt = new StringBuilder();
+        var statuses = new List<HttpStatusCode>();
+        var length = Encoding.UTF8.GetByteCount("{\"key\":\"" + Value + "\"}");
+        for (var from = 0; from < length; from += 4)
+        {
+            using var piece = await SendAsync(HttpMethod.Get, agent.Token, "/v1/gateway/openai/echo-range",
+                headers: new Dictionary<string, string> { ["Range"] = $"bytes={from}-{from + 3}", ["If-Range"] = "\"any\"" });
+            statuses.Add(piece.StatusCode);
+            rebuilt.Append(await piece.Content.ReadAsStringAsync());
+        }
+
+        AssertNeverLeaked(rebuilt.ToString());
+        Assert.DoesNotContain(HttpStatusCode.PartialContent, statuses);
+        Assert.All(_upstream.Requests, r => Assert.Equal((null, null), (r.Header("Range"), r.Header("If-Range"))));
+    }
+
+    [Fact]
+    public async Task APartialAnswer_IsRefused_Whatever_TheUpstreamWasAskedFor()
+    {
+        var agent = await AgentAsync();
+        _upstream.RawResponse = _ => Encoding.ASCII.GetBytes(
+            "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 8-11/60\r\nContent-Type: application/json\r\nContent-Length: 4\r\nConnection: close\r\n\r\n" + Value[..4]);
+
+        using var response = await SendAsync(HttpMethod.Get, agent.Token, "/v1/gateway/openai/anything");
+
+        var problem = await Problems.AssertProblemAsync(response, HttpStatusCode.BadGateway, "upstream_partial_refused");
+        Assert.DoesNotContain(Value[..4], problem.GetRawText(), StringComparison.Ordinal);
+        var complete = Assert.Single(await AuditWithCompleteAsync(), r => r.GetProperty("operation").GetString() == "gateway.complete");
+        Assert.Equal("upstream_partial_refused", complete.GetProperty("code").GetString());
+    }
+
+    [Fact]
+    public async Task MethodAndUrlOverrideHeaders_NeverReachTheUpstream()
+    {
+        var agent = await AgentAsync();
+        string[] names = ["X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override", "X-Original-URL", "X-Rewrite-URL", "X-Original-Host", "True-Client-IP"];
+
+        using var response = await SendAsync(HttpMethod.Get, agent.Token, "/v1/gateway/openai/ok",
+            headers: names.ToDictionary(n => n, n => n.EndsWith("IP", StringComparison.Ordinal) ? "10.0.0.1" : n.Contains("Method", StringComparison.Ordinal) ? "DELETE" : "/admin"));
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var seen = Assert.Single(_upstream.Requests);
+        Assert.All(names, n => Assert.Null(seen.Header(n)));
+    }
+
+    [Theory]
+    [InlineData("?_method=DELETE")]
+    [InlineData("?x=1&_METHOD=delete")]
+    [InlineData("?%5Fmethod=PUT")]
+    public async Task AMethodOverrideQueryParameter_IsRefused_BeforeAnythingGoesUpstream(string query)
+    {
+        var agent = await AgentAsync();
+
+        using var response = await SendAsync(HttpMethod.Post, agent.Token, "/v1/gateway/openai/ok" + query, new { });
+
+        await Problems.AssertProblemAsync(response, HttpStatusCode.BadRequest, "gateway_query_refused");
+        Assert.Empty(_upstream.Requests);
+    }
+
+    public static TheoryData<string> EchoForms() => [.. LoopbackUpstream.EchoForms.Keys];
+
+    [Theory]
+    [MemberData(nameof(EchoForms))]
+    public async Task AnEchoInAnotherEncoding_IsScrubbed(string form)
+    {
+        // A value with '/' and '+' (so quote-style and lower-case percent-encoding differ from the plain form) and
+        // enough bytes that its base64 has a long stable middle at every alignment.
+        const string Slashy = "sk/live+Very=Secret~0123456789/abcdefXYZ";
+        await _host.PutSecretAsync(_world.Admin, "llm/slashy", new { api_key = Slashy });
+        var body = Integration("header", "x-api-key");
+        body["secret_path"] = "llm/slashy";
+        await PutIntegrationAsync("slashy", body);
+        _upstream.Secret = Slashy;
+        var agent = await AgentAsync();
+
+        using var response = await SendAsync(HttpMethod.Get, agent.Token, "/v1/gateway/slashy/echo-as/" + form);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var received = await response.Content.ReadAsByteArrayAsync();
+        var echoed = LoopbackUpstream.EchoForms[form](Slashy);
+        Assert.NotEqual(echoed, received);
+        var text = form.StartsWith("utf16", StringComparison.Ordinal)
+            ? (form == "utf16le" ? Encoding.Unicode : Encoding.BigEndianUnicode).GetString(received)
+            : Encoding.UTF8.GetString(received);
+        foreach (var window in Windows(Secrets(form, Slashy), 10))
+        {
+            Assert.DoesNotContain(window, text, StringComparison.Ordinal);
+        }
+
+        var complete = Assert.Single(await AuditWithCompleteAsync(), r => r.GetProperty("operation").GetString() == "gateway.complete");
+        Assert.Equal("credential_echo", complete.GetProperty("anomaly").GetString());
+    }
+
+    /// <summary>The text that carries the value in each echo form (a base64 blob without its edge characters, which mix in other bytes).</summary>
+    private static string[] Secrets(string form, string value)
+    {
+        if (form.StartsWith("utf16", StringComparison.Ordinal))
+        {
+            return [value];
+        }
+
+        var text = Encoding.UTF8.GetString(LoopbackUpstream.EchoForms[form](value));
+        var quoted = text[(text.IndexOf(":\"", StringComparison.Ordinal) + 2)..text.LastIndexOf('"')];
+        return form.StartsWith("base64", StringComparison.Ordinal) ? [quoted[4..^4]] : [quoted, value];
+    }
+
+    private static IEnumerable<string> Windows(IEnumerable<string> texts, int length) =>
+        texts.SelectMany(t => Enumerable.Range(0, Math.Max(1, t.Length - length + 1)).Select(i => t.Substring(i, Math.Min(length, t.Length))));
+
+    public static TheoryData<string> RefusedCodings() =>
+    [
+        "Content-Encoding: gzip;q=1",          // unparseable: copied through undecoded before
+        "Content-Encoding: x-zstd",            // unknown
+        "Content-Encoding: gzip, gzip",        // stacked
+        "Content-Encoding: gzip\r\nContent-Encoding: br",
+        "Content-Encoding: compress",
+        "Transfer-Encoding: gzip, chunked",    // reached the agent as raw gzip before
+        "Transfer-Encoding: gzip",
+        "Transfer-Encoding: identity",
+    ];
+
+    [Theory]
+    [MemberData(nameof(RefusedCodings))]
+    public async Task ABodyCodingTheGatewayCannotScrub_IsRefused(string header)
+    {
+        var agent = await AgentAsync();
+        var payload = Gzip(Encoding.UTF8.GetBytes("{\"key\":\"" + Value + "\"}"));
+        _upstream.RawResponse = _ => RawAnswer(header, payload);
+
+        using var response = await SendAsync(HttpMethod.Get, agent.Token, "/v1/gateway/openai/anything");
+
+        var problem = await Problems.AssertProblemAsync(response, HttpStatusCode.BadGateway, "upstream_encoding_refused");
+        AssertNeverLeaked(problem.GetRawText());
+        var complete = Assert.Single(await AuditWithCompleteAsync(), r => r.GetProperty("operation").GetString() == "gateway.complete");
+        Assert.Equal("upstream_encoding_refused", complete.GetProperty("code").GetString());
+    }
+
+    [Theory]
+    [InlineData("Content-Encoding: gzip")]
+    [InlineData("Content-Encoding: GZIP")]
+    [InlineData("Content-Encoding: identity, gzip")]
+    [InlineData("Transfer-Encoding: chunked\r\nContent-Encoding: gzip")]
+    public async Task AGzipBody_IsDecompressedAndScrubbed(string header)
+    {
+        var agent = await AgentAsync();
+        var payload = Gzip(Encoding.UTF8.GetBytes("{\"key\":\"" + Value + "\"}"));
+        _upstream.RawResponse = _ => RawAnswer(header, payload);
+
+        using var response = await SendAsync(HttpMethod.Get, agent.Token, "/v1/gateway/openai/anything");
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Empty(response.Content.Headers.ContentEncoding);
+        Assert.Equal("{\"key\":\"" + EchoReplacement + "\"}", await response.Content.ReadAsStringAsync());
+    }
+
+    private const string EchoReplacement = "[REDACTED:keyward]";
+
+    private static byte[] Gzip(byte[] data)
+    {
+        using var output = new MemoryStream();
+        using (var gzip = new GZipStream(output, CompressionLevel.Fastest))
+        {
+            gzip.Write(data);
+        }
+
+        return output.ToArray();
+    }
+
+    /// <summary>A raw 200 with <paramref name="header"/>; chunked framing when it names chunked, else close-delimited.</summary>
+    private static byte[] RawAnswer(string header, byte[] payload)
+    {
+        var chunked = header.Contains("chunked", StringComparison.OrdinalIgnoreCase);
+        var head = Encoding.ASCII.GetBytes("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n" + header + "\r\nConnection: close\r\n\r\n");
+        if (!chunked)
+        {
+            return [.. head, .. payload];
+        }
+
+        return [.. head, .. Encoding.ASCII.GetBytes(payload.Length.ToString("x", System.Globalization.CultureInfo.InvariantCulture) + "\r\n"), .. payload, .. "\r\n0\r\n\r\n"u8];
+    }
+
+    [Fact]
     public async Task MethodsAndPathsOutsideTheAllowList_AreRefused_BeforeAnythingGoesUpstream()
     {
         await PutIntegrationAsync("narrow", Integration(allow: [new { methods = new[] { "POST" }, path = "ok/v1/**" }]));
@@ -223,9 +419,50 @@ public sealed class GatewayTests : IAsyncLifetime
         var user = await AgentAsync("user-agent");
 
         using var readerCall = await SendAsync(HttpMethod.Get, reader.Token, "/v1/gateway/openai/ok");
-        await Problems.AssertProblemAsync(readerCall, HttpStatusCode.Forbidden, "permission_denied");
+        await Problems.AssertProblemAsync(readerCall, HttpStatusCode.NotFound, "integration_not_found");
         Assert.Empty(_upstream.Requests);
         Assert.Equal(HttpStatusCode.Forbidden, await _world.ReadStatusAsync(user.Token, "llm/openai"));
+    }
+
+    [Fact]
+    public async Task WithoutUse_AnExistingIntegration_AnswersExactlyLikeAMissingOne_ButIsAuditedAsADenial()
+    {
+        var reader = await AgentAsync("reader-agent", role: "reader");
+
+        using var existing = await SendAsync(HttpMethod.Get, reader.Token, "/v1/gateway/openai/ok");
+        using var missing = await SendAsync(HttpMethod.Get, reader.Token, "/v1/gateway/nopenai/ok");
+
+        var existingProblem = await Problems.AssertProblemAsync(existing, HttpStatusCode.NotFound, "integration_not_found");
+        var missingProblem = await Problems.AssertProblemAsync(missing, HttpStatusCode.NotFound, "integration_not_found");
+        Assert.Equal(
+            missingProblem.GetProperty("detail").GetString()!.Replace("nopenai", "openai", StringComparison.Ordinal),
+            existingProblem.GetProperty("detail").GetString());
+        Assert.Equal(missingProblem.GetProperty("title").GetString(), existingProblem.GetProperty("title").GetString());
+        Assert.DoesNotContain("llm/", existingProblem.GetRawText(), StringComparison.Ordinal);
+        Assert.Empty(_upstream.Requests);
+
+        // The admin's log tells them apart: the existing one is a denial outside the agent's rules, counted as such.
+        var records = (await _world.AuditAsync()).Where(r => r.GetProperty("operation").GetString() == "gateway.request").ToList();
+        var denied = Assert.Single(records, r => r.GetProperty("path").GetString() == "llm/openai");
+        Assert.Equal(("denied", "out_of_scope", 404), (denied.GetProperty("outcome").GetString(), denied.GetProperty("anomaly").GetString(), denied.GetProperty("status").GetInt32()));
+        var unknown = Assert.Single(records, r => r.GetProperty("path").ValueKind == JsonValueKind.Null);
+        Assert.Equal("error", unknown.GetProperty("outcome").GetString());
+    }
+
+    [Fact]
+    public async Task ASpawnSlice_OnAnIntegrationTheAgentCannotUse_AnswersExactlyLikeOneThatDoesNotExist()
+    {
+        await _world.PutRoleAsync("reader-spawner", [AgentWorld.Rule("llm/*", "read")], "1h", "reader-spawner");
+        var reader = await AgentAsync("reader-agent", role: "reader-spawner");
+
+        using var existing = await _world.PostAsync(reader.Token, "/v1/agents/spawn", new { agent_id = "kid", ttl = "5m", budgets = new Dictionary<string, long> { ["openai"] = 1 } });
+        using var missing = await _world.PostAsync(reader.Token, "/v1/agents/spawn", new { agent_id = "kid", ttl = "5m", budgets = new Dictionary<string, long> { ["nopenai"] = 1 } });
+
+        var existingProblem = await Problems.AssertProblemAsync(existing, HttpStatusCode.NotFound, "integration_not_found");
+        var missingProblem = await Problems.AssertProblemAsync(missing, HttpStatusCode.NotFound, "integration_not_found");
+        Assert.Equal(
+            missingProblem.GetProperty("detail").GetString()!.Replace("nopenai", "openai", StringComparison.Ordinal),
+            existingProblem.GetProperty("detail").GetString());
     }
 
     [Fact]
@@ -386,6 +623,97 @@ public sealed class GatewayTests : IAsyncLifetime
         }
 
         Assert.False(timeout.IsCancellationRequested, "the stream went on after the lockdown");
+        while (_upstream.OpenStreams > 0 && !timeout.IsCancellationRequested)
+        {
+            await Task.Delay(20);
+        }
+
+        Assert.Equal(0, _upstream.OpenStreams);
+    }
+
+    [Theory]
+    [InlineData("delete")]
+    [InlineData("replace")]
+    [InlineData("narrow")]
+    public async Task DeletingOrChangingTheIntegration_CutsOffItsStreamingCallInFlight(string change)
+    {
+        var agent = await AgentAsync();
+        using var response = await SendAsync(HttpMethod.Get, agent.Token, "/v1/gateway/openai/sse-forever");
+        await using var stream = await response.Content.ReadAsStreamAsync();
+        using var reader = new StreamReader(stream);
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        Assert.StartsWith("data: tick", await reader.ReadLineAsync(timeout.Token), StringComparison.Ordinal);
+        Assert.Equal(1, _upstream.OpenStreams);
+
+        using (var admin = change == "delete"
+            ? await SendAsync(HttpMethod.Delete, _world.Admin, "/v1/integrations/openai")
+            : await SendAsync(HttpMethod.Put, _world.Admin, "/v1/integrations/openai", change == "replace" ? Integration() : Integration(allow: [new { methods = new[] { "POST" }, path = "v1/**" }])))
+        {
+            Assert.True(admin.IsSuccessStatusCode, admin.StatusCode.ToString());
+        }
+
+        await AssertStreamEndsAsync(reader, timeout);
+        var complete = Assert.Single(await AuditWithCompleteAsync(), r => r.GetProperty("operation").GetString() == "gateway.complete");
+        Assert.Equal("integration_changed", complete.GetProperty("code").GetString());
+    }
+
+    [Fact]
+    public async Task ChangingAnotherIntegration_LeavesACallInFlightRunning()
+    {
+        await PutIntegrationAsync("other");
+        var agent = await AgentAsync();
+        using var response = await SendAsync(HttpMethod.Get, agent.Token, "/v1/gateway/openai/sse-forever");
+        await using var stream = await response.Content.ReadAsStreamAsync();
+        using var reader = new StreamReader(stream);
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        Assert.StartsWith("data: tick", await reader.ReadLineAsync(timeout.Token), StringComparison.Ordinal);
+
+        await PutIntegrationAsync("other");
+        using (var deleted = await SendAsync(HttpMethod.Delete, _world.Admin, "/v1/integrations/other"))
+        {
+            Assert.Equal(HttpStatusCode.NoContent, deleted.StatusCode);
+        }
+
+        // Barrier: two whole re-check passes after the changes (the first may have begun before them).
+        var calls = _host.Services.GetRequiredService<InFlightCalls>();
+        var seen = calls.Rechecks;
+        while (calls.Rechecks < seen + 2 && !timeout.IsCancellationRequested)
+        {
+            await Task.Delay(20);
+        }
+
+        Assert.Equal(1, calls.Count);
+        Assert.Equal(1, _upstream.OpenStreams);
+        string? line;
+        do
+        {
+            line = await reader.ReadLineAsync(timeout.Token);
+        }
+        while (line == "");
+
+        Assert.StartsWith("data: tick", line, StringComparison.Ordinal);
+    }
+
+    /// <summary>The agent's stream ends (cleanly or broken) and the upstream call is cancelled too, well before <paramref name="timeout"/>.</summary>
+    private async Task AssertStreamEndsAsync(StreamReader reader, CancellationTokenSource timeout)
+    {
+        try
+        {
+            while (await reader.ReadLineAsync(timeout.Token) is not null)
+            {
+            }
+        }
+        catch (IOException)
+        {
+        }
+        catch (HttpRequestException)
+        {
+        }
+        catch (OperationCanceledException) when (timeout.IsCancellationRequested)
+        {
+        }
+
+        Assert.False(timeout.IsCancellationRequested, "the stream went on");
         while (_upstream.OpenStreams > 0 && !timeout.IsCancellationRequested)
         {
             await Task.Delay(20);

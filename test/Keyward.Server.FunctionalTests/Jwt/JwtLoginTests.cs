@@ -45,7 +45,7 @@ public sealed class JwtLoginTests : IClassFixture<JwtFixture>
         Assert.Equal(Acme, body.GetProperty("tenant").GetString());
         Assert.Equal("reader", body.GetProperty("role").GetString());
         Assert.Equal(JsonValueKind.Null, body.GetProperty("agent_id").ValueKind); // the sub has ':' — not an agent id
-        Assert.Equal(JsonValueKind.Null, body.GetProperty("run_id").ValueKind);
+        Assert.StartsWith("jwt-", body.GetProperty("run_id").GetString(), StringComparison.Ordinal); // every session belongs to a run
         Assert.False(body.GetProperty("renewable").GetBoolean());
         Assert.False(string.IsNullOrEmpty(body.GetProperty("accessor").GetString()));
 

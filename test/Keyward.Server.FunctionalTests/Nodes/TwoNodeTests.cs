@@ -136,6 +136,60 @@ public sealed class TwoNodeTests(ITestOutputHelper output) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task DeletingAnIntegrationOnA_CutsOffACallInFlightOnB()
+    {
+        // Arrange: a stream through node B
+        await using var upstream = await LoopbackUpstream.StartAsync();
+        await _a.PutSecretAsync(_world.Admin, "llm/key", new { api_key = "sk-two-nodes-0123456789" });
+        await _world.PutRoleAsync("caller", [AgentWorld.Rule("llm/*", "use")], "1h");
+        using (var admin = _a.Client(_world.Admin))
+        {
+            await Problems.JsonAsync(await admin.PutAsJsonAsync("/v1/integrations/up", new
+            {
+                upstream = upstream.Address.ToString(),
+                secret_path = "llm/key",
+                secret_field = "api_key",
+                inject = new { kind = "bearer" },
+                allow = new[] { new { methods = new[] { "GET" }, path = "**" } },
+                allow_insecure_loopback = true,
+            }));
+        }
+
+        var agent = await _world.StartAgentAsync("a1", "r1", "caller");
+        using var client = _b.Client(agent.Token);
+        using var response = await client.GetAsync("/v1/gateway/up/sse-forever", HttpCompletionOption.ResponseHeadersRead);
+        await using var stream = await response.Content.ReadAsStreamAsync();
+        using var reader = new StreamReader(stream);
+        using var timeout = new CancellationTokenSource(Wait);
+        Assert.StartsWith("data: tick", await reader.ReadLineAsync(timeout.Token), StringComparison.Ordinal);
+
+        // Act: the integration is deleted on node A
+        using (var admin = _a.Client(_world.Admin))
+        {
+            Assert.Equal(HttpStatusCode.NoContent, (await admin.DeleteAsync("/v1/integrations/up")).StatusCode);
+        }
+
+        // Assert: B's stream ends, and its upstream call with it
+        try
+        {
+            while (await reader.ReadLineAsync(timeout.Token) is not null)
+            {
+            }
+        }
+        catch (Exception error) when (error is IOException or HttpRequestException || (error is OperationCanceledException && timeout.IsCancellationRequested))
+        {
+        }
+
+        Assert.False(timeout.IsCancellationRequested, "the stream on B went on after the integration was deleted on A");
+        while (upstream.OpenStreams > 0 && !timeout.IsCancellationRequested)
+        {
+            await Task.Delay(20);
+        }
+
+        Assert.Equal(0, upstream.OpenStreams);
+    }
+
+    [Fact]
     public async Task WriteOnA_IsReadOnB_AtOnce()
     {
         // Arrange: B has the secret in whatever it caches

@@ -39,8 +39,10 @@ public sealed record JwtKey(
 /// Maps tokens to a role: a token matches when its <c>sub</c> matches <see cref="Subject"/> (if given) and every
 /// claim named in <see cref="Claims"/> matches its pattern (see <see cref="JwtPattern"/>). At least one of the two
 /// is required, so a binding never admits every token of an issuer by accident (<c>subject: "*"</c> says so on purpose).
+/// <see cref="RunIdClaim"/> names the claim whose value is the session's run (a JWT without a usable one is refused);
+/// without it the run is derived from the registration and the subject (<see cref="JwtRuns"/>).
 /// </summary>
-public sealed record JwtBinding(string Role, string? Subject, IReadOnlyDictionary<string, string>? Claims);
+public sealed record JwtBinding(string Role, string? Subject, IReadOnlyDictionary<string, string>? Claims, string? RunIdClaim = null);
 
 /// <summary>Storage port for JWT issuer registrations.</summary>
 public interface IJwtIssuerStore

@@ -18,7 +18,7 @@ public sealed record JwtIssuerSpec(
     IReadOnlyList<JwtBindingSpec>? Bindings,
     TimeSpan? ClockSkew);
 
-public sealed record JwtBindingSpec(string? Role, string? Subject, IReadOnlyDictionary<string, string>? Claims);
+public sealed record JwtBindingSpec(string? Role, string? Subject, IReadOnlyDictionary<string, string>? Claims, string? RunIdClaim = null);
 
 /// <summary>A tenant's JWT issuer registrations (tenant admin token).</summary>
 public sealed class JwtIssuerService
@@ -197,7 +197,12 @@ public sealed class JwtIssuerService
                 RequirePattern(where + ".claims." + claim, pattern ?? throw KeywardErrors.InvalidField(where + ".claims." + claim, "must be a pattern string"));
             }
 
-            return new JwtBinding(b.Role!, b.Subject, b.Claims is { Count: > 0 } claims ? new Dictionary<string, string>(claims, StringComparer.Ordinal) : null);
+            if (b.RunIdClaim is { } runClaim && (runClaim.Length is 0 or > MaxClaimNameLength || runClaim.Any(char.IsControl)))
+            {
+                throw KeywardErrors.InvalidField(where + ".run_id_claim", $"a claim name of 1 to {MaxClaimNameLength} characters");
+            }
+
+            return new JwtBinding(b.Role!, b.Subject, b.Claims is { Count: > 0 } claims ? new Dictionary<string, string>(claims, StringComparer.Ordinal) : null, b.RunIdClaim);
         }).ToArray();
     }
 

@@ -95,10 +95,13 @@ public sealed class JwtLoginService
         }
 
         var subject = verified.Subject;
-        if (!issuer.Bindings.Any(b => b.Role == role && Matches(b, subject, unverified.Payload)))
-        {
-            throw KeywardErrors.JwtBindingDenied(role);
-        }
+        var binding = issuer.Bindings.FirstOrDefault(b => b.Role == role && Matches(b, subject, unverified.Payload))
+            ?? throw KeywardErrors.JwtBindingDenied(role);
+
+        // Every session belongs to a run (the first binding that grants the role says how it is named).
+        var runId = binding.RunIdClaim is { } runClaim
+            ? JwtRuns.FromClaim(unverified.Payload, runClaim) ?? throw Refusal(audit, JwtRefusal.RunIdClaim)
+            : JwtRuns.Derived(issuer.NodeId, subject);
 
         if (stored is null)
         {
@@ -122,7 +125,7 @@ public sealed class JwtLoginService
             parentAccessor: issuer.NodeId,
             role: role,
             agentId: Names.IsName(subject) ? subject : null,
-            runId: null,
+            runId: runId,
             rules: stored.Rules.ToSpecs());
 
         await _committer.ExecuteAsync(audit, async session =>

@@ -18,6 +18,7 @@ public enum JwtRefusal
     Expired,
     NotYetValid,
     NoExpiry,
+    RunIdClaim,
     Invalid,
 }
 
@@ -35,6 +36,7 @@ public static class JwtRefusals
         JwtRefusal.Expired => "expired",
         JwtRefusal.NotYetValid => "not yet valid",
         JwtRefusal.NoExpiry => "no expiry",
+        JwtRefusal.RunIdClaim => "run id claim missing or not a run id",
         _ => "invalid",
     };
 }
