@@ -26,6 +26,12 @@ public static class KeywardCoreServiceCollectionExtensions
         services.AddSingleton<TokenService>();
         services.AddSingleton<TenantKeyRings>();
         services.AddSingleton<SecretRowCache>();
+
+        // The caches the group committer drops around the commit of a change of what they hold.
+        services.AddSingleton<IStoreCache>(sp => sp.GetRequiredService<TokenService>());
+        services.AddSingleton<IStoreCache>(sp => sp.GetRequiredService<TenantDirectory>());
+        services.AddSingleton<IStoreCache>(sp => sp.GetRequiredService<TenantKeyRings>());
+        services.AddSingleton<IStoreCache>(sp => sp.GetRequiredService<SecretRowCache>());
         services.AddSingleton<RewrapJobs>();
         services.AddSingleton<TenantService>();
         services.AddSingleton<SecretService>();

@@ -7,7 +7,6 @@ using Keyward.Core.Errors;
 using Keyward.Core.Leases;
 using Keyward.Core.Policies;
 using Keyward.Core.Rotation;
-using Keyward.Core.Secrets;
 using Keyward.Core.Storage;
 using Keyward.Core.Tenants;
 using Keyward.Core.Tokens;
@@ -49,11 +48,9 @@ public sealed partial class PostgresEngine : ILeaseEngine, IPromotionGuard, IAsy
     private readonly EngineHosts _hosts;
     private readonly TimeProvider _time;
     private readonly PostgresTargets _targets;
-    private readonly SecretRowCache _rows;
 
-    public PostgresEngine(IKeywardStore store, GroupCommitter committer, TenantKeyRings rings, SecretRowCache rows, EngineHosts hosts, TimeProvider time)
+    public PostgresEngine(IKeywardStore store, GroupCommitter committer, TenantKeyRings rings, EngineHosts hosts, TimeProvider time)
     {
-        _rows = rows;
         _store = store;
         _committer = committer;
         _rings = rings;
@@ -175,7 +172,7 @@ public sealed partial class PostgresEngine : ILeaseEngine, IPromotionGuard, IAsy
         var tenant = caller.RequireAdmin();
         name = Names.RequireName("Connection name", name);
         audit.Path = "engines/postgres/" + name;
-        await _rows.MutateAsync(() => _committer.ExecuteAsync(audit, async session =>
+        await _committer.ExecuteAsync(audit, async session =>
         {
             // The connection first (locked on PostgreSQL), then its leases: an issuance racing this one either committed its
             // lease already (seen here) or finds the connection gone.
@@ -186,7 +183,7 @@ public sealed partial class PostgresEngine : ILeaseEngine, IPromotionGuard, IAsy
             {
                 throw KeywardErrors.EngineNotFound(name);
             }
-        }));
+        });
         _targets.Forget(tenant.Uid, name);
     }
 

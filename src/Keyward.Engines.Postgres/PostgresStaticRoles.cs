@@ -92,7 +92,7 @@ public sealed partial class PostgresEngine
         var value = JsonSerializer.SerializeToUtf8Bytes(new Dictionary<string, string> { ["username"] = username, ["password"] = password });
         try
         {
-            var (config, staged) = await _rows.MutateAsync(() => _committer.ExecuteAsync(null, async session =>
+            var (config, staged) = await _committer.ExecuteAsync(null, async session =>
             {
                 var now = _time.GetUtcNow();
                 _ = await session.Engines.GetAsync(uid, EngineName, name, "") ?? throw KeywardErrors.EngineNotFound(name);
@@ -107,13 +107,13 @@ public sealed partial class PostgresEngine
                     (existing?.Version ?? 0) + 1, existing?.CreatedAt ?? now, now);
                 await session.Engines.UpsertAsync(item);
                 return (item, await RotationService.AdoptAsync(session, ring, uid, path, policy, value, now));
-            }, caller.Gate));
+            }, caller.Gate);
 
             // Outside any transaction: the login gets the new password, then the version holding it becomes current. If the
             // database cannot be reached, the pending version stays and the scheduler sets it within a few minutes.
             await OnTargetAsync(loaded, connection => PostgresTargets.SetLoginPasswordAsync(connection, name, username, password, cancellationToken), cancellationToken);
-            var (version, epoch) = await _rows.MutateAsync(() => _committer.ExecuteAsync(audit, session =>
-                RotationService.PromoteManagedAsync(session, uid, path, staged, _time.GetUtcNow())));
+            var (version, epoch) = await _committer.ExecuteAsync(audit, session =>
+                RotationService.PromoteManagedAsync(session, uid, path, staged, _time.GetUtcNow()));
             audit.AddDetail("username", username);
             audit.AddDetail("secret_path", path);
             audit.AddDetail("version", version);
@@ -145,7 +145,7 @@ public sealed partial class PostgresEngine
         name = Names.RequireName("Connection name", name);
         role = Names.RequireName("Role name", role);
         audit.Path = $"engines/postgres/{name}/static-roles/{role}";
-        await _rows.MutateAsync(() => _committer.ExecuteAsync(audit, async session =>
+        await _committer.ExecuteAsync(audit, async session =>
         {
             if (await ReleaseStaticRolesAsync(session, tenant.Uid, name, role) == 0)
             {
@@ -153,7 +153,7 @@ public sealed partial class PostgresEngine
             }
 
             await session.Engines.DeleteAsync(tenant.Uid, EngineName, name, StaticItemPrefix + role);
-        }));
+        });
     }
 
     /// <summary>The promotion guard of the secrets static roles manage: sets the pending password on the login first.</summary>

@@ -48,9 +48,17 @@ internal sealed class PostgresDb(NpgsqlConnection connection, NpgsqlTransaction?
         }
     }
 
+    /// <summary>What this session's statements change for node caches.</summary>
+    public Keyward.Core.Storage.StoreChanges Changes { get; private set; }
+
     public NpgsqlCommand Command(string sql, (string Name, object? Value)[] parameters)
     {
         StartingStatement();
+        if (Write)
+        {
+            Changes |= Keyward.Core.Storage.StoreStatements.Changes(sql);
+        }
+
         if (Write && _unannounced == 0 && !sql.AsSpan().TrimStart().StartsWith("SELECT", StringComparison.OrdinalIgnoreCase))
         {
             Changed = true;

@@ -37,6 +37,8 @@ internal sealed class PostgresSession : IWriteSession
         _open = db.Transaction is not null;
     }
 
+    public StoreChanges Changes => _db.Changes;
+
     private NpgsqlTransaction Transaction => _db.Transaction ?? throw new InvalidOperationException("A single-statement read session has no transaction.");
 
     public static async Task<PostgresSession> BeginAsync(NpgsqlDataSource dataSource, PostgresSessionKind kind, string nodeId, CancellationToken cancellationToken)

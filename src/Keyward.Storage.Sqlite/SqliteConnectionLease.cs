@@ -19,9 +19,13 @@ internal sealed class SqliteConnectionLease : IDisposable
 
     public SqliteConnection Connection { get; }
 
+    /// <summary>What the statements run since the last reset change for node caches (the writer's lease: reset per write session).</summary>
+    public Keyward.Core.Storage.StoreChanges Changes { get; set; }
+
     /// <summary>The cached command for <paramref name="sql"/>, parameters cleared.</summary>
     public SqliteCommand Command(string sql)
     {
+        Changes |= Keyward.Core.Storage.StoreStatements.Changes(sql);
         if (!_commands.TryGetValue(sql, out var command))
         {
             command = Connection.CreateCommand();

@@ -31,9 +31,12 @@ internal sealed class SqliteSession : IWriteSession
         _db = db;
         _owner = owner;
         _write = write;
+        _db.Changes = StoreChanges.None;
         _db.Execute(write ? "BEGIN IMMEDIATE" : "BEGIN DEFERRED");
         _open = true;
     }
+
+    public StoreChanges Changes => _write ? _db.Changes : StoreChanges.None;
 
     public ISealStore Seal => field ??= new SqliteSealStore(_db);
 

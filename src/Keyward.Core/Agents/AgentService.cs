@@ -209,16 +209,7 @@ public sealed class AgentService
             audit.AddDetail("session_accessor", session_.Accessor);
             return new SessionGrant(token, session_, tenant.Id, Renewable(session_, parent));
         });
-        try
-        {
-            return await exchange;
-        }
-        catch (KeywardException refusal) when (refusal.KeepsChanges)
-        {
-            _tokens.InvalidateCache();
-            _exposure.Committed();
-            throw;
-        }
+        return await exchange;
     }
 
     /// <summary>Why the used-mark was not won: replayed (revoke what the first exchange produced), revoked or expired.</summary>
@@ -261,7 +252,7 @@ public sealed class AgentService
     {
         caller.RequireAgent();
         var accessor = caller.Token.Accessor;
-        return await _tokens.RevokeAsync(() => _committer.ExecuteAsync(audit, session => RenewInTransactionAsync(session, accessor, increment)));
+        return await _committer.ExecuteAsync(audit, session => RenewInTransactionAsync(session, accessor, increment));
     }
 
     /// <summary>The one renewal rule, shared by <c>/v1/auth/renew</c> and renewal of a token lease.</summary>
@@ -340,7 +331,7 @@ public sealed class AgentService
 
     /// <summary>Records the revocation of a derived id under its session, found within <paramref name="scope"/>; drops cached authentications around the commit.</summary>
     private Task RevokeDerivedInTransactionAsync(string tenantUid, string? scope, string sessionAccessor, string hash, AuditDraft audit) =>
-        _tokens.RevokeAsync(() => _committer.ExecuteAsync(audit, async session =>
+        _committer.ExecuteAsync(audit, async session =>
         {
             var target = await TokenTree.ResolveInScopeAsync(session, tenantUid, scope, sessionAccessor);
             if (target.Kind != TokenKind.Agent)
@@ -352,17 +343,17 @@ public sealed class AgentService
             var revoked = await TokenTree.RevokeDerivedAsync(session, target, hash, RevocationReasons.Revoked, _time.GetUtcNow());
             audit.AddDetail("already_revoked", revoked ? "false" : "true");
             return true;
-        }));
+        });
 
     private Task<RevocationCounts> RevokeInScopeAsync(string tenantUid, string? scope, string accessor, string reason, AuditDraft audit) =>
-        _tokens.RevokeAsync(() => _committer.ExecuteAsync(audit, async session =>
+        _committer.ExecuteAsync(audit, async session =>
         {
             var target = await TokenTree.ResolveInScopeAsync(session, tenantUid, scope, accessor);
             var counts = await _tree.RevokeSubtreeAsync(session, target, reason, _time.GetUtcNow());
             audit.AddDetail("revoked_accessor", target.Accessor);
             counts.AddTo(audit);
             return counts;
-        }));
+        });
 
     /// <summary><c>POST /v1/runs/{run_id}/complete</c>: revokes every token and lease of the run within the caller's reach.</summary>
     public async Task<RevocationCounts> CompleteRunAsync(Principal caller, string runId, AuditDraft audit)
@@ -371,7 +362,7 @@ public sealed class AgentService
         Names.RequireName("run_id", runId);
         audit.Path = "runs/" + runId;
         var scope = caller.Kind is TokenKind.Admin or TokenKind.Orchestrator ? caller.TreeScope() : throw KeywardErrors.OrchestratorOrAdminRequired();
-        return await _tokens.RevokeAsync(() => _committer.ExecuteAsync(audit, async session =>
+        return await _committer.ExecuteAsync(audit, async session =>
         {
             var now = _time.GetUtcNow();
             var tokens = await session.Tokens.RevokeRunAsync(tenant.Uid, runId, scope, now, RevocationReasons.RunComplete);
@@ -381,7 +372,7 @@ public sealed class AgentService
                 new { run_id = runId, reason = RevocationReasons.RunComplete, tokens, leases }, subjectAccessor: scope);
             counts.AddTo(audit);
             return counts;
-        }));
+        });
     }
 
     /// <summary><c>GET /v1/runs/{run_id}/tokens</c>: the run's token tree within the caller's reach, parents first.</summary>

@@ -29,18 +29,16 @@ public sealed class Anomalies
 
     private readonly IKeywardStore _store;
     private readonly GroupCommitter _committer;
-    private readonly TokenService _tokens;
     private readonly TokenTree _tree;
     private readonly ExposureRotation _exposure;
     private readonly TimeProvider _time;
     private readonly ConcurrentDictionary<string, DenyWindow> _denied = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, (AnomalySettings Settings, long At)> _settings = new(StringComparer.Ordinal);
 
-    public Anomalies(IKeywardStore store, GroupCommitter committer, TokenService tokens, TokenTree tree, ExposureRotation exposure, TimeProvider time)
+    public Anomalies(IKeywardStore store, GroupCommitter committer, TokenTree tree, ExposureRotation exposure, TimeProvider time)
     {
         _store = store;
         _committer = committer;
-        _tokens = tokens;
         _tree = tree;
         _exposure = exposure;
         _time = time;
@@ -134,8 +132,8 @@ public sealed class Anomalies
         revocation.AddDetail("derived_id", derived.Id);
         revocation.AddDetail("flagged_session", caller.Token.Accessor);
         var hash = derived.Id[(derived.Id.IndexOf('.', StringComparison.Ordinal) + 1)..];
-        await _tokens.RevokeAsync(() => _committer.ExecuteAsync(revocation, session =>
-            TokenTree.RevokeDerivedAsync(session, caller.Token, hash, RevocationReasons.Anomaly, _time.GetUtcNow())));
+        await _committer.ExecuteAsync(revocation, session =>
+            TokenTree.RevokeDerivedAsync(session, caller.Token, hash, RevocationReasons.Anomaly, _time.GetUtcNow()));
         _denied.TryRemove(derived.Id, out _);
         trigger.AddDetail("auto_lockdown", "derived_token");
     }
@@ -150,7 +148,7 @@ public sealed class Anomalies
             Anomaly = OutOfScope,
         };
         lockdown.AddDetail("denied_in_window", count);
-        await _tokens.RevokeAsync(() => _committer.ExecuteAsync(lockdown, async session =>
+        await _committer.ExecuteAsync(lockdown, async session =>
         {
             var token = await session.Tokens.GetByAccessorAsync(caller.Token.Accessor);
             if (token is null)
@@ -168,12 +166,7 @@ public sealed class Anomalies
             }
 
             return counts;
-        }));
-        if (rotateExposed)
-        {
-            _exposure.Committed();
-        }
-
+        });
         _denied.TryRemove(caller.Token.Accessor, out _);
         trigger.AddDetail("auto_lockdown", "subtree");
     }

@@ -20,18 +20,16 @@ public sealed class LeaseService
 
     private readonly IKeywardStore _store;
     private readonly GroupCommitter _committer;
-    private readonly TokenService _tokens;
     private readonly TokenTree _tree;
     private readonly AgentService _agents;
     private readonly LeaseEngines _engines;
     private readonly TimeProvider _time;
 
-    public LeaseService(IKeywardStore store, GroupCommitter committer, TokenService tokens, TokenTree tree, AgentService agents, LeaseEngines engines, TimeProvider time)
+    public LeaseService(IKeywardStore store, GroupCommitter committer, TokenTree tree, AgentService agents, LeaseEngines engines, TimeProvider time)
     {
         _engines = engines;
         _store = store;
         _committer = committer;
-        _tokens = tokens;
         _tree = tree;
         _agents = agents;
         _time = time;
@@ -76,7 +74,7 @@ public sealed class LeaseService
             }
         }
 
-        return await _tokens.RevokeAsync(() => _committer.ExecuteAsync(audit, async session =>
+        return await _committer.ExecuteAsync(audit, async session =>
         {
             var lease = await ResolveAsync(session, tenant.Uid, scope, id);
             if (lease.Engine == LeaseEngines.TokenEngine)
@@ -99,7 +97,7 @@ public sealed class LeaseService
 
             await session.Leases.SetExpiryAsync(id, next);
             return lease with { ExpiresAt = next };
-        }));
+        });
     }
 
     /// <summary>Now plus the increment (default: the lease's first term), never past the lease's maximum or its owner's expiry.</summary>
@@ -117,11 +115,11 @@ public sealed class LeaseService
         var scope = caller.TreeScope();
         var id = leaseId ?? throw KeywardErrors.MissingField("lease_id");
         audit.Path = id;
-        await _tokens.RevokeAsync(() => _committer.ExecuteAsync(audit, async session =>
+        await _committer.ExecuteAsync(audit, async session =>
         {
             var lease = await ResolveAsync(session, tenant.Uid, scope, id);
             return await RevokeLeasesAsync(session, [lease], audit);
-        }));
+        });
     }
 
     public async Task<int> RevokePrefixAsync(Principal caller, string? prefix, AuditDraft audit)
@@ -130,11 +128,11 @@ public sealed class LeaseService
         var scope = caller.TreeScope();
         var valid = ValidPrefix(prefix ?? throw KeywardErrors.MissingField("prefix"), allowEmpty: false);
         audit.Path = valid;
-        return await _tokens.RevokeAsync(() => _committer.ExecuteAsync(audit, async session =>
+        return await _committer.ExecuteAsync(audit, async session =>
         {
             var leases = await session.Leases.ListAsync(tenant.Uid, scope, valid, includeRevoked: false, MaxRevokePrefix);
             return await RevokeLeasesAsync(session, leases, audit);
-        }));
+        });
     }
 
     private async Task<int> RevokeLeasesAsync(IWriteSession session, IReadOnlyList<LeaseRecord> leases, AuditDraft audit)

@@ -1,6 +1,5 @@
 using Keyward.Core.Audit;
 using Keyward.Core.Policies;
-using Keyward.Core.Secrets;
 using Keyward.Core.Storage;
 using Keyward.Core.Tenants;
 
@@ -21,24 +20,21 @@ public sealed class ExposureRotation
     public const int MaxSecrets = 1_000;
 
     private readonly TenantKeyRings _rings;
-    private readonly SecretRowCache _rows;
 
-    public ExposureRotation(TenantKeyRings rings, SecretRowCache rows)
+    public ExposureRotation(TenantKeyRings rings)
     {
         _rings = rings;
-        _rows = rows;
     }
 
     /// <summary>
     /// Inside <paramref name="session"/>: stages and promotes a generated value for every secret of the tenant that
     /// one of <paramref name="exposedBy"/> allows to read and that has a generator. Records <c>rotated_exposed</c>
-    /// (and <c>rotated_exposed_skipped</c> when over <see cref="MaxSecrets"/>) on <paramref name="audit"/>. The
-    /// caller calls <see cref="Committed"/> once the transaction has committed.
+    /// (and <c>rotated_exposed_skipped</c> when over <see cref="MaxSecrets"/>) on <paramref name="audit"/>. The group
+    /// committer drops the cached secret rows around the commit.
     /// </summary>
     internal async Task<int> RotateAsync(
         IWriteSession session, string tenantUid, IReadOnlyList<RuleSet> exposedBy, DateTimeOffset now, AuditDraft audit)
     {
-        _rows.Invalidate();
         var ring = await _rings.GetAsync(tenantUid);
         var rotated = 0;
         var skipped = 0;
@@ -86,7 +82,4 @@ public sealed class ExposureRotation
 
         return rotated;
     }
-
-    /// <summary>After the rotating transaction committed: no cached row of the old values outlives it.</summary>
-    public void Committed() => _rows.Invalidate();
 }

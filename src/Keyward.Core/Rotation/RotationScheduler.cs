@@ -44,7 +44,6 @@ public sealed class RotationScheduler : IAsyncDisposable
     private readonly GroupCommitter _committer;
     private readonly TenantKeyRings _rings;
     private readonly TenantDirectory _tenants;
-    private readonly SecretRowCache _rows;
     private readonly RotationService _rotation;
     private readonly KeyHierarchy _keys;
     private readonly TimeProvider _time;
@@ -52,14 +51,13 @@ public sealed class RotationScheduler : IAsyncDisposable
     private readonly PeriodicLoop _loop = new();
 
     public RotationScheduler(
-        GroupCommitter committer, TenantKeyRings rings, TenantDirectory tenants, SecretRowCache rows, RotationService rotation, KeyHierarchy keys,
+        GroupCommitter committer, TenantKeyRings rings, TenantDirectory tenants, RotationService rotation, KeyHierarchy keys,
         TimeProvider time, ILogger<RotationScheduler> logger)
     {
         _rotation = rotation;
         _committer = committer;
         _rings = rings;
         _tenants = tenants;
-        _rows = rows;
         _keys = keys;
         _time = time;
         _logger = logger;
@@ -119,7 +117,7 @@ public sealed class RotationScheduler : IAsyncDisposable
 
         var ring = await _rings.GetAsync(tenantUid);
         var stage = Draft(tenant, path, "secret.rotate.stage");
-        var staged = await _rows.MutateAsync(() => _committer.ExecuteAsync(stage, async session =>
+        var staged = await _committer.ExecuteAsync(stage, async session =>
         {
             var now = _time.GetUtcNow();
             if (!await session.Secrets.HoldsRotationClaimAsync(tenantUid, path, NodeId, now)
@@ -143,7 +141,7 @@ public sealed class RotationScheduler : IAsyncDisposable
             stage.Version = metadata.PendingVersion;
             stage.Epoch = metadata.Epoch;
             return metadata.PendingVersion;
-        }));
+        });
 
         if (staged is not { } version)
         {
@@ -171,7 +169,7 @@ public sealed class RotationScheduler : IAsyncDisposable
         // during the verification call, say), nothing is promoted; the claim is released, so the next pass checks that one.
         var promote = Draft(tenant, path, "secret.promote.scheduled");
         promote.Version = version;
-        var done = await _rows.MutateAsync(() => _committer.ExecuteAsync(promote, async session =>
+        var done = await _committer.ExecuteAsync(promote, async session =>
         {
             var now = _time.GetUtcNow();
             if (!await session.Secrets.HoldsRotationClaimAsync(tenantUid, path, NodeId, now)
@@ -205,7 +203,7 @@ public sealed class RotationScheduler : IAsyncDisposable
             await session.Secrets.ReleaseRotationClaimAsync(tenantUid, path, NodeId);
             promote.Epoch = metadata.Epoch;
             return metadata;
-        }));
+        });
 
         if (done is not null)
         {

@@ -37,16 +37,14 @@ public sealed class RotationService
     private readonly IKeywardStore _store;
     private readonly GroupCommitter _committer;
     private readonly TenantKeyRings _rings;
-    private readonly SecretRowCache _rows;
     private readonly PromotionGuards _guards;
     private readonly TimeProvider _time;
 
-    public RotationService(IKeywardStore store, GroupCommitter committer, TenantKeyRings rings, SecretRowCache rows, PromotionGuards guards, TimeProvider time)
+    public RotationService(IKeywardStore store, GroupCommitter committer, TenantKeyRings rings, PromotionGuards guards, TimeProvider time)
     {
         _store = store;
         _committer = committer;
         _rings = rings;
-        _rows = rows;
         _guards = guards;
         _time = time;
     }
@@ -89,7 +87,7 @@ public sealed class RotationService
         }
 
         var ring = await _rings.GetAsync(tenant.Uid);
-        return await _rows.MutateAsync(() => _committer.ExecuteAsync(audit, async session =>
+        return await _committer.ExecuteAsync(audit, async session =>
         {
             var now = _time.GetUtcNow();
             var metadata = await RequireMetadataAsync(session, tenant.Uid, path);
@@ -106,7 +104,7 @@ public sealed class RotationService
             audit.Version = version;
             audit.Epoch = metadata.Epoch;
             return new RotationResult(version, promote ? SecretStage.Current : SecretStage.Pending, now, promote ? metadata.Epoch : null);
-        }));
+        });
     }
 
     /// <summary><c>POST /v1/secrets/{path}/promote {version}</c>: the pending version becomes current.</summary>
@@ -130,7 +128,7 @@ public sealed class RotationService
         // Outside any transaction: the verification call and the engine managing the secret check the pending value
         // first; if either cannot, nothing is promoted. The transaction then promotes only what they checked.
         var checkedPending = await GuardAsync(tenant.Uid, path, wanted, caller);
-        return await _rows.MutateAsync(() => _committer.ExecuteAsync(audit, async session =>
+        return await _committer.ExecuteAsync(audit, async session =>
         {
             var metadata = await RequireMetadataAsync(session, tenant.Uid, path);
             switch (await ChangedSinceCheckAsync(session, metadata, checkedPending))
@@ -149,7 +147,7 @@ public sealed class RotationService
             metadata = await MakeCurrentAsync(session, metadata, wanted, "promote", _time.GetUtcNow());
             audit.Epoch = metadata.Epoch;
             return (wanted, metadata.Epoch);
-        }));
+        });
     }
 
     /// <summary><c>POST /v1/secrets/{path}/rollback</c>: the previous version becomes current again, and the current one previous.</summary>
@@ -158,7 +156,7 @@ public sealed class RotationService
         audit.Path = path;
         SecretPath.Require(path);
         var tenant = caller.Require(path, Capability.Rotate);
-        return await _rows.MutateAsync(() => _committer.ExecuteAsync(audit, async session =>
+        return await _committer.ExecuteAsync(audit, async session =>
         {
             var metadata = await RequireMetadataAsync(session, tenant.Uid, path);
             if (metadata.Rotation?.ManagedBy is { } managedBy)
@@ -176,7 +174,7 @@ public sealed class RotationService
             metadata = await MakeCurrentAsync(session, metadata, previous, "rollback", _time.GetUtcNow());
             audit.Epoch = metadata.Epoch;
             return (previous, metadata.Epoch);
-        }));
+        });
     }
 
     /// <summary>
@@ -188,11 +186,8 @@ public sealed class RotationService
     public async Task<SecretRead> CountedReadAsync(Tenant tenant, string path, long? version, AuditDraft audit)
     {
         var ring = await _rings.GetAsync(tenant.Uid);
-        var rotated = false;
-        try
+        return await _committer.ExecuteAsync(audit, async session =>
         {
-            return await _committer.ExecuteAsync(audit, async session =>
-            {
             var (metadata, stored) = await session.Secrets.ReadAsync(tenant.Uid, path, version) ?? throw KeywardErrors.SecretNotFound(path);
             if (metadata.CurrentVersion == 0)
             {
@@ -206,7 +201,7 @@ public sealed class RotationService
             var data = SecretWrites.Open(ring, readable);
             try
             {
-                rotated = await CountCurrentUseAsync(session, ring, metadata, readable.Version, audit);
+                await CountCurrentUseAsync(session, ring, metadata, readable.Version, audit);
                 return new SecretRead(path, readable.Version, readable.CreatedAt, data) { Epoch = metadata.Epoch, Stage = metadata.StageOf(readable.Version) };
             }
             catch
@@ -214,15 +209,7 @@ public sealed class RotationService
                 CryptographicOperations.ZeroMemory(data);
                 throw;
             }
-            });
-        }
-        finally
-        {
-            if (rotated)
-            {
-                UsesRotated();
-            }
-        }
+        });
     }
 
     /// <summary>
@@ -231,7 +218,7 @@ public sealed class RotationService
     /// version counts — a version pinned to the previous one counts nothing. The N-th use of the current version rotates and
     /// promotes in that transaction. Concurrent uses are serialized on the counter, so exactly every N-th use rotates.
     /// </summary>
-    /// <returns>Whether the use rotated the secret: then the caller calls <see cref="UsesRotated"/> once its transaction committed.</returns>
+    /// <returns>Whether the use rotated the secret.</returns>
     public async Task<bool> CountUseAsync(IWriteSession session, string tenantUid, string path, long version, AuditDraft audit)
     {
         ArgumentNullException.ThrowIfNull(session);
@@ -242,9 +229,6 @@ public sealed class RotationService
 
         return await CountCurrentUseAsync(session, await _rings.GetAsync(tenantUid), metadata, version, audit);
     }
-
-    /// <summary>After the commit of a use that rotated: no row cached meanwhile is served (as <see cref="SecretRowCache.MutateAsync{T}"/>).</summary>
-    public void UsesRotated() => _rows.Invalidate();
 
     private async Task<bool> CountCurrentUseAsync(IWriteSession session, KeyRing ring, SecretMetadata metadata, long version, AuditDraft audit)
     {
@@ -260,8 +244,6 @@ public sealed class RotationService
             return false;
         }
 
-        // Cached rows are made stale before the commit, and again after it by the caller (UsesRotated).
-        _rows.Invalidate();
         var next = await StageAsync(session, ring, metadata, null, promote: true, "max_uses", _time.GetUtcNow());
         audit.AddDetail("rotated_to", next.CurrentVersion);
         return true;

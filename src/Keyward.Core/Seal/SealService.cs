@@ -259,7 +259,7 @@ public sealed class SealService
     public async Task RevokeRootTokensAsync(Principal caller, AuditDraft audit)
     {
         caller.RequireRoot();
-        var count = await _tokens.RevokeAsync(() => _committer.ExecuteAsync(audit, session => session.Tokens.RevokeRootTokensAsync(_time.GetUtcNow())));
+        var count = await _committer.ExecuteAsync(audit, session => session.Tokens.RevokeRootTokensAsync(_time.GetUtcNow()));
         KeywardLog.RootTokensRevoked(_logger, count);
     }
 
@@ -313,7 +313,7 @@ public sealed class SealService
     {
         var (token, record) = _tokens.Mint(TokenKind.Root, null, null, null, "root", token: rootToken);
         audit.AddDetail("root_accessor", record.Accessor);
-        await _tokens.RevokeAsync(() => _committer.ExecuteAsync(audit, async session =>
+        await _committer.ExecuteAsync(audit, async session =>
         {
             await session.Tokens.RevokeRootTokensAsync(_time.GetUtcNow());
             if (await session.Tokens.GetByHashAsync(record.Hash) is { } same)
@@ -324,7 +324,7 @@ public sealed class SealService
 
             await session.Tokens.InsertAsync(record);
             return true;
-        }));
+        });
         return token;
     }
 

@@ -20,7 +20,7 @@ namespace Keyward.Core.Secrets;
 /// (<see cref="Audit.AuditDraft.CachedRowGeneration"/>); if it has, the read is done again from the store. A write on
 /// another node is thus read here at once, as without the cache.
 /// </remarks>
-public sealed class SecretRowCache
+public sealed class SecretRowCache : Storage.IStoreCache
 {
     /// <summary>Most entries kept.</summary>
     public const int MaxEntries = 20_000;
@@ -163,33 +163,14 @@ public sealed class SecretRowCache
         }
     }
 
-    /// <summary>Runs a secret mutation so that no cached row outlives it.</summary>
-    public async Task<T> MutateAsync<T>(Func<Task<T>> mutation)
-    {
-        ArgumentNullException.ThrowIfNull(mutation);
-        Invalidate();
-        try
-        {
-            return await mutation();
-        }
-        finally
-        {
-            Invalidate();
-        }
-    }
-
     /// <summary>
-    /// Makes every cached row stale. A mutation that only learns inside its transaction that it changes a secret (a
-    /// counted read that rotates) calls this before its commit and again after it, as <see cref="MutateAsync{T}"/> does.
+    /// Makes every cached row stale. The group committer calls it before and after the commit of any batch that changed a
+    /// secret or a version (<see cref="Storage.StoreChanges.SecretRows"/>), whichever operation made the change.
     /// </summary>
     public void Invalidate() => Interlocked.Increment(ref _generation);
 
-    public Task MutateAsync(Func<Task> mutation) =>
-        MutateAsync(async () =>
-        {
-            await mutation();
-            return true;
-        });
+    /// <summary>Stale once a commit changed a secret or a version (not on budget counts, lease inserts or audit records).</summary>
+    public Storage.StoreChanges Watches => Storage.StoreChanges.SecretRows;
 
     private void Clear()
     {

@@ -86,7 +86,7 @@ public sealed class SecretService
         }
 
         var ring = await _rings.GetAsync(tenant.Uid);
-        return await _rows.MutateAsync(() => _committer.ExecuteAsync(audit, async session =>
+        return await _committer.ExecuteAsync(audit, async session =>
         {
             var now = _time.GetUtcNow();
             var metadata = await session.Secrets.GetMetadataAsync(tenant.Uid, path);
@@ -111,7 +111,7 @@ public sealed class SecretService
             await SecretWrites.PruneAsync(session, metadata);
             await EventLog.AppendAsync(session, tenant.Uid, EventTypes.SecretWritten, now, new { path, version, epoch = metadata.Epoch }, path: path);
             return new SecretWrite(version, now, metadata.Epoch);
-        }));
+        });
     }
 
     /// <summary>
@@ -295,7 +295,7 @@ public sealed class SecretService
             ValidateCustomMetadata(customMetadata);
         }
 
-        await _rows.MutateAsync(() => _committer.ExecuteAsync(audit, async session =>
+        await _committer.ExecuteAsync(audit, async session =>
         {
             var now = _time.GetUtcNow();
             var existing = await session.Secrets.GetMetadataAsync(tenant.Uid, path);
@@ -325,7 +325,7 @@ public sealed class SecretService
 
             await session.Secrets.UpsertMetadataAsync(metadata);
             await SecretWrites.PruneAsync(session, metadata);
-        }));
+        });
     }
 
     /// <summary>Soft delete: the latest version when none are named.</summary>
@@ -354,7 +354,7 @@ public sealed class SecretService
         audit.Path = path;
         SecretPath.Require(path);
         var tenant = caller.Require(path, Capability.Delete);
-        await _rows.MutateAsync(() => _committer.ExecuteAsync(audit, async session =>
+        await _committer.ExecuteAsync(audit, async session =>
         {
             if (await session.Secrets.GetMetadataAsync(tenant.Uid, path) is { Rotation.ManagedBy: { } managedBy })
             {
@@ -367,7 +367,7 @@ public sealed class SecretService
             }
 
             await EventLog.AppendAsync(session, tenant.Uid, EventTypes.SecretDeleted, _time.GetUtcNow(), new { path, action = "delete_all" }, path: path);
-        }));
+        });
         await _store.PurgeDeletedDataAsync();
     }
 
@@ -396,7 +396,7 @@ public sealed class SecretService
             throw KeywardErrors.InvalidField("versions", $"must be 1 to {MaxVersionsPerCall} positive version numbers");
         }
 
-        await _rows.MutateAsync(() => _committer.ExecuteAsync(audit, async session =>
+        await _committer.ExecuteAsync(audit, async session =>
         {
             var metadata = await session.Secrets.GetMetadataAsync(tenant.Uid, path);
             if (metadata is null || metadata.CurrentVersion == 0)
@@ -421,7 +421,7 @@ public sealed class SecretService
             var now = _time.GetUtcNow();
             await change(session, tenant.Uid, targets, now);
             await EventLog.AppendAsync(session, tenant.Uid, @event.Type, now, new { path, versions = targets, action = @event.Action }, path: path);
-        }));
+        });
     }
 
     private static void ValidateCustomMetadata(IReadOnlyDictionary<string, string> metadata)

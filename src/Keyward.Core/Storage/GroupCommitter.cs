@@ -51,8 +51,17 @@ public sealed class GroupCommitter : IAsyncDisposable
     private long _auditRecords;
     private long _cachedReadsRedone;
 
-    public GroupCommitter(IKeywardStore store, KeyHierarchy keys, TimeProvider time, ILogger<GroupCommitter> logger)
+    private readonly IStoreCache[] _caches;
+
+    /// <param name="store">The store every batch commits to.</param>
+    /// <param name="keys">The key hierarchy (the audit chain's keys).</param>
+    /// <param name="time">The clock.</param>
+    /// <param name="logger">Where commit failures and checkpoints are logged.</param>
+    /// <param name="caches">The node's caches of stored rows: each is invalidated before and after the commit of a batch
+    /// that changed what it watches (<see cref="IWriteSession.Changes"/>), whatever operation made the change.</param>
+    public GroupCommitter(IKeywardStore store, KeyHierarchy keys, TimeProvider time, ILogger<GroupCommitter> logger, IEnumerable<IStoreCache>? caches = null)
     {
+        _caches = caches?.ToArray() ?? [];
         _store = store;
         _keys = keys;
         _time = time;
@@ -277,6 +286,7 @@ public sealed class GroupCommitter : IAsyncDisposable
 
         IWriteSession? session = null;
         AuditChain.Hasher? chain = null;
+        var changes = StoreChanges.None;
         var batchStarted = Stopwatch.GetTimestamp();
         try
         {
@@ -348,6 +358,11 @@ public sealed class GroupCommitter : IAsyncDisposable
             // The head is written with its MAC: rewritten to hide a cut tail, it no longer verifies.
             head = head with { Mac = AuditChain.HeadMac(root.AuditCheckpoint, head.Seq, head.Hash) };
 
+            // The caches of what the batch changed are made stale before the commit and again after it: a reader that took
+            // a generation before the commit and read the store before it cannot keep what it read.
+            changes = session.Changes;
+            InvalidateCaches(changes);
+
             // The records, the checkpoint, the new head and COMMIT: one round trip on an engine that can batch them.
             var started = Stopwatch.GetTimestamp();
             var commit = await session.CommitAuditedAsync(records, checkpoint, head, assumed, assumed is null ? null : cachedRowGeneration);
@@ -383,6 +398,9 @@ public sealed class GroupCommitter : IAsyncDisposable
             }
 
             Interlocked.Exchange(ref _latestEventId, latestEventId);
+            // The caches' second drop, before any operation of the batch is acknowledged.
+            InvalidateCaches(changes);
+            changes = StoreChanges.None;
             batch.ForEach(i => i.Complete());
             Committed?.Invoke();
             return BatchOutcome.Done;
@@ -402,6 +420,26 @@ public sealed class GroupCommitter : IAsyncDisposable
             if (session is not null)
             {
                 await session.DisposeAsync();
+            }
+
+            // A batch that failed or gave up (nothing of it committed): its caches were dropped before the attempt; once more
+            // costs little and leaves nothing read during the attempt behind.
+            InvalidateCaches(changes);
+        }
+    }
+
+    private void InvalidateCaches(StoreChanges changes)
+    {
+        if (changes == StoreChanges.None)
+        {
+            return;
+        }
+
+        foreach (var cache in _caches)
+        {
+            if ((cache.Watches & changes) != 0)
+            {
+                cache.Invalidate();
             }
         }
     }

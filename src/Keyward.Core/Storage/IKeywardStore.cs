@@ -143,6 +143,12 @@ public interface IStoreSession : IAsyncDisposable
 
 public interface IWriteSession : IStoreSession
 {
+    /// <summary>
+    /// What the statements this session ran so far change for node caches (<see cref="StoreStatements.Changes"/>), rolled-back
+    /// savepoints included (an extra invalidation is harmless). An engine that cannot tell answers <see cref="StoreChanges.All"/>.
+    /// </summary>
+    StoreChanges Changes => StoreChanges.All;
+
     /// <summary>Starts a nested scope so one operation of a group commit can roll back alone.</summary>
     Task SavepointAsync(CancellationToken cancellationToken = default);
 

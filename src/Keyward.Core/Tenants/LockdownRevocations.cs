@@ -19,12 +19,10 @@ public sealed class LockdownRevocations
     private readonly IKeywardStore _store;
     private readonly GroupCommitter _committer;
     private readonly LeaseEngines _engines;
-    private readonly TokenService _tokens;
     private readonly ConcurrentDictionary<string, Lazy<Task>> _running = new(StringComparer.Ordinal);
 
-    public LockdownRevocations(IKeywardStore store, GroupCommitter committer, LeaseEngines engines, TokenService tokens)
+    public LockdownRevocations(IKeywardStore store, GroupCommitter committer, LeaseEngines engines)
     {
-        _tokens = tokens;
         _store = store;
         _committer = committer;
         _engines = engines;
@@ -78,9 +76,8 @@ public sealed class LockdownRevocations
                 });
                 if (done)
                 {
-                    // Records cached before their rows were marked must be re-read before the tenant is let in again
-                    // (the unlock commits after this; until then the tenant answers 423 to all of them).
-                    _tokens.InvalidateCache();
+                    // Records cached before their rows were marked are re-read: the commits that marked them dropped the
+                    // token cache (the unlock commits after this; until then the tenant answers 423 to all of them).
                     return;
                 }
             }

@@ -20,18 +20,16 @@ public sealed class RewrapJobs
     private readonly IKeywardStore _store;
     private readonly GroupCommitter _committer;
     private readonly TenantKeyRings _rings;
-    private readonly Secrets.SecretRowCache _rows;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly ConcurrentDictionary<string, RewrapJob> _jobs = new(StringComparer.Ordinal);
 
     public RewrapJobs(
-        IKeywardStore store, GroupCommitter committer, TenantKeyRings rings, Secrets.SecretRowCache rows, TimeProvider time, ILogger<RewrapJobs> logger)
+        IKeywardStore store, GroupCommitter committer, TenantKeyRings rings, TimeProvider time, ILogger<RewrapJobs> logger)
     {
         _store = store;
         _committer = committer;
         _rings = rings;
-        _rows = rows;
         _time = time;
         _logger = logger;
     }
@@ -88,7 +86,7 @@ public sealed class RewrapJobs
                     }
                 }
 
-                var replaced = await _rows.MutateAsync(() => _committer.ExecuteAsync(null, async session =>
+                var replaced = await _committer.ExecuteAsync(null, async session =>
                 {
                     var count = 0;
                     foreach (var (old, ciphertext) in replacements)
@@ -100,7 +98,7 @@ public sealed class RewrapJobs
                     }
 
                     return count;
-                }));
+                });
                 job.AddDone(replaced);
                 cursor = (batch[^1].Path, batch[^1].Version);
                 KeywardLog.RewrapProgress(_logger, job.Id, job.TenantId, job.Done, job.Total, job.Failed, "running");

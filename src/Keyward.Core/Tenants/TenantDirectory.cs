@@ -7,7 +7,7 @@ namespace Keyward.Core.Tenants;
 /// A node-local cache of tenants by uid for the request path. Any state change bumps a generation, and entries
 /// read under an older generation are re-read, so a lock or deletion is never hidden by the cache.
 /// </summary>
-public sealed class TenantDirectory
+public sealed class TenantDirectory : Storage.IStoreCache
 {
     private readonly IKeywardStore _store;
     private readonly ConcurrentDictionary<string, (Tenant Tenant, long Generation)> _byUid = new(StringComparer.Ordinal);
@@ -38,4 +38,7 @@ public sealed class TenantDirectory
 
     /// <summary>Call before and after committing any tenant state change.</summary>
     public void Invalidate() => Interlocked.Increment(ref _generation);
+
+    /// <summary>Stale once a commit changed a tenant (its state, its lockdown epoch).</summary>
+    public Storage.StoreChanges Watches => Storage.StoreChanges.Tenants;
 }

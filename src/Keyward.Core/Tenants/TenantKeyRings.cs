@@ -12,7 +12,7 @@ namespace Keyward.Core.Tenants;
 /// root-derived wrapping key) and serves each tenant's unwrapped, read-only <see cref="KeyRing"/> from memory.
 /// All rings are zeroed when the server seals and a tenant's ring when it is deleted.
 /// </summary>
-public sealed class TenantKeyRings
+public sealed class TenantKeyRings : IStoreCache
 {
     private readonly IKeywardStore _store;
     private readonly KeyHierarchy _keys;
@@ -101,6 +101,11 @@ public sealed class TenantKeyRings
     /// tenant); a ring whose versions did not change is kept. Cheap: a counter.
     /// </summary>
     public void MarkStale() => Interlocked.Increment(ref _generation);
+
+    /// <summary>Stale once a commit changed a tenant's key versions (a rotation, an offboarding).</summary>
+    public StoreChanges Watches => StoreChanges.KeyRings;
+
+    void IStoreCache.Invalidate() => MarkStale();
 
     private async Task RetireAsync(KeyRing ring)
     {

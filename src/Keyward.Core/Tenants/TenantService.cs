@@ -22,7 +22,6 @@ public sealed class TenantService
     private readonly IKeywardStore _store;
     private readonly GroupCommitter _committer;
     private readonly TenantKeyRings _rings;
-    private readonly TenantDirectory _directory;
     private readonly TokenService _tokens;
     private readonly Secrets.SecretRowCache _rows;
     private readonly RewrapJobs _rewrap;
@@ -35,7 +34,6 @@ public sealed class TenantService
         IKeywardStore store,
         GroupCommitter committer,
         TenantKeyRings rings,
-        TenantDirectory directory,
         TokenService tokens,
         Secrets.SecretRowCache rows,
         RewrapJobs rewrap,
@@ -47,7 +45,6 @@ public sealed class TenantService
         _store = store;
         _committer = committer;
         _rings = rings;
-        _directory = directory;
         _tokens = tokens;
         _rows = rows;
         _rewrap = rewrap;
@@ -117,12 +114,7 @@ public sealed class TenantService
         caller.RequireRoot();
         audit.TenantId = id;
         string? uid = null;
-        var (revoked, destroyed) = await _rows.MutateAsync(() => _tokens.RevokeAsync(async () =>
-        {
-            _directory.Invalidate();
-            try
-            {
-                return await _committer.ExecuteAsync(audit, async session =>
+        var (revoked, destroyed) = await _committer.ExecuteAsync(audit, async session =>
                 {
                     var tenant = await session.Tenants.GetByIdAsync(id);
                     if (tenant is null || tenant.State == TenantState.Retired)
@@ -145,12 +137,6 @@ public sealed class TenantService
                     audit.AddDetail("destroyed_key_versions", keys);
                     return (tokens, keys);
                 });
-            }
-            finally
-            {
-                _directory.Invalidate();
-            }
-        }));
 
         if (uid is not null)
         {
@@ -323,12 +309,7 @@ public sealed class TenantService
         var started = _time.GetTimestamp();
         var incidentId = Ids.NewIncidentId();
         string? lockedUid = null;
-        var incident = await _tokens.RevokeAsync(async () =>
-        {
-            _directory.Invalidate();
-            try
-            {
-                return await _committer.ExecuteAsync(audit, async session =>
+        var incident = await _committer.ExecuteAsync(audit, async session =>
                 {
                     var tenant = await session.Tenants.GetByIdAsync(id);
                     if (tenant is null || tenant.State is TenantState.Retired or TenantState.Deleting)
@@ -359,12 +340,6 @@ public sealed class TenantService
                     audit.AddDetail("revoke_ms", took.TotalMilliseconds.ToString("F1", System.Globalization.CultureInfo.InvariantCulture));
                     return result;
                 });
-            }
-            finally
-            {
-                _directory.Invalidate();
-            }
-        });
 
         incident = incident with { Took = _time.GetElapsedTime(started) };
         _ = MarkRevokedAsync(lockedUid!);
@@ -401,31 +376,23 @@ public sealed class TenantService
             }
         }
 
-        _directory.Invalidate();
-        try
+        await _committer.ExecuteAsync(audit, async session =>
         {
-            await _committer.ExecuteAsync(audit, async session =>
+            var tenant = await session.Tenants.GetByIdAsync(id);
+            if (tenant is null || tenant.State is TenantState.Retired or TenantState.Deleting)
             {
-                var tenant = await session.Tenants.GetByIdAsync(id);
-                if (tenant is null || tenant.State is TenantState.Retired or TenantState.Deleting)
-                {
-                    throw KeywardErrors.TenantNotFound(id);
-                }
+                throw KeywardErrors.TenantNotFound(id);
+            }
 
-                if (tenant.State != TenantState.Locked)
-                {
-                    throw KeywardErrors.TenantNotLocked(id);
-                }
+            if (tenant.State != TenantState.Locked)
+            {
+                throw KeywardErrors.TenantNotLocked(id);
+            }
 
-                var now = _time.GetUtcNow();
-                await session.Tenants.UpdateStateAsync(tenant.Uid, TenantState.Active, now);
-                await EventLog.AppendAsync(session, tenant.Uid, EventTypes.TenantUnlocked, now, new { tenant = id });
-            });
-        }
-        finally
-        {
-            _directory.Invalidate();
-        }
+            var now = _time.GetUtcNow();
+            await session.Tenants.UpdateStateAsync(tenant.Uid, TenantState.Active, now);
+            await EventLog.AppendAsync(session, tenant.Uid, EventTypes.TenantUnlocked, now, new { tenant = id });
+        });
     }
 
     private async Task<Tenant> RequireActiveAsync(string id, bool allowLocked = false)

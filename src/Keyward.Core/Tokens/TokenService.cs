@@ -14,7 +14,7 @@ namespace Keyward.Core.Tokens;
 /// generation before and after its commit, and an entry fetched under an older generation is re-read, so a
 /// revoked token is refused at once — there is no grace period.
 /// </summary>
-public sealed class TokenService
+public sealed class TokenService : IStoreCache
 {
     /// <summary>Bounds the node-local cache; when full it is dropped and refilled from the store.</summary>
     private const int MaxCachedTokens = 200_000;
@@ -301,22 +301,13 @@ public sealed class TokenService
         return record;
     }
 
-    /// <summary>Call before and after committing a revocation: cached authentications are re-checked.</summary>
+    /// <summary>Cached authentications are re-checked (the group committer calls it around the commit of any change of tokens).</summary>
     public void InvalidateCache() => Interlocked.Increment(ref _generation);
 
-    /// <summary>Runs a revocation so that no cached authentication outlives it.</summary>
-    public async Task<T> RevokeAsync<T>(Func<Task<T>> revocation)
-    {
-        InvalidateCache();
-        try
-        {
-            return await revocation();
-        }
-        finally
-        {
-            InvalidateCache();
-        }
-    }
+    /// <summary>Stale once a commit changed a token or a derived token's revocation.</summary>
+    public StoreChanges Watches => StoreChanges.Tokens;
+
+    void IStoreCache.Invalidate() => InvalidateCache();
 
     [StructLayout(LayoutKind.Auto)]
     private readonly record struct HashKey(ulong A, ulong B, ulong C, ulong D)

@@ -132,24 +132,14 @@ public sealed class GatewayForwarder
     }
 
     /// <summary>The call's one durable record, with its budget and — for the current version of a max_uses secret — its use counted.</summary>
-    private async Task CommitRequestAsync(Principal caller, Integration integration, SecretRead read, AuditDraft audit, CancellationToken cancellationToken)
-    {
-        var rotated = false;
-        Func<IWriteSession, Task>? counted = read.CountsUse
-            ? async session => rotated = await _rotation.CountUseAsync(session, caller.Tenant!.Uid, integration.SecretPath, read.Version, audit)
-            : null;
-        try
-        {
-            await _budgets.CommitRequestAsync(caller, integration.Name, integration.Limits.RunBudget, audit, cancellationToken, counted);
-        }
-        finally
-        {
-            if (rotated)
-            {
-                _rotation.UsesRotated();
-            }
-        }
-    }
+    private Task CommitRequestAsync(Principal caller, Integration integration, SecretRead read, AuditDraft audit, CancellationToken cancellationToken) =>
+        _budgets.CommitRequestAsync(
+            caller,
+            integration.Name,
+            integration.Limits.RunBudget,
+            audit,
+            cancellationToken,
+            read.CountsUse ? session => _rotation.CountUseAsync(session, caller.Tenant!.Uid, integration.SecretPath, read.Version, audit) : null);
 
     private async Task SendAsync(
         HttpContext http, string token, string tenantUid, Integration integration, long integrationVersion, HttpRequestMessage request, EchoNeedles needles, AgentBodyContent? body, AuditDraft audit)

@@ -16,18 +16,21 @@ internal sealed class CommitterHarness : IAsyncDisposable
     private readonly TempDirectory _directory;
 
     private readonly ILogger<GroupCommitter> _logger;
+    private readonly IStoreCache[] _caches;
 
     private CommitterHarness(
-        TempDirectory directory, SqliteStore sqlite, IKeywardStore store, KeyHierarchy keys, RootKey root, TimeProvider time, ILogger<GroupCommitter> logger)
+        TempDirectory directory, SqliteStore sqlite, IKeywardStore store, KeyHierarchy keys, RootKey root, TimeProvider time, ILogger<GroupCommitter> logger,
+        IStoreCache[] caches)
     {
         _directory = directory;
         _logger = logger;
+        _caches = caches;
         Sqlite = sqlite;
         Store = store;
         Keys = keys;
         Root = root;
         Time = time;
-        Committer = new GroupCommitter(store, keys, time, logger);
+        Committer = new GroupCommitter(store, keys, time, logger, caches);
     }
 
     /// <summary>The store's data directory (for raw edits, as someone with the disk but not the keys).</summary>
@@ -46,7 +49,8 @@ internal sealed class CommitterHarness : IAsyncDisposable
     public GroupCommitter Committer { get; private set; }
 
     public static async Task<CommitterHarness> StartAsync(
-        TimeProvider? time = null, bool unsealed = true, Func<IKeywardStore, IKeywardStore>? wrap = null, ILogger<GroupCommitter>? logger = null)
+        TimeProvider? time = null, bool unsealed = true, Func<IKeywardStore, IKeywardStore>? wrap = null, ILogger<GroupCommitter>? logger = null,
+        IStoreCache[]? caches = null)
     {
         var directory = new TempDirectory();
         var sqlite = SqliteStore.InDirectory(directory.Path);
@@ -64,14 +68,14 @@ internal sealed class CommitterHarness : IAsyncDisposable
         }
 
         return new CommitterHarness(
-            directory, sqlite, wrap?.Invoke(sqlite) ?? sqlite, keys, root, time ?? TimeProvider.System, logger ?? NullLogger<GroupCommitter>.Instance);
+            directory, sqlite, wrap?.Invoke(sqlite) ?? sqlite, keys, root, time ?? TimeProvider.System, logger ?? NullLogger<GroupCommitter>.Instance, caches ?? []);
     }
 
     /// <summary>Stops the committer and starts a new one on the same store (a server restart).</summary>
     public async Task RestartCommitterAsync()
     {
         await Committer.DisposeAsync();
-        Committer = new GroupCommitter(Store, Keys, Time, _logger);
+        Committer = new GroupCommitter(Store, Keys, Time, _logger, _caches);
     }
 
     public static Tenant NewTenant(string id) =>

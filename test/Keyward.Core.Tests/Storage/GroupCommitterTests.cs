@@ -423,6 +423,67 @@ public sealed class GroupCommitterTests
         await harness.Committer.ExecuteAsync(later, _ => Task.CompletedTask);
     }
 
+    [Fact]
+    public async Task AWritePath_WithNoBracketAtAll_DropsExactlyTheCachesOfWhatItChanged_AroundItsCommit()
+    {
+        // Arrange: one cache per kind of change, each recording when it was dropped relative to the commit
+        var caches = new[] { StoreChanges.SecretRows, StoreChanges.Tokens, StoreChanges.Tenants, StoreChanges.KeyRings }
+            .Select(watch => new RecordingCache(watch)).ToArray();
+        await using var harness = await CommitterHarness.StartAsync(caches: caches);
+        var tenant = CommitterHarness.NewTenant("acme");
+        await harness.Committer.ExecuteAsync(null, s => s.Tenants.TryInsertAsync(tenant));
+        Array.ForEach(caches, c => c.Drops.Clear());
+
+        // Act: a write of a secret version made straight through the store port — no bracket, no service
+        await harness.Committer.ExecuteAsync(null, s => s.Secrets.SetDeletedAsync(tenant.Uid, "app/db", [1], DateTimeOffset.UnixEpoch));
+
+        // Assert: the secret-row cache was dropped before and after the commit, and no other cache was
+        Assert.Equal(2, caches[0].Drops.Count);
+        Assert.All(caches.Skip(1), c => Assert.Empty(c.Drops));
+
+        // Act: a token revoked the same way
+        await harness.Committer.ExecuteAsync(null, s => s.Tokens.RevokeAsync("nobody", DateTimeOffset.UnixEpoch));
+
+        // Assert: the token cache only
+        Assert.Equal((2, 2), (caches[0].Drops.Count, caches[1].Drops.Count));
+        Assert.All(caches.Skip(2), c => Assert.Empty(c.Drops));
+    }
+
+    [Fact]
+    public async Task BudgetCountsLeaseInsertsAndAuditRecords_LeaveEveryCacheWarm()
+    {
+        // Arrange
+        var caches = new[] { StoreChanges.SecretRows, StoreChanges.Tokens, StoreChanges.Tenants, StoreChanges.KeyRings }
+            .Select(watch => new RecordingCache(watch)).ToArray();
+        await using var harness = await CommitterHarness.StartAsync(caches: caches);
+        var tenant = CommitterHarness.NewTenant("acme");
+        await harness.Committer.ExecuteAsync(null, s => s.Tenants.TryInsertAsync(tenant));
+        Array.ForEach(caches, c => c.Drops.Clear());
+
+        // Act: what every gateway call and every credential does, and a read's record
+        await harness.Committer.ExecuteAsync(CommitterHarness.Draft("gateway.request", "acme"), async s =>
+        {
+            await s.Budgets.CountAsync(tenant.Uid, "openai", "run-1", [Keyward.Core.Budgets.BudgetCounter.RunHolder]);
+            await s.Leases.InsertAsync(new Keyward.Core.Leases.LeaseRecord(
+                "creds/x/1", tenant.Uid, "owner", "creds/x", "test", null, DateTimeOffset.UnixEpoch, DateTimeOffset.UnixEpoch.AddHours(1),
+                DateTimeOffset.UnixEpoch.AddHours(1), null));
+        });
+        await harness.Committer.AuditAsync(CommitterHarness.Draft("secret.read", "acme"));
+
+        // Assert
+        Assert.All(caches, c => Assert.Empty(c.Drops));
+    }
+
+    /// <summary>A cache that records when the committer drops it.</summary>
+    private sealed class RecordingCache(StoreChanges watches) : IStoreCache
+    {
+        public StoreChanges Watches { get; } = watches;
+
+        public System.Collections.Concurrent.ConcurrentQueue<DateTimeOffset> Drops { get; } = new();
+
+        public void Invalidate() => Drops.Enqueue(DateTimeOffset.UtcNow);
+    }
+
     private static async Task<(Task Blocker, Action Release)> BlockWriterAsync(
         CommitterHarness harness, AuditDraft? draft = null, Func<IWriteSession, Task>? work = null)
     {

@@ -40,15 +40,13 @@ public sealed class JwtIssuerService
 
     private readonly IKeywardStore _store;
     private readonly GroupCommitter _committer;
-    private readonly TokenService _tokens;
     private readonly Leases.LeaseEngines _engines;
     private readonly TimeProvider _time;
 
-    public JwtIssuerService(IKeywardStore store, GroupCommitter committer, TokenService tokens, Leases.LeaseEngines engines, TimeProvider time)
+    public JwtIssuerService(IKeywardStore store, GroupCommitter committer, Leases.LeaseEngines engines, TimeProvider time)
     {
         _store = store;
         _committer = committer;
-        _tokens = tokens;
         _engines = engines;
         _time = time;
     }
@@ -127,7 +125,7 @@ public sealed class JwtIssuerService
     {
         audit.Path = "auth/jwt/issuers/" + name;
         var tenant = caller.RequireAdmin();
-        return await _tokens.RevokeAsync(() => _committer.ExecuteAsync(audit, async session =>
+        return await _committer.ExecuteAsync(audit, async session =>
         {
             var node = await session.JwtIssuers.DeleteAsync(tenant.Uid, name) ?? throw KeywardErrors.JwtIssuerNotFound(name);
 
@@ -137,7 +135,7 @@ public sealed class JwtIssuerService
             var leases = await session.Leases.RevokeForSubtreeAsync(node, now, _engines.External);
             new RevocationCounts(revoked, leases, await TokenTree.RevokeWrapsOfRevokedAsync(session, tenant.Uid)).AddTo(audit);
             return revoked;
-        }));
+        });
     }
 
     private static string[] Audiences(IReadOnlyList<string>? audiences)
