@@ -244,7 +244,7 @@ public sealed class AgentService
             }
         }
 
-        throw KeywardErrors.BootstrapReplayed().KeepingChanges();
+        throw new RefusalKeepingChanges(KeywardErrors.BootstrapReplayed());
     }
 
     /// <summary><c>POST /v1/auth/renew</c>: never past the role's max_ttl (from creation) or the parent's current expiry.</summary>

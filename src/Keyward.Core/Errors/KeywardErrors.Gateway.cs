@@ -20,7 +20,7 @@ public static partial class KeywardErrors
     // 403
     public static KeywardException GatewayNotAllowed(string integration, string method, string path) =>
         new(403, "gateway_not_allowed", "Not allowed by the integration",
-            $"Integration '{Truncate(integration)}' does not allow {Truncate(method)} {Truncate(path)}.");
+            $"Integration '{Truncate(integration)}' does not allow {Truncate(method)} {Truncate(path)}.") { Kind = RefusalKind.OutOfScope };
 
     // 404
     public static KeywardException IntegrationNotFound(string name) =>
@@ -33,7 +33,7 @@ public static partial class KeywardErrors
     public static KeywardException IntegrationNotUsable(string name) =>
         new(404, "integration_not_found", "Integration not found", $"No integration '{Truncate(name)}' in this tenant.")
         {
-            ConcealedDenial = true,
+            Kind = RefusalKind.OutOfScope,
             AuditDetail = "the token lacks use on the integration's secret",
         };
 

@@ -56,63 +56,63 @@ public static partial class KeywardErrors
 
     // 401
     public static KeywardException MissingToken() =>
-        new(401, "missing_token", "Missing token", "This route needs 'Authorization: Bearer <token>'.");
+        new(401, "missing_token", "Missing token", "This route needs 'Authorization: Bearer <token>'.") { Kind = RefusalKind.Denied };
 
     public static KeywardException InvalidToken() =>
-        new(401, "invalid_token", "Invalid token", "The token is not valid.");
+        new(401, "invalid_token", "Invalid token", "The token is not valid.") { Kind = RefusalKind.Denied };
 
     /// <summary>
     /// A derived token that does not verify: the caller learns only that it is invalid; the audit record gets the
     /// reason (malformed, unknown caveat, tag mismatch, ...), which names no tag or token.
     /// </summary>
     public static KeywardException InvalidDerivedToken(string auditReason) =>
-        new(401, "invalid_token", "Invalid token", "The token is not valid.") { AuditDetail = auditReason };
+        new(401, "invalid_token", "Invalid token", "The token is not valid.") { Kind = RefusalKind.Denied, AuditDetail = auditReason };
 
     public static KeywardException TokenExpired() =>
-        new(401, "token_expired", "Token expired", "The token has expired.");
+        new(401, "token_expired", "Token expired", "The token has expired.") { Kind = RefusalKind.Denied };
 
     public static KeywardException TokenRevoked() =>
-        new(401, "token_revoked", "Token revoked", "The token has been revoked.");
+        new(401, "token_revoked", "Token revoked", "The token has been revoked.") { Kind = RefusalKind.Denied };
 
     /// <summary>A JWT login refused; <paramref name="reason"/> is a short fixed phrase, never anything from the JWT.</summary>
     public static KeywardException InvalidJwt(string reason) =>
-        new(401, "invalid_jwt", "Invalid JWT", $"The JWT was refused: {reason}.");
+        new(401, "invalid_jwt", "Invalid JWT", $"The JWT was refused: {reason}.") { Kind = RefusalKind.Denied };
 
     // 403
     public static KeywardException PermissionDenied(string capability, string? path) =>
         new(403, "permission_denied", "Permission denied",
-            path is null ? $"The token lacks '{capability}'." : $"The token lacks '{capability}' on '{path}'.");
+            path is null ? $"The token lacks '{capability}'." : $"The token lacks '{capability}' on '{path}'.") { Kind = RefusalKind.OutOfScope };
 
     public static KeywardException RootTokenRequired() =>
-        new(403, "root_token_required", "Root token required", "This route is for the operator's root token.");
+        new(403, "root_token_required", "Root token required", "This route is for the operator's root token.") { Kind = RefusalKind.OutOfScope };
 
     public static KeywardException TenantTokenRequired() =>
         new(403, "tenant_token_required", "Tenant token required",
-            "This route needs a tenant token; the root token cannot read or change tenant data (mint an audited tenant admin token first).");
+            "This route needs a tenant token; the root token cannot read or change tenant data (mint an audited tenant admin token first).") { Kind = RefusalKind.OutOfScope };
 
     public static KeywardException ScopeExceedsParent(string detail) =>
-        new(403, "scope_exceeds_parent", "Scope exceeds parent", detail);
+        new(403, "scope_exceeds_parent", "Scope exceeds parent", detail) { Kind = RefusalKind.OutOfScope };
 
     public static KeywardException SpawnNotAllowed(string parentRole, string childRole) =>
-        new(403, "spawn_not_allowed", "Spawn not allowed", $"Role '{Truncate(parentRole)}' may not spawn role '{Truncate(childRole)}' (see its may_spawn).");
+        new(403, "spawn_not_allowed", "Spawn not allowed", $"Role '{Truncate(parentRole)}' may not spawn role '{Truncate(childRole)}' (see its may_spawn).") { Kind = RefusalKind.OutOfScope };
 
     public static KeywardException AgentTokenRequired() =>
-        new(403, "agent_token_required", "Agent token required", "This route needs an agent session token (kws_); derived tokens cannot use it.");
+        new(403, "agent_token_required", "Agent token required", "This route needs an agent session token (kws_); derived tokens cannot use it.") { Kind = RefusalKind.OutOfScope };
 
     public static KeywardException OrchestratorTokenRequired() =>
-        new(403, "orchestrator_token_required", "Orchestrator token required", "This route needs an orchestrator token (kwo_).");
+        new(403, "orchestrator_token_required", "Orchestrator token required", "This route needs an orchestrator token (kwo_).") { Kind = RefusalKind.OutOfScope };
 
     public static KeywardException OrchestratorOrAdminRequired() =>
-        new(403, "orchestrator_or_admin_required", "Orchestrator or admin token required", "This route needs a tenant admin or orchestrator token.");
+        new(403, "orchestrator_or_admin_required", "Orchestrator or admin token required", "This route needs a tenant admin or orchestrator token.") { Kind = RefusalKind.OutOfScope };
 
     public static KeywardException NotRenewable() =>
-        new(403, "not_renewable", "Not renewable", "The session has reached its role's max_ttl or its parent's expiry; it cannot be extended.");
+        new(403, "not_renewable", "Not renewable", "The session has reached its role's max_ttl or its parent's expiry; it cannot be extended.") { Kind = RefusalKind.OutOfScope };
 
     public static KeywardException AdminTokenRequired() =>
-        new(403, "admin_token_required", "Tenant admin token required", "This route needs a tenant admin token.");
+        new(403, "admin_token_required", "Tenant admin token required", "This route needs a tenant admin token.") { Kind = RefusalKind.OutOfScope };
 
     public static KeywardException JwtBindingDenied(string role) =>
-        new(403, "jwt_binding_denied", "JWT binding denied", $"No binding of the issuer grants the role '{Truncate(role)}' to this JWT's subject and claims.");
+        new(403, "jwt_binding_denied", "JWT binding denied", $"No binding of the issuer grants the role '{Truncate(role)}' to this JWT's subject and claims.") { Kind = RefusalKind.OutOfScope };
 
     // 404
     public static KeywardException RouteNotFound(string method, string path) =>
@@ -221,7 +221,7 @@ public static partial class KeywardErrors
             $"Connection '{Truncate(name)}' would point elsewhere (connection_url or username changed): send its password again; the stored one goes only where it went before.");
 
     public static KeywardException EngineHostNotAllowed(string host, string why) =>
-        new(403, "engine_host_not_allowed", "Engine host not allowed", $"Host '{Truncate(host)}' is not allowed: {why}");
+        new(403, "engine_host_not_allowed", "Engine host not allowed", $"Host '{Truncate(host)}' is not allowed: {why}") { Kind = RefusalKind.OutOfScope };
 
     // 413
     public static KeywardException BodyTooLarge(long limit) =>
@@ -232,7 +232,7 @@ public static partial class KeywardErrors
 
     // 423
     public static KeywardException TenantLocked(string id) =>
-        new(423, "tenant_locked", "Tenant locked", $"Tenant '{id}' is locked down.");
+        new(423, "tenant_locked", "Tenant locked", $"Tenant '{id}' is locked down.") { Kind = RefusalKind.Denied };
 
     // 429
     public static KeywardException TooManyStreams(int limit) =>

@@ -43,27 +43,61 @@ public sealed class KeywardException : Exception
     public string? AuditDetail { get; init; }
 
     /// <summary>
-    /// A refusal whose operation's changes must still commit (a bootstrap replay revokes the leaked session and then
-    /// answers 409): the group committer keeps its savepoint instead of rolling it back.
+    /// What kind of refusal this is, said by the error that was built (<see cref="KeywardErrors"/>), never read from the
+    /// status: a concealed denial, for one, answers 404 exactly like a missing thing and is still a denial.
     /// </summary>
-    public bool KeepsChanges { get; private set; }
-
-    public KeywardException KeepingChanges()
-    {
-        KeepsChanges = true;
-        return this;
-    }
-
-    /// <summary>
-    /// A refusal for lack of rights answered as something else (a 404, exactly as if the thing did not exist), so that
-    /// the caller learns nothing it may not know; it is still a denial outside the caller's rules for the audit record
-    /// and the anomaly counting (<see cref="IsOutOfScope"/>).
-    /// </summary>
-    public bool ConcealedDenial { get; init; }
+    public RefusalKind Kind { get; init; }
 
     /// <summary>Denials (authentication, authorization, lockdown) are audited as <c>denied</c>, the rest as <c>error</c>.</summary>
-    public bool IsDenial => ConcealedDenial || Status is 401 or 403 or 423;
+    public bool IsDenial => Kind is RefusalKind.Denied or RefusalKind.OutOfScope;
 
-    /// <summary>A refusal for lack of rights (403, or a concealed one): an agent's is flagged <c>out_of_scope</c> and counted.</summary>
-    public bool IsOutOfScope => ConcealedDenial || Status == 403;
+    /// <summary>A refusal for lack of rights: an agent's is flagged <c>out_of_scope</c> and counted.</summary>
+    public bool IsOutOfScope => Kind == RefusalKind.OutOfScope;
+}
+
+/// <summary>What a refusal means for the audit record and the anomaly rules.</summary>
+public enum RefusalKind
+{
+    /// <summary>Bad input, a conflict, a failure: audited <c>error</c>.</summary>
+    Error,
+
+    /// <summary>Who the caller is does not let it in (no, invalid, expired or revoked token; a locked tenant): audited <c>denied</c>.</summary>
+    Denied,
+
+    /// <summary>
+    /// The caller's rights do not reach this (a 403, or a concealed one answered as 404): audited <c>denied</c>, and an
+    /// agent's is flagged <c>out_of_scope</c> and counted against it.
+    /// </summary>
+    OutOfScope,
+}
+
+/// <summary>
+/// A refusal whose operation's changes must still commit (a bootstrap replay revokes the leaked session and then answers
+/// 409): thrown from an operation's work, it tells the group committer to keep the operation's savepoint; the caller then
+/// gets <see cref="Refusal"/>.
+/// </summary>
+public sealed class RefusalKeepingChanges : Exception
+{
+    public RefusalKeepingChanges(KeywardException refusal)
+        : base(refusal?.Message, refusal)
+    {
+        Refusal = refusal ?? throw new ArgumentNullException(nameof(refusal));
+    }
+
+    public RefusalKeepingChanges()
+        : this(new KeywardException())
+    {
+    }
+
+    public RefusalKeepingChanges(string message)
+        : this(new KeywardException(message))
+    {
+    }
+
+    public RefusalKeepingChanges(string message, Exception innerException)
+        : this(new KeywardException(message, innerException))
+    {
+    }
+
+    public KeywardException Refusal { get; }
 }

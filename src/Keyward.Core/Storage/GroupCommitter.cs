@@ -21,11 +21,11 @@ public sealed class GroupCommitter : IAsyncDisposable
     /// <summary>Bounds a transaction's size; beyond this the next batch starts right away.</summary>
     public const int MaxBatch = 512;
 
-    /// <summary>A checkpoint at least every this many records…</summary>
-    public const int CheckpointEveryRecords = 1000;
+    /// <summary>A checkpoint at least every this many records (<see cref="AuditAppender"/>)…</summary>
+    public const int CheckpointEveryRecords = AuditAppender.CheckpointEveryRecords;
 
     /// <summary>…and at least this often while records are being written.</summary>
-    public static readonly TimeSpan CheckpointInterval = TimeSpan.FromSeconds(10);
+    public static readonly TimeSpan CheckpointInterval = AuditAppender.CheckpointInterval;
 
     private readonly IKeywardStore _store;
     private readonly KeyHierarchy _keys;
@@ -38,12 +38,10 @@ public sealed class GroupCommitter : IAsyncDisposable
     /// <summary>After another node moved the head under an assumed one, batches read it for this long.</summary>
     private static readonly TimeSpan AssumeHeadPause = TimeSpan.FromSeconds(1);
 
-    private long _lastCheckpointSeq = -1;
+    private readonly AuditAppender _appender;
     private AuditHead? _committedHead;
     private long _assumeHeadAfter;
-    private long _headSeq;
     private long _latestEventId;
-    private long _lastCheckpointTicks;
     private long _commits;
     private long _commitTicks;
     private long _batchTicks;
@@ -66,7 +64,7 @@ public sealed class GroupCommitter : IAsyncDisposable
         _keys = keys;
         _time = time;
         _logger = logger;
-        _lastCheckpointTicks = time.GetTimestamp();
+        _appender = new AuditAppender(time, logger);
         _writer = new Thread(WriteLoop) { IsBackground = true, Name = "Keyward group committer" };
         _writer.Start();
         _checkpointTimer = Task.Run(CheckpointLoopAsync);
@@ -255,7 +253,7 @@ public sealed class GroupCommitter : IAsyncDisposable
     private async Task<BatchOutcome> TryCommitBatchAsync(List<WorkItem> batch, bool assumeHead)
     {
         var tick = batch.Exists(i => i.IsCheckpointTick);
-        if (batch.TrueForAll(i => i.IsBarrier) && !(tick && _headSeq > _lastCheckpointSeq && IntervalElapsed()))
+        if (batch.TrueForAll(i => i.IsBarrier) && !(tick && _appender.IdleCheckpointDue))
         {
             // Flush markers and idle ticks: nothing to write.
             batch.ForEach(i => i.Complete());
@@ -285,19 +283,14 @@ public sealed class GroupCommitter : IAsyncDisposable
         }
 
         IWriteSession? session = null;
-        AuditChain.Hasher? chain = null;
+        AuditAppender.Batch? chain = null;
         var changes = StoreChanges.None;
         var batchStarted = Stopwatch.GetTimestamp();
         try
         {
-            chain = new AuditChain.Hasher(root.AuditChain);
             session = await _store.WriteAsync();
             var assumed = assumeHead ? AssumableHead(batch) : null;
-            var head = assumed ?? await session.Audit.GetHeadAsync();
-            if (assumed is null)
-            {
-                CheckHeadMac(root, head);
-            }
+            chain = _appender.Begin(root, assumed ?? await session.Audit.GetHeadAsync(), headReadFromStore: assumed is null);
 
             // Reads answered from rows cached from a shared store vouch for one secret generation; one read under an
             // older generation than another's is outdated already.
@@ -316,14 +309,7 @@ public sealed class GroupCommitter : IAsyncDisposable
                 batch.RemoveAll(i => i.Audit?.CachedRowGeneration is not null);
                 batch.InsertRange(0, vouched);
             }
-            if (_lastCheckpointSeq < 0)
-            {
-                // First batch since start: checkpoints count from here.
-                _lastCheckpointSeq = head.Seq;
-            }
-
             var now = _time.GetUtcNow();
-            var records = new List<AuditEntry>(batch.Count);
             foreach (var item in batch)
             {
                 if (item.HasWork)
@@ -341,22 +327,11 @@ public sealed class GroupCommitter : IAsyncDisposable
                         }
                     }
 
-                    var body = AuditChain.Encode(head.Seq + 1, now, audit);
-                    var hash = chain.Hash(head.Hash, body);
-                    records.Add(new AuditEntry(head.Seq + 1, audit.TenantId, now, audit.Actor.AgentId, audit.Path, body, head.Hash, hash));
-                    head = new AuditHead(head.Seq + 1, hash);
+                    chain.Append(audit, now);
                 }
             }
 
-            AuditCheckpoint? checkpoint = null;
-            if (head.Seq > _lastCheckpointSeq
-                && (head.Seq / CheckpointEveryRecords > _lastCheckpointSeq / CheckpointEveryRecords || IntervalElapsed()))
-            {
-                checkpoint = new AuditCheckpoint(head.Seq, head.Hash, now, AuditChain.CheckpointMac(root.AuditCheckpoint, head.Seq, head.Hash, now));
-            }
-
-            // The head is written with its MAC: rewritten to hide a cut tail, it no longer verifies.
-            head = head with { Mac = AuditChain.HeadMac(root.AuditCheckpoint, head.Seq, head.Hash) };
+            var (checkpoint, head) = chain.Close(now);
 
             // The caches of what the batch changed are made stale before the commit and again after it: a reader that took
             // a generation before the commit and read the store before it cannot keep what it read.
@@ -365,7 +340,7 @@ public sealed class GroupCommitter : IAsyncDisposable
 
             // The records, the checkpoint, the new head and COMMIT: one round trip on an engine that can batch them.
             var started = Stopwatch.GetTimestamp();
-            var commit = await session.CommitAuditedAsync(records, checkpoint, head, assumed, assumed is null ? null : cachedRowGeneration);
+            var commit = await session.CommitAuditedAsync(chain.Records, checkpoint, head, assumed, assumed is null ? null : cachedRowGeneration);
             if (commit.LatestEventId is not { } latestEventId)
             {
                 // Another node moved the head, or a secret changed under a cached row: nothing of this attempt was committed.
@@ -377,8 +352,8 @@ public sealed class GroupCommitter : IAsyncDisposable
             Interlocked.Add(ref _batchTicks, committed - batchStarted);
             Interlocked.Increment(ref _commits);
             Interlocked.Add(ref _operations, batch.Count);
-            _headSeq = head.Seq;
             _committedHead = head;
+            _appender.Committed(head, checkpoint);
 
             foreach (var item in batch)
             {
@@ -387,14 +362,6 @@ public sealed class GroupCommitter : IAsyncDisposable
                     item.Audit.MarkWritten();
                     Interlocked.Increment(ref _auditRecords);
                 }
-            }
-
-            if (checkpoint is not null)
-            {
-                _lastCheckpointSeq = checkpoint.Seq;
-                _lastCheckpointTicks = _time.GetTimestamp();
-                KeywardLog.AuditCheckpoint(
-                    _logger, checkpoint.Seq, Convert.ToHexStringLower(checkpoint.Hash), Convert.ToHexStringLower(checkpoint.Mac), Instants.Format(checkpoint.Time));
             }
 
             Interlocked.Exchange(ref _latestEventId, latestEventId);
@@ -445,28 +412,6 @@ public sealed class GroupCommitter : IAsyncDisposable
     }
 
     /// <summary>
-    /// Logs a head read from the store that its MAC does not vouch for (none: a store last written before head MACs, or a
-    /// rewritten row; or one that does not verify). The batch still chains on it — refusing would stop every request —
-    /// and its commit MACs the new head; the warning and an anchored verification are what tell a cut tail.
-    /// </summary>
-    private void CheckHeadMac(Crypto.Keys.RootKey root, AuditHead head)
-    {
-        if (head.Seq == 0)
-        {
-            return;
-        }
-
-        if (head.Mac is null)
-        {
-            KeywardLog.AuditHeadUnauthenticated(_logger, head.Seq, "has no MAC");
-        }
-        else if (!System.Security.Cryptography.CryptographicOperations.FixedTimeEquals(AuditChain.HeadMac(root.AuditCheckpoint, head.Seq, head.Hash), head.Mac))
-        {
-            KeywardLog.AuditHeadUnauthenticated(_logger, head.Seq, "has a MAC that does not verify");
-        }
-    }
-
-    /// <summary>
     /// One operation in its own savepoint: its failure rolls back only its own changes, and is recorded on the
     /// item (and its audit draft) to be reported once the batch — with the failure's audit record — is committed.
     /// </summary>
@@ -489,7 +434,11 @@ public sealed class GroupCommitter : IAsyncDisposable
         {
             // Any failure of one operation, cancellation included, is that operation's alone — unless it is a
             // refusal that asks for its changes to stand (a replay's revocation).
-            if (error is not KeywardException { KeepsChanges: true })
+            if (error is RefusalKeepingChanges keeping)
+            {
+                error = keeping.Refusal;
+            }
+            else
             {
                 await session.RollbackToSavepointAsync();
             }
@@ -504,8 +453,6 @@ public sealed class GroupCommitter : IAsyncDisposable
             item.Audit?.Failed(error);
         }
     }
-
-    private bool IntervalElapsed() => _time.GetElapsedTime(_lastCheckpointTicks) >= CheckpointInterval;
 
     private async Task CheckpointLoopAsync()
     {

@@ -162,7 +162,7 @@ public sealed class WrappingService
                 // Wrapped before a lockdown, or a revocation of the token that made it, that could not see it yet (another
                 // node's transaction): revoked all the same.
                 await session.Wraps.RevokeAsync(hash);
-                throw KeywardErrors.WrapTokenRevoked().KeepingChanges();
+                throw new RefusalKeepingChanges(KeywardErrors.WrapTokenRevoked());
             }
 
             try

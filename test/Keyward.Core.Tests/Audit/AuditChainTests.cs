@@ -232,10 +232,14 @@ public sealed class AuditDraftTests
     {
         var draft = new AuditDraft("r", "op");
 
-        draft.Failed(new KeywardException(status, "x", "X", "x"));
+        // The error says it is a denial (RefusalKind), not its status: a bare exception with that status is not one.
+        draft.Failed(status == 401 ? KeywardErrors.TokenRevoked() : KeywardErrors.TenantLocked("t"));
+        var bare = new AuditDraft("r", "op");
+        bare.Failed(new KeywardException(status, "x", "X", "x"));
 
         Assert.Equal("denied", draft.Outcome);
         Assert.Equal(status, draft.Status);
+        Assert.Equal("error", bare.Outcome);
     }
 
     [Fact]
