@@ -111,21 +111,7 @@ public sealed class KeywardServerHost : IAsyncDisposable
 
         var app = builder.Build();
         app.UseKeywardRequestGuards();
-        app.MapSysEndpoints();
-        app.MapTenantEndpoints();
-        app.MapRoleEndpoints();
-        app.MapSecretEndpoints();
-        app.MapAuditEndpoints();
-        app.MapAgentEndpoints();
-        app.MapLeaseEndpoints(app.Services.GetRequiredService<TimeProvider>());
-        app.MapSettingsEndpoints();
-        app.MapEventEndpoints();
-        app.MapJwtAuthEndpoints();
-        app.MapPostgresEngineEndpoints();
-        app.MapWrappingEndpoints();
-        app.MapIntegrationEndpoints();
-        app.MapGatewayEndpoints();
-        app.MapOpenApi();
+        app.MapKeywardEndpoints();
         return new KeywardServerHost(options, app, dataDirectory, temporary);
     }
 

@@ -46,11 +46,14 @@ public sealed class SealLifecycleTests
         var audited = host.Services.GetRequiredService<Keyward.Server.Http.Audited>();
 
         // Act: the handler has its answer (a value it read with keys it held) only once the seal has wiped the keys
-        var result = await audited.RunAsync(http, "secret.read", async _ =>
-        {
-            await SealAsync(host, KeywardTestHost.RootToken);
-            return Microsoft.AspNetCore.Http.TypedResults.Ok(new { data = new { password = "must-not-leave" } });
-        });
+        var result = await audited.InvokeAsync(
+            Keyward.Server.Http.AuditedOperation.Authenticated("secret.read"),
+            Microsoft.AspNetCore.Http.EndpointFilterInvocationContext.Create(http),
+            async _ =>
+            {
+                await SealAsync(host, KeywardTestHost.RootToken);
+                return Microsoft.AspNetCore.Http.TypedResults.Ok(new { data = new { password = "must-not-leave" } });
+            });
 
         // Assert: no answer without its durable record — 503, not the value
         var problem = Assert.IsType<Keyward.Server.Http.ProblemResult>(result);

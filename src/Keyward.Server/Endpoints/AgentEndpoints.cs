@@ -82,80 +82,76 @@ public static class AgentEndpoints
 
     public static IEndpointRouteBuilder MapAgentEndpoints(this IEndpointRouteBuilder routes)
     {
-        var agents = routes.MapGroup("/v1/agents").WithTags("Agents and tokens");
+        var agents = routes.MapGroup("/agents").WithTags("Agents and tokens");
 
-        agents.MapPost("/bootstrap", (HttpContext http, Audited audited, AgentService service, RunBudgets budgets) =>
-            audited.RunAsync(http, "agent.bootstrap", async ctx =>
+        agents.MapPost("/bootstrap", async (RequestContext ctx, AgentService service, RunBudgets budgets) =>
             {
                 var body = await ctx.BodyAsync<AgentGrantBody>();
-                await ValidateSlicesAsync(budgets, ctx.Caller, body, http.RequestAborted);
+                await ValidateSlicesAsync(budgets, ctx.Caller, body, ctx.Aborted);
                 var grant = await service.BootstrapAsync(ctx.Caller, body.ToRequest(), ctx.Audit);
                 await GrantSlicesAsync(budgets, ctx.Caller, body, body.RunId, grant);
                 return TypedResults.Ok(new BootstrapResponse(grant.Token, grant.Accessor, grant.ExpiresAt));
-            }))
+            })
+            .Audited("agent.bootstrap")
             .WithSummary("Mint a single-use bootstrap token for a new agent of a run (orchestrator token); bootstrap_ttl defaults to 60s, at most 90s.")
-            .WithJsonBody<AgentGrantBody>().Produces<BootstrapResponse>().ProducesProblem(400).ProducesProblem(403);
+            .WithJsonBody<AgentGrantBody>().ProducesProblem(400).ProducesProblem(403);
 
-        agents.MapPost("/spawn", (HttpContext http, Audited audited, AgentService service, RunBudgets budgets) =>
-            audited.RunAsync(http, "agent.spawn", async ctx =>
+        agents.MapPost("/spawn", async (RequestContext ctx, AgentService service, RunBudgets budgets) =>
             {
                 var body = await ctx.BodyAsync<AgentGrantBody>();
-                await ValidateSlicesAsync(budgets, ctx.Caller, body, http.RequestAborted);
+                await ValidateSlicesAsync(budgets, ctx.Caller, body, ctx.Aborted);
                 var grant = await service.SpawnAsync(ctx.Caller, body.ToRequest(), ctx.Audit);
                 await GrantSlicesAsync(budgets, ctx.Caller, body, ctx.Caller.Token.RunId, grant);
                 return TypedResults.Ok(new BootstrapResponse(grant.Token, grant.Accessor, grant.ExpiresAt));
-            }))
+            })
+            .Audited("agent.spawn")
             .WithSummary("Mint a child agent's bootstrap token (agent token): its role must be in may_spawn, its rules a subset of the caller's, its ttl within the caller's.")
-            .WithJsonBody<AgentGrantBody>().Produces<BootstrapResponse>().ProducesProblem(400).ProducesProblem(403);
+            .WithJsonBody<AgentGrantBody>().ProducesProblem(400).ProducesProblem(403);
 
-        var auth = routes.MapGroup("/v1/auth").WithTags("Agents and tokens");
+        var auth = routes.MapGroup("/auth").WithTags("Agents and tokens");
 
-        auth.MapPost("/exchange", (HttpContext http, Audited audited, AgentService service) =>
-            audited.RunAnonymousAsync(http, "auth.exchange", async ctx =>
+        auth.MapPost("/exchange", async (RequestContext ctx, AgentService service) =>
             {
                 var body = await ctx.BodyAsync<ExchangeRequest>();
                 var grant = await service.ExchangeAsync(body.BootstrapToken, ctx.Audit);
                 var r = grant.Record;
                 return TypedResults.Ok(new SessionResponse(grant.Token, r.Accessor, grant.TenantId, r.AgentId, r.RunId, r.Role, r.ExpiresAt, grant.Renewable));
-            }))
+            })
+            .AuditedAnonymously("auth.exchange")
             .WithSummary("Exchange a bootstrap token (in the body, not the header) for the agent's session token; a second exchange is 409 bootstrap_replayed.")
-            .WithJsonBody<ExchangeRequest>().Produces<SessionResponse>().ProducesProblem(401).ProducesProblem(409);
+            .WithJsonBody<ExchangeRequest>().ProducesProblem(401).ProducesProblem(409);
 
-        auth.MapGet("/self", (HttpContext http, Audited audited) =>
-            audited.RunAsync(http, "auth.self", ctx =>
+        auth.MapGet("/self", (RequestContext ctx) =>
             {
                 var c = ctx.Caller;
                 var t = c.Token;
-                IResult result = TypedResults.Ok(new SelfResponse(
+                return TypedResults.Ok(new SelfResponse(
                     c.Tenant?.Id, TokenKinds.Name(c.Kind), t.Accessor, t.ParentAccessor, t.AgentId, t.RunId, t.Role,
                     c.Kind == TokenKind.Admin ? null : c.Rules.ToSpecs(), c.ExpiresAt, c.Actor.Chain) { DerivedId = c.Attenuation?.Id });
-                return Task.FromResult(result);
-            }))
-            .WithSummary("The calling token: tenant, kind, agent, run, role, effective rules, expiry.")
-            .Produces<SelfResponse>();
+            })
+            .Audited("auth.self")
+            .WithSummary("The calling token: tenant, kind, agent, run, role, effective rules, expiry.");
 
-        auth.MapPost("/renew", (HttpContext http, Audited audited, AgentService service) =>
-            audited.RunAsync(http, "auth.renew", async ctx =>
+        auth.MapPost("/renew", async (RequestContext ctx, AgentService service) =>
             {
                 var body = await ctx.BodyAsync<RenewRequest>(allowEmpty: true);
                 var renewed = await service.RenewAsync(ctx.Caller, body.Increment?.Value, ctx.Audit);
                 return TypedResults.Ok(new RenewResponse(renewed.Accessor, renewed.ExpiresAt, renewed.Renewable));
-            }))
+            })
+            .Audited("auth.renew")
             .WithSummary("Extend the agent session by increment (default: its original ttl), never past the role's max_ttl or the parent's expiry.")
-            .WithJsonBody<RenewRequest>().Produces<RenewResponse>().ProducesProblem(401);
+            .WithJsonBody<RenewRequest>().ProducesProblem(401);
 
-        auth.MapPost("/revoke-self", (HttpContext http, Audited audited, AgentService service) =>
-            audited.RunAsync(http, "auth.revoke_self", async ctx =>
+        auth.MapPost("/revoke-self", async (RequestContext ctx, AgentService service) =>
             {
                 ctx.Audit.SuccessStatus = StatusCodes.Status204NoContent;
                 await service.RevokeSelfAsync(ctx.Caller, ctx.Audit);
                 return TypedResults.NoContent();
-            }))
-            .WithSummary("Task done: revoke the calling agent session, its subtree and every lease under it.")
-            .Produces(204);
+            })
+            .Audited("auth.revoke_self")
+            .WithSummary("Task done: revoke the calling agent session, its subtree and every lease under it.");
 
-        auth.MapPost("/revoke", (HttpContext http, Audited audited, AgentService service) =>
-            audited.RunAsync(http, "auth.revoke", async ctx =>
+        auth.MapPost("/revoke", async (RequestContext ctx, AgentService service) =>
             {
                 ctx.Audit.SuccessStatus = StatusCodes.Status204NoContent;
                 var body = await ctx.BodyAsync<RevokeRequest>();
@@ -174,30 +170,29 @@ public static class AgentEndpoints
                 }
 
                 return TypedResults.NoContent();
-            }))
+            })
+            .Audited("auth.revoke")
             .WithSummary("Revoke a token by accessor with its subtree and leases (admin: any of the tenant; orchestrator: its own subtree), or one derived token by derived_id (also its session's agent).")
-            .WithJsonBody<RevokeRequest>().Produces(204).ProducesProblem(404);
+            .WithJsonBody<RevokeRequest>().ProducesProblem(404);
 
-        var runs = routes.MapGroup("/v1/runs").WithTags("Agents and tokens");
+        var runs = routes.MapGroup("/runs").WithTags("Agents and tokens");
 
-        runs.MapPost("/{runId}/complete", (string runId, HttpContext http, Audited audited, AgentService service) =>
-            audited.RunAsync(http, "run.complete", async ctx =>
+        runs.MapPost("/{runId}/complete", async (string runId, RequestContext ctx, AgentService service) =>
             {
                 var counts = await service.CompleteRunAsync(ctx.Caller, runId, ctx.Audit);
                 return TypedResults.Ok(new RevocationResponse(counts.Tokens, counts.Leases));
-            }))
-            .WithSummary("Revoke every token and lease of a run (orchestrator: within its subtree; admin: the tenant's).")
-            .Produces<RevocationResponse>();
+            })
+            .Audited("run.complete")
+            .WithSummary("Revoke every token and lease of a run (orchestrator: within its subtree; admin: the tenant's).");
 
-        runs.MapGet("/{runId}/tokens", (string runId, HttpContext http, Audited audited, AgentService service) =>
-            audited.RunAsync(http, "run.tokens", async ctx =>
+        runs.MapGet("/{runId}/tokens", async (string runId, RequestContext ctx, AgentService service) =>
             {
-                var tokens = await service.ListRunAsync(ctx.Caller, runId, ctx.Audit, http.RequestAborted);
+                var tokens = await service.ListRunAsync(ctx.Caller, runId, ctx.Audit, ctx.Aborted);
                 return TypedResults.Ok(new RunTokensResponse(runId, tokens.Select(t => new RunTokenInfo(
                     t.Accessor, t.ParentAccessor, TokenKinds.Name(t.Kind), t.AgentId, t.RunId, t.Role, t.CreatedAt, t.ExpiresAt, t.RevokedAt, t.RevokedReason)).ToArray()));
-            }))
-            .WithSummary("The run's token tree (bootstrap and session tokens, revoked ones included), parents before children, within the caller's reach.")
-            .Produces<RunTokensResponse>();
+            })
+            .Audited("run.tokens")
+            .WithSummary("The run's token tree (bootstrap and session tokens, revoked ones included), parents before children, within the caller's reach.");
 
         return routes;
     }

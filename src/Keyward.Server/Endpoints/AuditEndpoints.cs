@@ -10,14 +10,14 @@ public static class AuditEndpoints
 {
     public static IEndpointRouteBuilder MapAuditEndpoints(this IEndpointRouteBuilder routes)
     {
-        routes.MapGet("/v1/audit", (HttpContext http, Audited audited, AuditService audit) =>
-            audited.RunAsync(http, "audit.read", async ctx =>
+        routes.MapGet("/audit", async (RequestContext ctx, AuditService audit) =>
             {
                 var (records, next) = await audit.QueryTenantAsync(
                     ctx.Caller, Query.Long(ctx.Request, "after"), Query.Long(ctx.Request, "limit"),
-                    Query.String(ctx.Request, "agent_id"), Query.String(ctx.Request, "path"), http.RequestAborted);
+                    Query.String(ctx.Request, "agent_id"), Query.String(ctx.Request, "path"), ctx.Aborted);
                 return Page(records, next);
-            }))
+            })
+            .Audited("audit.read")
             .WithTags("Audit")
             .WithSummary("The tenant's audit records in ascending seq (tenant admin token); pass next as after for the next page.")
             .Produces<AuditPage>().ProducesProblem(403);
@@ -25,7 +25,7 @@ public static class AuditEndpoints
     }
 
     /// <summary>Each record is its canonical body plus the chain links, hex-encoded.</summary>
-    public static IResult Page(IReadOnlyList<AuditEntry> entries, long? next)
+    public static JsonHttpResult<AuditPage> Page(IReadOnlyList<AuditEntry> entries, long? next)
     {
         var records = new List<JsonObject>(entries.Count);
         foreach (var entry in entries)

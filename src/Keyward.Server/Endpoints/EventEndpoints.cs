@@ -13,9 +13,9 @@ public static class EventEndpoints
 {
     public static IEndpointRouteBuilder MapEventEndpoints(this IEndpointRouteBuilder routes)
     {
-        routes.MapGet("/v1/events", (HttpContext http, Audited audited, EventStream stream, GroupCommitter committer) =>
-            audited.RunAsync(http, "events.subscribe", async ctx =>
+        routes.MapGet("/events", async (RequestContext ctx, EventStream stream, GroupCommitter committer) =>
             {
+                var http = ctx.Http;
                 var caller = ctx.Caller;
                 caller.RequireTenant();
                 var prefix = Query.String(ctx.Request, "prefix") is { Length: > 0 } p ? SecretPath.RequirePrefix(p) : "";
@@ -44,8 +44,9 @@ public static class EventEndpoints
                     // The subscriber went away.
                 }
 
-                return Results.Empty;
-            }))
+                return TypedResults.Empty;
+            })
+            .Audited("events.subscribe")
             .WithTags("Events")
             .WithSummary("Server-sent events of the tenant (secret.*, token.revoked, lease.revoked, tenant.lockdown), filtered by the token's reach; resume with Last-Event-ID; at most 8 streams per token.")
             .Produces(200, contentType: "text/event-stream").ProducesProblem(429);

@@ -11,9 +11,10 @@ public static class GatewayEndpoints
 {
     public static IEndpointRouteBuilder MapGatewayEndpoints(this IEndpointRouteBuilder routes)
     {
-        var gateway = routes.MapGroup("/v1/gateway").WithTags("Gateway");
+        var gateway = routes.MapGroup("/gateway").WithTags("Gateway");
         // Catch-all: the path may also be empty (a call to the upstream's base URL).
         gateway.MapMethods("/{integration}/{**path}", Methods, Forward)
+            .Audited("gateway.request")
             .WithSummary("Forward the request to the integration's upstream with its credential injected (use on its secret_path); the response streams back scrubbed of any echo of the credential.")
             .ProducesProblem(400).ProducesProblem(403).ProducesProblem(404).ProducesProblem(429).ProducesProblem(502).ProducesProblem(504);
         return routes;
@@ -22,10 +23,10 @@ public static class GatewayEndpoints
     /// <summary>The methods forwarded (never CONNECT or TRACE); an integration's allow-list narrows them further.</summary>
     private static readonly string[] Methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
 
-    private static Task<IResult> Forward(string integration, HttpContext http, Audited audited, GatewayForwarder forwarder) =>
-        audited.RunAsync(http, "gateway.request", async ctx =>
-        {
-            await forwarder.ForwardAsync(http, ctx.Caller, Audited.BearerToken(http.Request)!, integration, RequestGuards.RawTarget(http), ctx.Audit);
-            return Results.Empty;
-        });
+    private static async Task<EmptyHttpResult> Forward(string integration, RequestContext ctx, GatewayForwarder forwarder)
+    {
+        var http = ctx.Http;
+        await forwarder.ForwardAsync(http, ctx.Caller, Audited.BearerToken(http.Request)!, integration, RequestGuards.RawTarget(http), ctx.Audit);
+        return TypedResults.Empty;
+    }
 }

@@ -51,10 +51,9 @@ public static class IntegrationEndpoints
 {
     public static IEndpointRouteBuilder MapIntegrationEndpoints(this IEndpointRouteBuilder routes)
     {
-        var integrations = routes.MapGroup("/v1/integrations").WithTags("Gateway");
+        var integrations = routes.MapGroup("/integrations").WithTags("Gateway");
 
-        integrations.MapPut("/{name}", (string name, HttpContext http, Audited audited, IntegrationService service) =>
-            audited.RunAsync(http, "integration.write", async ctx =>
+        integrations.MapPut("/{name}", async (string name, RequestContext ctx, IntegrationService service) =>
             {
                 ctx.Audit.Path = IntegrationService.AuditPath(name);
                 var body = await ctx.BodyAsync<PutIntegrationRequest>();
@@ -62,31 +61,31 @@ public static class IntegrationEndpoints
                     name, body.Upstream, body.SecretPath, body.SecretField, body.Inject?.Kind, body.Inject?.Name,
                     body.Allow?.Select(a => (a.Methods, a.Path)).ToArray(), body.AllowInsecureLoopback, body.Limits?.PerAgentRps, body.Limits?.RunBudget);
                 return TypedResults.Ok(await service.PutAsync(ctx.Caller, integration, ctx.Audit));
-            }))
+            })
+            .Audited("integration.write")
             .WithSummary("Register or replace an integration: {upstream (https), secret_path, secret_field, inject {kind, name?}, allow [{methods, path}], allow_insecure_loopback?, limits? {per_agent_rps?, run_budget?}} (tenant admin token).")
-            .WithJsonBody<PutIntegrationRequest>().Produces<IntegrationView>().ProducesProblem(400).ProducesProblem(403);
+            .WithJsonBody<PutIntegrationRequest>().ProducesProblem(400).ProducesProblem(403);
 
-        integrations.MapGet("/", (HttpContext http, Audited audited, IntegrationService service) =>
-            audited.RunAsync(http, "integration.list", async ctx =>
-                TypedResults.Ok(new IntegrationListResponse(await service.ListAsync(ctx.Caller, http.RequestAborted)))))
-            .WithSummary("The tenant's integrations (tenant admin token).")
-            .Produces<IntegrationListResponse>();
+        integrations.MapGet("/", async (RequestContext ctx, IntegrationService service) =>
+                TypedResults.Ok(new IntegrationListResponse(await service.ListAsync(ctx.Caller, ctx.Aborted))))
+            .Audited("integration.list")
+            .WithSummary("The tenant's integrations (tenant admin token).");
 
-        integrations.MapGet("/{name}", (string name, HttpContext http, Audited audited, IntegrationService service) =>
-            audited.RunAsync(http, "integration.read", async ctx =>
-                TypedResults.Ok(await service.GetAsync(ctx.Caller, name, ctx.Audit, http.RequestAborted))))
+        integrations.MapGet("/{name}", async (string name, RequestContext ctx, IntegrationService service) =>
+                TypedResults.Ok(await service.GetAsync(ctx.Caller, name, ctx.Audit, ctx.Aborted)))
+            .Audited("integration.read")
             .WithSummary("One integration (tenant admin token).")
-            .Produces<IntegrationView>().ProducesProblem(404);
+            .ProducesProblem(404);
 
-        integrations.MapDelete("/{name}", (string name, HttpContext http, Audited audited, IntegrationService service) =>
-            audited.RunAsync(http, "integration.delete", async ctx =>
+        integrations.MapDelete("/{name}", async (string name, RequestContext ctx, IntegrationService service) =>
             {
                 ctx.Audit.SuccessStatus = StatusCodes.Status204NoContent;
                 await service.DeleteAsync(ctx.Caller, name, ctx.Audit);
                 return TypedResults.NoContent();
-            }))
+            })
+            .Audited("integration.delete")
             .WithSummary("Delete an integration; calls through it stop at once (tenant admin token).")
-            .Produces(204).ProducesProblem(404);
+            .ProducesProblem(404);
 
         return routes;
     }

@@ -79,10 +79,9 @@ public static class JwtAuthEndpoints
 {
     public static IEndpointRouteBuilder MapJwtAuthEndpoints(this IEndpointRouteBuilder routes)
     {
-        var jwt = routes.MapGroup("/v1/auth/jwt").WithTags("Workload identity (JWT)");
+        var jwt = routes.MapGroup("/auth/jwt").WithTags("Workload identity (JWT)");
 
-        jwt.MapPut("/issuers/{name}", (string name, HttpContext http, Audited audited, JwtIssuerService service) =>
-            audited.RunAsync(http, "auth.jwt.issuer.write", async ctx =>
+        jwt.MapPut("/issuers/{name}", async (string name, RequestContext ctx, JwtIssuerService service) =>
             {
                 var body = await ctx.BodyAsync<PutJwtIssuerRequest>();
                 var spec = new JwtIssuerSpec(
@@ -93,42 +92,42 @@ public static class JwtAuthEndpoints
                     body.Bindings?.Select(b => b is null ? null! : new JwtBindingSpec(b.Role, b.Subject, b.Claims, b.RunIdClaim)).ToArray(),
                     body.ClockSkew?.Value);
                 return TypedResults.Ok(JwtIssuerResponse.From(await service.PutAsync(ctx.Caller, name, spec, ctx.Audit)));
-            }))
+            })
+            .Audited("auth.jwt.issuer.write")
             .WithSummary("Register or replace a JWT issuer: PEM public keys or a JWKS (RS256/ES256), bound audiences, bindings to roles (tenant admin token).")
-            .WithJsonBody<PutJwtIssuerRequest>().Produces<JwtIssuerResponse>().ProducesProblem(400).ProducesProblem(409);
+            .WithJsonBody<PutJwtIssuerRequest>().ProducesProblem(400).ProducesProblem(409);
 
-        jwt.MapGet("/issuers", (HttpContext http, Audited audited, JwtIssuerService service) =>
-            audited.RunAsync(http, "auth.jwt.issuer.list", async ctx =>
-                TypedResults.Ok(new JwtIssuerListResponse((await service.ListAsync(ctx.Caller, http.RequestAborted)).Select(JwtIssuerResponse.From).ToArray()))))
-            .WithSummary("The tenant's JWT issuer registrations (tenant admin token).")
-            .Produces<JwtIssuerListResponse>();
+        jwt.MapGet("/issuers", async (RequestContext ctx, JwtIssuerService service) =>
+                TypedResults.Ok(new JwtIssuerListResponse((await service.ListAsync(ctx.Caller, ctx.Aborted)).Select(JwtIssuerResponse.From).ToArray())))
+            .Audited("auth.jwt.issuer.list")
+            .WithSummary("The tenant's JWT issuer registrations (tenant admin token).");
 
-        jwt.MapGet("/issuers/{name}", (string name, HttpContext http, Audited audited, JwtIssuerService service) =>
-            audited.RunAsync(http, "auth.jwt.issuer.read", async ctx =>
-                TypedResults.Ok(JwtIssuerResponse.From(await service.GetAsync(ctx.Caller, name, ctx.Audit, http.RequestAborted)))))
+        jwt.MapGet("/issuers/{name}", async (string name, RequestContext ctx, JwtIssuerService service) =>
+                TypedResults.Ok(JwtIssuerResponse.From(await service.GetAsync(ctx.Caller, name, ctx.Audit, ctx.Aborted))))
+            .Audited("auth.jwt.issuer.read")
             .WithSummary("One JWT issuer registration (tenant admin token).")
-            .Produces<JwtIssuerResponse>().ProducesProblem(404);
+            .ProducesProblem(404);
 
-        jwt.MapDelete("/issuers/{name}", (string name, HttpContext http, Audited audited, JwtIssuerService service) =>
-            audited.RunAsync(http, "auth.jwt.issuer.delete", async ctx =>
+        jwt.MapDelete("/issuers/{name}", async (string name, RequestContext ctx, JwtIssuerService service) =>
             {
                 ctx.Audit.SuccessStatus = StatusCodes.Status204NoContent;
                 await service.DeleteAsync(ctx.Caller, name, ctx.Audit);
                 return TypedResults.NoContent();
-            }))
+            })
+            .Audited("auth.jwt.issuer.delete")
             .WithSummary("Delete a JWT issuer registration and revoke every session it issued (tenant admin token).")
-            .Produces(204).ProducesProblem(404);
+            .ProducesProblem(404);
 
-        jwt.MapPost("/login", (HttpContext http, Audited audited, JwtLoginService service) =>
-            audited.RunAnonymousAsync(http, "auth.jwt.login", async ctx =>
+        jwt.MapPost("/login", async (RequestContext ctx, JwtLoginService service) =>
             {
                 var body = await ctx.BodyAsync<JwtLoginRequest>();
-                var session = await service.LoginAsync(body.Tenant, body.Role, body.Jwt, ctx.Audit, http.RequestAborted);
+                var session = await service.LoginAsync(body.Tenant, body.Role, body.Jwt, ctx.Audit, ctx.Aborted);
                 var r = session.Record;
                 return TypedResults.Ok(new JwtLoginResponse(session.Token, r.Accessor, session.TenantId, r.AgentId, r.RunId, r.Role!, r.ExpiresAt, Renewable: false));
-            }))
+            })
+            .AuditedAnonymously("auth.jwt.login")
             .WithSummary("Exchange a JWT from a registered issuer for an agent session (no token: the JWT is the credential; the caller names the tenant).")
-            .WithJsonBody<JwtLoginRequest>().Produces<JwtLoginResponse>().ProducesProblem(401).ProducesProblem(403).ProducesProblem(423);
+            .WithJsonBody<JwtLoginRequest>().ProducesProblem(401).ProducesProblem(403).ProducesProblem(423);
 
         return routes;
     }

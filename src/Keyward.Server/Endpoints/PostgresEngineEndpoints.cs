@@ -52,121 +52,120 @@ public static class PostgresEngineEndpoints
 {
     public static IEndpointRouteBuilder MapPostgresEngineEndpoints(this IEndpointRouteBuilder routes)
     {
-        var engine = routes.MapGroup("/v1/engines/postgres").WithTags("PostgreSQL engine");
+        var engine = routes.MapGroup("/engines/postgres").WithTags("PostgreSQL engine");
 
-        engine.MapPut("/{name}", (string name, HttpContext http, Audited audited, PostgresEngine service) =>
-            audited.RunAsync(http, "engine.postgres.write", async ctx =>
+        engine.MapPut("/{name}", async (string name, RequestContext ctx, PostgresEngine service) =>
             {
                 var body = await ctx.BodyAsync<PutPostgresConnectionRequest>();
                 return TypedResults.Ok(await service.PutConnectionAsync(
-                    ctx.Caller, name, body.ConnectionUrl, body.Username, body.Password, body.MaxOpenLeases, ctx.Audit, http.RequestAborted));
-            }))
+                    ctx.Caller, name, body.ConnectionUrl, body.Username, body.Password, body.MaxOpenLeases, ctx.Audit, ctx.Aborted));
+            })
+            .Audited("engine.postgres.write")
             .WithSummary("Register or replace a connection (Keyward logs in to check it first); the password is sealed and never returned (tenant admin token).")
-            .WithJsonBody<PutPostgresConnectionRequest>().Produces<PostgresConnectionView>().ProducesProblem(400).ProducesProblem(403).ProducesProblem(502);
+            .WithJsonBody<PutPostgresConnectionRequest>().ProducesProblem(400).ProducesProblem(403).ProducesProblem(502);
 
-        engine.MapGet("/", (HttpContext http, Audited audited, PostgresEngine service) =>
-            audited.RunAsync(http, "engine.postgres.list", async ctx =>
-                TypedResults.Ok(new PostgresConnectionListResponse(await service.ListConnectionsAsync(ctx.Caller, http.RequestAborted)))))
-            .WithSummary("The tenant's PostgreSQL connections, without passwords (tenant admin token).")
-            .Produces<PostgresConnectionListResponse>();
+        engine.MapGet("/", async (RequestContext ctx, PostgresEngine service) =>
+                TypedResults.Ok(new PostgresConnectionListResponse(await service.ListConnectionsAsync(ctx.Caller, ctx.Aborted))))
+            .Audited("engine.postgres.list")
+            .WithSummary("The tenant's PostgreSQL connections, without passwords (tenant admin token).");
 
-        engine.MapGet("/{name}", (string name, HttpContext http, Audited audited, PostgresEngine service) =>
-            audited.RunAsync(http, "engine.postgres.read", async ctx =>
-                TypedResults.Ok(await service.GetConnectionAsync(ctx.Caller, name, ctx.Audit, http.RequestAborted))))
+        engine.MapGet("/{name}", async (string name, RequestContext ctx, PostgresEngine service) =>
+                TypedResults.Ok(await service.GetConnectionAsync(ctx.Caller, name, ctx.Audit, ctx.Aborted)))
+            .Audited("engine.postgres.read")
             .WithSummary("One connection, without its password (tenant admin token).")
-            .Produces<PostgresConnectionView>().ProducesProblem(404);
+            .ProducesProblem(404);
 
-        engine.MapDelete("/{name}", (string name, HttpContext http, Audited audited, PostgresEngine service) =>
-            audited.RunAsync(http, "engine.postgres.delete", async ctx =>
+        engine.MapDelete("/{name}", async (string name, RequestContext ctx, PostgresEngine service) =>
             {
                 ctx.Audit.SuccessStatus = StatusCodes.Status204NoContent;
                 await service.DeleteConnectionAsync(ctx.Caller, name, ctx.Audit);
                 return TypedResults.NoContent();
-            }))
+            })
+            .Audited("engine.postgres.delete")
             .WithSummary("Delete a connection and its roles; refused (409 engine_in_use) while any of its logins exists (tenant admin token).")
-            .Produces(204).ProducesProblem(404).ProducesProblem(409);
+            .ProducesProblem(404).ProducesProblem(409);
 
-        engine.MapPost("/{name}/rotate-root", (string name, HttpContext http, Audited audited, PostgresEngine service) =>
-            audited.RunAsync(http, "engine.postgres.rotate_root", async ctx =>
-                TypedResults.Ok(await service.RotateRootAsync(ctx.Caller, name, ctx.Audit, http.RequestAborted))))
+        engine.MapPost("/{name}/rotate-root", async (string name, RequestContext ctx, PostgresEngine service) =>
+                TypedResults.Ok(await service.RotateRootAsync(ctx.Caller, name, ctx.Audit, ctx.Aborted)))
+            .Audited("engine.postgres.rotate_root")
             .WithSummary("Give Keyward's own login a new random password no person has seen (tenant admin token).")
-            .Produces<PostgresConnectionView>().ProducesProblem(404).ProducesProblem(502);
+            .ProducesProblem(404).ProducesProblem(502);
 
-        engine.MapPut("/{name}/roles/{role}", (string name, string role, HttpContext http, Audited audited, PostgresEngine service) =>
-            audited.RunAsync(http, "engine.postgres.role.write", async ctx =>
+        engine.MapPut("/{name}/roles/{role}", async (string name, string role, RequestContext ctx, PostgresEngine service) =>
             {
                 var body = await ctx.BodyAsync<PutPostgresRoleRequest>();
                 return TypedResults.Ok(await service.PutRoleAsync(
                     ctx.Caller, name, role, body.CreationStatements, body.RevocationStatements, body.DefaultTtl?.Value, body.MaxTtl?.Value, ctx.Audit));
-            }))
+            })
+            .Audited("engine.postgres.role.write")
             .WithSummary("Define a role: SQL statements with {{name}}, {{password}} and {{expiration}} that create and drop a login, and its lease terms (tenant admin token).")
-            .WithJsonBody<PutPostgresRoleRequest>().Produces<PostgresRoleView>().ProducesProblem(400).ProducesProblem(404);
+            .WithJsonBody<PutPostgresRoleRequest>().ProducesProblem(400).ProducesProblem(404);
 
-        engine.MapGet("/{name}/roles", (string name, HttpContext http, Audited audited, PostgresEngine service) =>
-            audited.RunAsync(http, "engine.postgres.role.list", async ctx =>
-                TypedResults.Ok(new PostgresRoleListResponse(await service.ListRolesAsync(ctx.Caller, name, http.RequestAborted)))))
+        engine.MapGet("/{name}/roles", async (string name, RequestContext ctx, PostgresEngine service) =>
+                TypedResults.Ok(new PostgresRoleListResponse(await service.ListRolesAsync(ctx.Caller, name, ctx.Aborted))))
+            .Audited("engine.postgres.role.list")
             .WithSummary("The roles of a connection (tenant admin token).")
-            .Produces<PostgresRoleListResponse>().ProducesProblem(404);
+            .ProducesProblem(404);
 
-        engine.MapGet("/{name}/roles/{role}", (string name, string role, HttpContext http, Audited audited, PostgresEngine service) =>
-            audited.RunAsync(http, "engine.postgres.role.read", async ctx =>
-                TypedResults.Ok(await service.GetRoleAsync(ctx.Caller, name, role, ctx.Audit, http.RequestAborted))))
+        engine.MapGet("/{name}/roles/{role}", async (string name, string role, RequestContext ctx, PostgresEngine service) =>
+                TypedResults.Ok(await service.GetRoleAsync(ctx.Caller, name, role, ctx.Audit, ctx.Aborted)))
+            .Audited("engine.postgres.role.read")
             .WithSummary("One role (tenant admin token).")
-            .Produces<PostgresRoleView>().ProducesProblem(404);
+            .ProducesProblem(404);
 
-        engine.MapDelete("/{name}/roles/{role}", (string name, string role, HttpContext http, Audited audited, PostgresEngine service) =>
-            audited.RunAsync(http, "engine.postgres.role.delete", async ctx =>
+        engine.MapDelete("/{name}/roles/{role}", async (string name, string role, RequestContext ctx, PostgresEngine service) =>
             {
                 ctx.Audit.SuccessStatus = StatusCodes.Status204NoContent;
                 await service.DeleteRoleAsync(ctx.Caller, name, role, ctx.Audit);
                 return TypedResults.NoContent();
-            }))
+            })
+            .Audited("engine.postgres.role.delete")
             .WithSummary("Delete a role; refused (409 engine_in_use) while any of its logins exists (tenant admin token).")
-            .Produces(204).ProducesProblem(404).ProducesProblem(409);
+            .ProducesProblem(404).ProducesProblem(409);
 
-        engine.MapPut("/{name}/static-roles/{role}", (string name, string role, HttpContext http, Audited audited, PostgresEngine service) =>
-            audited.RunAsync(http, "engine.postgres.static_role.write", async ctx =>
+        engine.MapPut("/{name}/static-roles/{role}", async (string name, string role, RequestContext ctx, PostgresEngine service) =>
             {
                 var body = await ctx.BodyAsync<PutPostgresStaticRoleRequest>();
                 return TypedResults.Ok(await service.PutStaticRoleAsync(
-                    ctx.Caller, name, role, body.Username, body.SecretPath, body.RotationPeriod?.Value, body.Grace?.Value, ctx.Audit, http.RequestAborted));
-            }))
+                    ctx.Caller, name, role, body.Username, body.SecretPath, body.RotationPeriod?.Value, body.Grace?.Value, ctx.Audit, ctx.Aborted));
+            })
+            .Audited("engine.postgres.static_role.write")
             .WithSummary("Take over an existing login's password: Keyward sets a new one now and every rotation_period, held in secret_path as {username, password} (tenant admin token).")
-            .WithJsonBody<PutPostgresStaticRoleRequest>().Produces<PostgresStaticRoleView>().ProducesProblem(400).ProducesProblem(404).ProducesProblem(409).ProducesProblem(502);
+            .WithJsonBody<PutPostgresStaticRoleRequest>().ProducesProblem(400).ProducesProblem(404).ProducesProblem(409).ProducesProblem(502);
 
-        engine.MapGet("/{name}/static-roles", (string name, HttpContext http, Audited audited, PostgresEngine service) =>
-            audited.RunAsync(http, "engine.postgres.static_role.list", async ctx =>
-                TypedResults.Ok(new PostgresStaticRoleListResponse(await service.ListStaticRolesAsync(ctx.Caller, name, http.RequestAborted)))))
+        engine.MapGet("/{name}/static-roles", async (string name, RequestContext ctx, PostgresEngine service) =>
+                TypedResults.Ok(new PostgresStaticRoleListResponse(await service.ListStaticRolesAsync(ctx.Caller, name, ctx.Aborted))))
+            .Audited("engine.postgres.static_role.list")
             .WithSummary("The static roles of a connection (tenant admin token).")
-            .Produces<PostgresStaticRoleListResponse>().ProducesProblem(404);
+            .ProducesProblem(404);
 
-        engine.MapGet("/{name}/static-roles/{role}", (string name, string role, HttpContext http, Audited audited, PostgresEngine service) =>
-            audited.RunAsync(http, "engine.postgres.static_role.read", async ctx =>
-                TypedResults.Ok(await service.GetStaticRoleAsync(ctx.Caller, name, role, ctx.Audit, http.RequestAborted))))
+        engine.MapGet("/{name}/static-roles/{role}", async (string name, string role, RequestContext ctx, PostgresEngine service) =>
+                TypedResults.Ok(await service.GetStaticRoleAsync(ctx.Caller, name, role, ctx.Audit, ctx.Aborted)))
+            .Audited("engine.postgres.static_role.read")
             .WithSummary("One static role (tenant admin token).")
-            .Produces<PostgresStaticRoleView>().ProducesProblem(404);
+            .ProducesProblem(404);
 
-        engine.MapDelete("/{name}/static-roles/{role}", (string name, string role, HttpContext http, Audited audited, PostgresEngine service) =>
-            audited.RunAsync(http, "engine.postgres.static_role.delete", async ctx =>
+        engine.MapDelete("/{name}/static-roles/{role}", async (string name, string role, RequestContext ctx, PostgresEngine service) =>
             {
                 ctx.Audit.SuccessStatus = StatusCodes.Status204NoContent;
                 await service.DeleteStaticRoleAsync(ctx.Caller, name, role, ctx.Audit);
                 return TypedResults.NoContent();
-            }))
+            })
+            .Audited("engine.postgres.static_role.delete")
             .WithSummary("Stop managing the login: the secret and the login stay, the password no longer rotates (tenant admin token).")
-            .Produces(204).ProducesProblem(404);
+            .ProducesProblem(404);
 
-        routes.MapPost("/v1/creds/postgres/{name}/{role}", (string name, string role, HttpContext http, Audited audited, PostgresEngine service, TimeProvider time, ResponseWrapping wrapping) =>
-            audited.RunAsync(http, "creds.postgres.issue", ctx => wrapping.RunAsync(ctx, async () =>
+        routes.MapPost("/creds/postgres/{name}/{role}", async (string name, string role, RequestContext ctx, PostgresEngine service, TimeProvider time) =>
             {
-                var issued = await service.IssueAsync(ctx.Caller, name, role, ctx.Audit, http.RequestAborted);
+                var issued = await service.IssueAsync(ctx.Caller, name, role, ctx.Audit, ctx.Aborted);
                 var lease = issued.Lease;
                 var duration = (long)Math.Max(0, (lease.ExpiresAt - time.GetUtcNow()).TotalSeconds);
-                return (IResult)TypedResults.Ok(new PostgresCredentialResponse(issued.Username, issued.Password, lease.LeaseId, duration, lease.ExpiresAt < lease.MaxExpiresAt));
-            })))
+                return TypedResults.Ok(new PostgresCredentialResponse(issued.Username, issued.Password, lease.LeaseId, duration, lease.ExpiresAt < lease.MaxExpiresAt));
+            })
+            .Audited("creds.postgres.issue")
             .WithTags("PostgreSQL engine")
             .WithSummary("A new unique login with VALID UNTIL, owned by a lease under the caller's token (capability read on creds/postgres/NAME/ROLE). With X-Keyward-Wrap-TTL (at most 10m) the body is wrapped: {wrap_info}.")
-            .Produces<PostgresCredentialResponse>().ProducesProblem(403).ProducesProblem(404).ProducesProblem(429).ProducesProblem(502).Wrappable();
+            .ProducesProblem(403).ProducesProblem(404).ProducesProblem(429).ProducesProblem(502).Wrappable();
 
         return routes;
     }

@@ -24,39 +24,38 @@ public static class RoleEndpoints
 {
     public static IEndpointRouteBuilder MapRoleEndpoints(this IEndpointRouteBuilder routes)
     {
-        var roles = routes.MapGroup("/v1/roles").WithTags("Roles");
+        var roles = routes.MapGroup("/roles").WithTags("Roles");
 
-        roles.MapPut("/{name}", (string name, HttpContext http, Audited audited, RoleService service) =>
-            audited.RunAsync(http, "role.write", async ctx =>
+        roles.MapPut("/{name}", async (string name, RequestContext ctx, RoleService service) =>
             {
                 var body = await ctx.BodyAsync<PutRoleRequest>();
                 var role = await service.PutAsync(ctx.Caller, name, body.Rules, body.MaxTtl?.Value, body.MaySpawn, ctx.Audit);
                 return TypedResults.Ok(RoleResponse.From(role));
-            }))
+            })
+            .Audited("role.write")
             .WithSummary("Create or replace a role: glob rules with capabilities, max_ttl, may_spawn (tenant admin token).")
-            .WithJsonBody<PutRoleRequest>().Produces<RoleResponse>().ProducesProblem(400);
+            .WithJsonBody<PutRoleRequest>().ProducesProblem(400);
 
-        roles.MapGet("/", (HttpContext http, Audited audited, RoleService service) =>
-            audited.RunAsync(http, "role.list", async ctx =>
-                TypedResults.Ok(new RoleListResponse((await service.ListAsync(ctx.Caller, http.RequestAborted)).Select(RoleResponse.From).ToArray()))))
-            .WithSummary("The tenant's roles (tenant admin token).")
-            .Produces<RoleListResponse>();
+        roles.MapGet("/", async (RequestContext ctx, RoleService service) =>
+                TypedResults.Ok(new RoleListResponse((await service.ListAsync(ctx.Caller, ctx.Aborted)).Select(RoleResponse.From).ToArray())))
+            .Audited("role.list")
+            .WithSummary("The tenant's roles (tenant admin token).");
 
-        roles.MapGet("/{name}", (string name, HttpContext http, Audited audited, RoleService service) =>
-            audited.RunAsync(http, "role.read", async ctx =>
-                TypedResults.Ok(RoleResponse.From(await service.GetAsync(ctx.Caller, name, ctx.Audit, http.RequestAborted)))))
+        roles.MapGet("/{name}", async (string name, RequestContext ctx, RoleService service) =>
+                TypedResults.Ok(RoleResponse.From(await service.GetAsync(ctx.Caller, name, ctx.Audit, ctx.Aborted))))
+            .Audited("role.read")
             .WithSummary("One role (tenant admin token).")
-            .Produces<RoleResponse>().ProducesProblem(404);
+            .ProducesProblem(404);
 
-        roles.MapDelete("/{name}", (string name, HttpContext http, Audited audited, RoleService service) =>
-            audited.RunAsync(http, "role.delete", async ctx =>
+        roles.MapDelete("/{name}", async (string name, RequestContext ctx, RoleService service) =>
             {
                 ctx.Audit.SuccessStatus = StatusCodes.Status204NoContent;
                 await service.DeleteAsync(ctx.Caller, name, ctx.Audit);
                 return TypedResults.NoContent();
-            }))
+            })
+            .Audited("role.delete")
             .WithSummary("Delete a role (tenant admin token).")
-            .Produces(204).ProducesProblem(404);
+            .ProducesProblem(404);
 
         return routes;
     }

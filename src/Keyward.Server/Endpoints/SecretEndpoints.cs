@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Reflection;
 using System.Text.Json;
 using Keyward.Core;
 using Keyward.Core.Errors;
@@ -154,12 +155,11 @@ public static class SecretEndpoints
 
     public static IEndpointRouteBuilder MapSecretEndpoints(this IEndpointRouteBuilder routes)
     {
-        var secrets = routes.MapGroup("/v1/secrets").WithTags("Secrets");
+        var secrets = routes.MapGroup("/secrets").WithTags("Secrets");
 
-        secrets.MapPut("/{**path}", (HttpContext http, Audited audited, SecretService service) =>
-            audited.RunAsync(http, "secret.write", async ctx =>
+        secrets.MapPut("/{**path}", async (RequestContext ctx, SecretService service) =>
             {
-                var path = PathAfter(http, SecretsPrefix);
+                var path = PathAfter(ctx.Http, SecretsPrefix);
                 ctx.Audit.Path = path;
                 var body = await ctx.BodyAsync<PutSecretRequest>();
                 if (body.Data is not { } data)
@@ -182,14 +182,14 @@ public static class SecretEndpoints
                 {
                     SecretService.Wipe(bytes);
                 }
-            }))
+            })
+            .Audited("secret.write")
             .WithSummary("Write a new version: {data, cas?}. cas N writes only if the current version is N; cas 0 only if none exists.")
-            .WithJsonBody<PutSecretRequest>().Produces<SecretWriteResponse>().ProducesProblem(409).ProducesProblem(413);
+            .WithJsonBody<PutSecretRequest>().ProducesProblem(409).ProducesProblem(413);
 
-        secrets.MapGet("/{**path}", (HttpContext http, Audited audited, SecretService service, ResponseWrapping wrapping) =>
-            audited.RunAsync(http, "secret.read", ctx => wrapping.RunAsync(ctx, async () =>
+        secrets.MapGet("/{**path}", async (RequestContext ctx, SecretService service) =>
             {
-                var path = PathAfter(http, SecretsPrefix);
+                var path = PathAfter(ctx.Http, SecretsPrefix);
                 ctx.Audit.Path = path;
                 SecretStage? stage = null;
                 if (Query.String(ctx.Request, "stage") is { } stageName)
@@ -199,52 +199,32 @@ public static class SecretEndpoints
                         : throw KeywardErrors.InvalidField("stage", "current, previous or pending");
                 }
 
-                var read = await service.GetAsync(ctx.Caller, path, Query.Long(ctx.Request, "version"), stage, ctx.Audit, http.RequestAborted);
-                return (IResult)new SecretReadResult(read);
-            })))
+                return new SecretReadResult(await service.GetAsync(ctx.Caller, path, Query.Long(ctx.Request, "version"), stage, ctx.Audit, ctx.Aborted));
+            })
+            .Audited("secret.read")
             .WithSummary("Read the current version, ?version=N or ?stage=current|previous|pending (previous within the grace window). A deleted or destroyed current version is 404 secret_deleted. With X-Keyward-Wrap-TTL (at most 10m) the body is wrapped: {wrap_info}.")
-            .Produces<SecretReadResponse>().ProducesProblem(404).Wrappable();
+            .ProducesProblem(404).Wrappable();
 
-        secrets.MapGet("/", (HttpContext http, Audited audited, SecretService service) =>
-            audited.RunAsync(http, "secret.list", async ctx =>
-                TypedResults.Ok(new SecretListResponse(await service.ListAsync(ctx.Caller, Query.String(ctx.Request, "prefix"), ctx.Audit, http.RequestAborted)))))
-            .WithSummary("Names under ?prefix= (whole segments) that the token may list. Never values.")
-            .Produces<SecretListResponse>();
+        secrets.MapGet("/", async (RequestContext ctx, SecretService service) =>
+                TypedResults.Ok(new SecretListResponse(await service.ListAsync(ctx.Caller, Query.String(ctx.Request, "prefix"), ctx.Audit, ctx.Aborted))))
+            .Audited("secret.list")
+            .WithSummary("Names under ?prefix= (whole segments) that the token may list. Never values.");
 
-        secrets.MapDelete("/{**path}", (HttpContext http, Audited audited, SecretService service) =>
-            audited.RunAsync(http, "secret.delete", async ctx =>
+        secrets.MapDelete("/{**path}", async (RequestContext ctx, SecretService service) =>
             {
                 ctx.Audit.SuccessStatus = StatusCodes.Status204NoContent;
-                var path = PathAfter(http, SecretsPrefix);
+                var path = PathAfter(ctx.Http, SecretsPrefix);
                 ctx.Audit.Path = path;
                 await service.DeleteAsync(ctx.Caller, path, Query.Longs(ctx.Request, "versions"), ctx.Audit);
                 return TypedResults.NoContent();
-            }))
+            })
+            .Audited("secret.delete")
             .WithSummary("Soft delete the latest version, or ?versions=1,2.")
-            .Produces(204).ProducesProblem(404);
+            .ProducesProblem(404);
 
-        secrets.MapPost("/{**path}", (HttpContext http, Audited audited, SecretService service, RotationService rotation) =>
-        {
-            var full = PathAfter(http, SecretsPrefix, validateCharacters: false);
-            var slash = full.LastIndexOf('/');
-            var action = slash < 0 ? full : full[(slash + 1)..];
-            var operation = action switch
+        secrets.MapPost("/{**path}", async Task<Results<NoContent, Created<RotateResponse>, Ok<PromoteResponse>>> (RequestContext ctx, SecretService service, RotationService rotation) =>
             {
-                "undelete" => "secret.undelete",
-                "destroy" => "secret.destroy",
-                "rotate" => "secret.rotate",
-                "promote" => "secret.promote",
-                "rollback" => "secret.rollback",
-                _ => null,
-            };
-            if (operation is null || slash < 0)
-            {
-                return audited.RejectAsync(http, KeywardErrors.MethodNotAllowed("POST", http.Request.Path.Value ?? ""));
-            }
-
-            return audited.RunAsync(http, operation, async ctx =>
-            {
-                var path = full[..slash];
+                var (path, action) = SplitAction(ctx.Http);
                 ctx.Audit.Path = path;
                 ValidateRaw(path);
                 switch (action)
@@ -272,54 +252,82 @@ public static class SecretEndpoints
                     await service.DestroyAsync(ctx.Caller, path, body.Versions, ctx.Audit);
                 }
 
-                return (IResult)TypedResults.NoContent();
-            });
-        })
+                return TypedResults.NoContent();
+            })
+            .Audited(ActionOperation)
             .WithSummary("POST {path}/undelete or {path}/destroy with {versions}; {path}/rotate {data?, reason?} stages a pending version (reason anomaly: admin only, promoted at once); {path}/promote {version}; {path}/rollback.")
-            .WithJsonBody<VersionsRequest>().Produces(204).Produces<RotateResponse>(201).Produces<PromoteResponse>().ProducesProblem(404).ProducesProblem(409);
+            .WithJsonBody<VersionsRequest>().ProducesProblem(404).ProducesProblem(409);
 
-        var metadata = routes.MapGroup("/v1/secret-metadata").WithTags("Secrets");
+        var metadata = routes.MapGroup("/secret-metadata").WithTags("Secrets");
 
-        metadata.MapGet("/{**path}", (HttpContext http, Audited audited, SecretService service) =>
-            audited.RunAsync(http, "secret.metadata.read", async ctx =>
+        metadata.MapGet("/{**path}", async (RequestContext ctx, SecretService service) =>
             {
-                var path = PathAfter(http, MetadataPrefix);
+                var path = PathAfter(ctx.Http, MetadataPrefix);
                 ctx.Audit.Path = path;
-                var (meta, versions) = await service.GetMetadataAsync(ctx.Caller, path, ctx.Audit, http.RequestAborted);
+                var (meta, versions) = await service.GetMetadataAsync(ctx.Caller, path, ctx.Audit, ctx.Aborted);
                 return TypedResults.Ok(SecretMetadataResponse.From(meta, versions));
-            }))
+            })
+            .Audited("secret.metadata.read")
             .WithSummary("Versions (number, created_at, state, stage), max_versions, custom metadata, epoch and the rotation policy of a path.")
-            .Produces<SecretMetadataResponse>().ProducesProblem(404);
+            .ProducesProblem(404);
 
-        metadata.MapPut("/{**path}", (HttpContext http, Audited audited, SecretService service) =>
-            audited.RunAsync(http, "secret.metadata.write", async ctx =>
+        metadata.MapPut("/{**path}", async (RequestContext ctx, SecretService service) =>
             {
                 ctx.Audit.SuccessStatus = StatusCodes.Status204NoContent;
-                var path = PathAfter(http, MetadataPrefix);
+                var path = PathAfter(ctx.Http, MetadataPrefix);
                 ctx.Audit.Path = path;
                 var body = await ctx.BodyAsync<PutMetadataRequest>();
                 await service.PutMetadataAsync(ctx.Caller, path, body.MaxVersions, body.CustomMetadata, body.Rotation?.ToPolicy(), ctx.Audit);
                 return TypedResults.NoContent();
-            }))
+            })
+            .Audited("secret.metadata.write")
             .WithSummary("Set max_versions (1-1000, default 10), plaintext custom_metadata (never secrets) and the rotation policy {period?, max_uses?, grace?, generator?}.")
-            .WithJsonBody<PutMetadataRequest>().Produces(204).ProducesProblem(400);
+            .WithJsonBody<PutMetadataRequest>().ProducesProblem(400);
 
-        metadata.MapDelete("/{**path}", (HttpContext http, Audited audited, SecretService service) =>
-            audited.RunAsync(http, "secret.metadata.delete", async ctx =>
+        metadata.MapDelete("/{**path}", async (RequestContext ctx, SecretService service) =>
             {
                 ctx.Audit.SuccessStatus = StatusCodes.Status204NoContent;
-                var path = PathAfter(http, MetadataPrefix);
+                var path = PathAfter(ctx.Http, MetadataPrefix);
                 ctx.Audit.Path = path;
                 await service.DeleteMetadataAsync(ctx.Caller, path, ctx.Audit);
                 return TypedResults.NoContent();
-            }))
+            })
+            .Audited("secret.metadata.delete")
             .WithSummary("Remove a path for good: its metadata and every version.")
-            .Produces(204).ProducesProblem(404);
+            .ProducesProblem(404);
 
         return routes;
     }
 
-    private static async Task<IResult> RotateAsync(RequestContext ctx, RotationService rotation, string path)
+    /// <summary>
+    /// The operation of <c>POST /v1/secrets/{path}/{action}</c>, named by its last segment; any other is refused (405
+    /// <c>method_not_allowed</c>) before authentication, as a route that does not exist.
+    /// </summary>
+    private static string ActionOperation(HttpContext http)
+    {
+        var full = PathAfter(http, SecretsPrefix, validateCharacters: false);
+        var slash = full.LastIndexOf('/');
+        var operation = slash < 0 ? null : full[(slash + 1)..] switch
+        {
+            "undelete" => "secret.undelete",
+            "destroy" => "secret.destroy",
+            "rotate" => "secret.rotate",
+            "promote" => "secret.promote",
+            "rollback" => "secret.rollback",
+            _ => null,
+        };
+        return operation ?? throw KeywardErrors.MethodNotAllowed("POST", http.Request.Path.Value ?? "");
+    }
+
+    /// <summary>The secret path and the action of a <c>POST</c> whose operation <see cref="ActionOperation"/> named.</summary>
+    private static (string Path, string Action) SplitAction(HttpContext http)
+    {
+        var full = PathAfter(http, SecretsPrefix, validateCharacters: false);
+        var slash = full.LastIndexOf('/');
+        return (full[..slash], full[(slash + 1)..]);
+    }
+
+    private static async Task<Created<RotateResponse>> RotateAsync(RequestContext ctx, RotationService rotation, string path)
     {
         var body = await ctx.BodyAsync<RotateRequest>(allowEmpty: true);
         byte[]? bytes = null;
@@ -378,15 +386,21 @@ public static class SecretEndpoints
 
 /// <summary>
 /// Writes <c>{path, version, data, created_at, stage, epoch}</c> with the decrypted JSON copied straight from the plaintext
-/// buffer, which is zeroed as soon as it is written.
+/// buffer, which is zeroed as soon as it is written. Its type documents the response (<see cref="SecretReadResponse"/>).
 /// </summary>
-public sealed class SecretReadResult : IResult, IStatusCodeHttpResult
+public sealed class SecretReadResult : IResult, IStatusCodeHttpResult, IBufferedJsonResult, IEndpointMetadataProvider
 {
     private readonly SecretRead _read;
 
     public SecretReadResult(SecretRead read) => _read = read;
 
     public int? StatusCode => StatusCodes.Status200OK;
+
+    public static void PopulateMetadata(MethodInfo method, EndpointBuilder builder)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        builder.Metadata.Add(new ProducesResponseTypeMetadata(StatusCodes.Status200OK, typeof(SecretReadResponse), ["application/json"]));
+    }
 
     public async Task ExecuteAsync(HttpContext httpContext)
     {
@@ -397,34 +411,42 @@ public sealed class SecretReadResult : IResult, IStatusCodeHttpResult
         var buffer = new ArrayBufferWriter<byte>(_read.Data.Length + 256);
         try
         {
-            using (var writer = new Utf8JsonWriter(buffer))
-            {
-                writer.WriteStartObject();
-                writer.WriteString("path", _read.Path);
-                writer.WriteNumber("version", _read.Version);
-                writer.WritePropertyName("data");
-                writer.WriteRawValue(_read.Data, skipInputValidation: true);
-                writer.WriteString("created_at", Instants.Format(_read.CreatedAt));
-                if (_read.Stage is { } stage)
-                {
-                    writer.WriteString("stage", SecretStages.Name(stage));
-                }
-                else
-                {
-                    writer.WriteNull("stage");
-                }
-
-                writer.WriteNumber("epoch", _read.Epoch);
-                writer.WriteEndObject();
-            }
-
+            WriteBody(buffer);
             response.ContentLength = buffer.WrittenCount;
             await response.Body.WriteAsync(buffer.WrittenMemory, httpContext.RequestAborted);
         }
         finally
         {
-            SecretService.Wipe(_read.Data);
             buffer.Clear();
+        }
+    }
+
+    public void WriteBody(IBufferWriter<byte> body)
+    {
+        try
+        {
+            using var writer = new Utf8JsonWriter(body);
+            writer.WriteStartObject();
+            writer.WriteString("path", _read.Path);
+            writer.WriteNumber("version", _read.Version);
+            writer.WritePropertyName("data");
+            writer.WriteRawValue(_read.Data, skipInputValidation: true);
+            writer.WriteString("created_at", Instants.Format(_read.CreatedAt));
+            if (_read.Stage is { } stage)
+            {
+                writer.WriteString("stage", SecretStages.Name(stage));
+            }
+            else
+            {
+                writer.WriteNull("stage");
+            }
+
+            writer.WriteNumber("epoch", _read.Epoch);
+            writer.WriteEndObject();
+        }
+        finally
+        {
+            SecretService.Wipe(_read.Data);
         }
     }
 }

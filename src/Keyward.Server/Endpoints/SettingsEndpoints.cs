@@ -44,24 +44,23 @@ public static class SettingsEndpoints
 {
     public static IEndpointRouteBuilder MapSettingsEndpoints(this IEndpointRouteBuilder routes)
     {
-        var settings = routes.MapGroup("/v1/settings").WithTags("Tenant settings");
+        var settings = routes.MapGroup("/settings").WithTags("Tenant settings");
 
-        settings.MapGet("/anomalies", (HttpContext http, Audited audited, Anomalies anomalies) =>
-            audited.RunAsync(http, "settings.anomalies.read", async ctx =>
-                TypedResults.Ok(AnomalySettingsResponse.From(await anomalies.GetSettingsAsync(ctx.Caller)))))
-            .WithSummary("The tenant's automatic anomaly responses (tenant admin token).")
-            .Produces<AnomalySettingsResponse>();
+        settings.MapGet("/anomalies", async (RequestContext ctx, Anomalies anomalies) =>
+                TypedResults.Ok(AnomalySettingsResponse.From(await anomalies.GetSettingsAsync(ctx.Caller))))
+            .Audited("settings.anomalies.read")
+            .WithSummary("The tenant's automatic anomaly responses (tenant admin token).");
 
-        settings.MapPut("/anomalies", (HttpContext http, Audited audited, Anomalies anomalies) =>
-            audited.RunAsync(http, "settings.anomalies.write", async ctx =>
+        settings.MapPut("/anomalies", async (RequestContext ctx, Anomalies anomalies) =>
             {
                 var body = await ctx.BodyAsync<AnomalySettingsBody>();
                 var threshold = body.DenyThreshold is { } t ? DenyThreshold.Create(t.Count, t.Window?.Value) : null;
                 var stored = await anomalies.PutSettingsAsync(ctx.Caller, new AnomalySettings(body.LockdownOnBootstrapReplay ?? false, threshold, body.RotateExposed ?? false, body.ParseDerivedDenialsLock()), ctx.Audit);
                 return TypedResults.Ok(AnomalySettingsResponse.From(stored));
-            }))
+            })
+            .Audited("settings.anomalies.write")
             .WithSummary("Turn bootstrap replay and 'count denied requests within window' into an automatic lockdown of the offending subtree, and with rotate_exposed also rotate every secret with a generator those tokens could read (tenant admin token).")
-            .WithJsonBody<AnomalySettingsBody>().Produces<AnomalySettingsResponse>().ProducesProblem(400);
+            .WithJsonBody<AnomalySettingsBody>().ProducesProblem(400);
 
         return routes;
     }

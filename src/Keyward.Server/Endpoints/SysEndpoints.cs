@@ -48,14 +48,14 @@ public static class SysEndpoints
 {
     public static IEndpointRouteBuilder MapSysEndpoints(this IEndpointRouteBuilder routes)
     {
-        var sys = routes.MapGroup("/v1/sys").WithTags("System");
+        var sys = routes.MapGroup("/sys").WithTags("System");
 
         sys.MapGet("/health", Health)
+            .Unaudited("Polled by load balancers every second, before init and while sealed: no credential, no store, no tenant data.")
             .WithSummary("Initialization and seal state (no auth, no store, no audit); 503 while sealed or uninitialized.")
-            .Produces<HealthResponse>(200).Produces<HealthResponse>(503);
+            .Produces<HealthResponse>(503);
 
-        sys.MapPost("/init", (HttpContext http, Audited audited, SealService seal) =>
-            audited.RunAnonymousAsync(http, "sys.init", async ctx =>
+        sys.MapPost("/init", async (RequestContext ctx, SealService seal) =>
             {
                 var body = await ctx.BodyAsync<InitRequest>();
                 var result = await seal.InitializeAsync(
@@ -63,12 +63,12 @@ public static class SysEndpoints
                     body.Threshold ?? throw KeywardErrors.MissingField("threshold"),
                     ctx.Audit);
                 return TypedResults.Ok(new InitResponse(result.Keys, result.RootToken));
-            }))
+            })
+            .AuditedAnonymously("sys.init")
             .WithSummary("Generate the root key, split it into key shares (returned once) and mint the root token.")
-            .WithJsonBody<InitRequest>().Produces<InitResponse>().ProducesProblem(409);
+            .WithJsonBody<InitRequest>().ProducesProblem(409);
 
-        sys.MapPost("/unseal", (HttpContext http, Audited audited, SealService seal) =>
-            audited.RunAnonymousAsync(http, "sys.unseal", async ctx =>
+        sys.MapPost("/unseal", async (RequestContext ctx, SealService seal) =>
             {
                 var body = await ctx.BodyAsync<UnsealRequest>();
                 UnsealStatus status;
@@ -82,68 +82,69 @@ public static class SysEndpoints
                 }
 
                 return TypedResults.Ok(new SealStatusResponse(status.Sealed, status.Progress, status.Threshold));
-            }))
+            })
+            .AuditedAnonymously("sys.unseal")
             .WithSummary("Submit one key share, or {reset: true} to clear progress. Progress expires after 10 minutes.")
-            .WithJsonBody<UnsealRequest>().Produces<SealStatusResponse>().ProducesProblem(400);
+            .WithJsonBody<UnsealRequest>().ProducesProblem(400);
 
-        sys.MapPost("/seal", (HttpContext http, Audited audited, SealService seal) =>
-            audited.RunAsync(http, "sys.seal", async ctx =>
+        sys.MapPost("/seal", async (RequestContext ctx, SealService seal) =>
             {
                 ctx.Audit.SuccessStatus = StatusCodes.Status204NoContent;
                 await seal.SealAsync(ctx.Caller, ctx.Audit);
                 return TypedResults.NoContent();
-            }))
+            })
+            .Audited("sys.seal")
             .WithSummary("Wipe every key from memory (root token). Every request but health/init/unseal then gets 503.")
-            .Produces(204).ProducesProblem(403);
+            .ProducesProblem(403);
 
-        sys.MapPost("/root-token/revoke", (HttpContext http, Audited audited, SealService seal) =>
-            audited.RunAsync(http, "sys.root_token.revoke", async ctx =>
+        sys.MapPost("/root-token/revoke", async (RequestContext ctx, SealService seal) =>
             {
                 ctx.Audit.SuccessStatus = StatusCodes.Status204NoContent;
                 await seal.RevokeRootTokensAsync(ctx.Caller, ctx.Audit);
                 return TypedResults.NoContent();
-            }))
+            })
+            .Audited("sys.root_token.revoke")
             .WithSummary("Retire every root token. A new one needs a threshold of key shares (generate-root).")
-            .Produces(204).ProducesProblem(403);
+            .ProducesProblem(403);
 
-        sys.MapPost("/generate-root", (HttpContext http, Audited audited, SealService seal) =>
-            audited.RunAnonymousAsync(http, "sys.generate_root", async ctx =>
+        sys.MapPost("/generate-root", async (RequestContext ctx, SealService seal) =>
             {
                 var body = await ctx.BodyAsync<GenerateRootRequest>();
                 var token = await seal.GenerateRootAsync(body.Keys, ctx.Audit);
                 return TypedResults.Ok(new RootTokenResponse(token));
-            }))
+            })
+            .AuditedAnonymously("sys.generate_root")
             .WithSummary("Mint a new root token from a threshold of key shares; every other root token is revoked.")
-            .WithJsonBody<GenerateRootRequest>().Produces<RootTokenResponse>().ProducesProblem(400);
+            .WithJsonBody<GenerateRootRequest>().ProducesProblem(400);
 
-        sys.MapGet("/audit/verify", (HttpContext http, Audited audited, AuditService audit) =>
-            audited.RunAsync(http, "sys.audit.verify", async ctx =>
+        sys.MapGet("/audit/verify", async (RequestContext ctx, AuditService audit) =>
             {
-                var result = await audit.VerifyAsync(ctx.Caller, http.RequestAborted);
+                var result = await audit.VerifyAsync(ctx.Caller, ctx.Aborted);
                 return TypedResults.Ok(new AuditVerifyResponse(
                     result.Records, result.Ok, result.FirstBadSeq, result.TruncatedAfter, result.Checkpoints, result.LastCheckpointSeq, result.Problem,
                     result.HeadMac));
-            }))
+            })
+            .Audited("sys.audit.verify")
             .WithSummary("Verify the whole audit chain and its checkpoints (root token).")
-            .Produces<AuditVerifyResponse>().ProducesProblem(403);
+            .ProducesProblem(403);
 
-        sys.MapGet("/audit", (HttpContext http, Audited audited, AuditService audit) =>
-            audited.RunAsync(http, "sys.audit.read", async ctx =>
+        sys.MapGet("/audit", async (RequestContext ctx, AuditService audit) =>
             {
                 var (records, next) = await audit.QueryAnyAsync(
                     ctx.Caller, Query.String(ctx.Request, "tenant"), Query.Long(ctx.Request, "after"), Query.Long(ctx.Request, "limit"),
-                    Query.String(ctx.Request, "agent_id"), Query.String(ctx.Request, "path"), http.RequestAborted);
+                    Query.String(ctx.Request, "agent_id"), Query.String(ctx.Request, "path"), ctx.Aborted);
                 return AuditEndpoints.Page(records, next);
-            }))
+            })
+            .Audited("sys.audit.read")
             .WithSummary("Audit records of any tenant, including deleted ones, or all (root token).")
             .Produces<AuditPage>().ProducesProblem(403);
 
-        sys.MapGet("/metrics", (HttpContext http, Audited audited, GroupCommitter committer, KeyHierarchy keys, EventStream events) =>
-            audited.RunAsync(http, "sys.metrics", ctx =>
+        sys.MapGet("/metrics", (RequestContext ctx, GroupCommitter committer, KeyHierarchy keys, EventStream events) =>
             {
                 ctx.Caller.RequireRoot();
-                return Task.FromResult<IResult>(TypedResults.Text(Metrics(committer, keys, events), "text/plain; version=0.0.4", Encoding.UTF8));
-            }))
+                return TypedResults.Text(Metrics(committer, keys, events), "text/plain; version=0.0.4", Encoding.UTF8);
+            })
+            .Audited("sys.metrics")
             .WithSummary("Prometheus-format metrics: seal state and group-commit figures (root token).")
             .Produces<string>(200, "text/plain");
 
@@ -151,7 +152,7 @@ public static class SysEndpoints
     }
 
     /// <summary>503 while sealed, uninitialized or cut off from the store: a load balancer then takes the node out.</summary>
-    private static IResult Health(KeyHierarchy keys, IKeywardStore store, StoreProbe probe)
+    private static Results<Ok<HealthResponse>, JsonHttpResult<HealthResponse>> Health(KeyHierarchy keys, IKeywardStore store, StoreProbe probe)
     {
         var state = keys.State;
         var reachable = probe.Reachable;

@@ -10,14 +10,22 @@ using Keyward.Core.Tokens;
 namespace Keyward.Server.Http;
 
 /// <summary>
-/// Runs every endpoint that touches a tenant, token, role or secret: authenticates the bearer token, runs the
-/// handler, and makes exactly one audit record durable before the response is sent — allowed or denied,
-/// success or failure. A write's record commits inside the write's own transaction; anything else is committed
-/// on its own here. If the record cannot be made durable, the caller gets 503 and no success.
+/// The audit filter every API endpoint runs through (<see cref="AuditingConventions.RequireAuditing"/>): authenticates
+/// the bearer token, runs the endpoint, and makes exactly one audit record durable before the response is sent —
+/// allowed or denied, success or failure. A write's record commits inside the write's own transaction; anything else is
+/// committed on its own here. If the record cannot be made durable, the caller gets 503 and no success. The handler gets
+/// the caller and the record it is building through its <see cref="RequestContext"/> parameter.
 /// </summary>
 public sealed class Audited
 {
     public const string RequestIdItem = "keyward.request_id";
+
+    /// <summary>
+    /// Response wrapping is asked for with a header that only wrappable routes honour; on any other route it is refused
+    /// (400 <c>wrap_not_supported</c>, before the handler runs) rather than ignored, so that a client never receives a raw
+    /// value it expected to come wrapped.
+    /// </summary>
+    private static readonly EndpointFilterDelegate RefuseWrapping = _ => throw KeywardErrors.WrapNotSupported();
 
     private readonly TokenService _tokens;
     private readonly TenantDirectory _tenants;
@@ -39,34 +47,42 @@ public sealed class Audited
     public static string RequestId(HttpContext http) =>
         http.Items.TryGetValue(RequestIdItem, out var id) && id is string s ? s : http.TraceIdentifier;
 
-    /// <summary>An authenticated, audited operation.</summary>
-    public Task<IResult> RunAsync(HttpContext http, string operation, Func<RequestContext, Task<IResult>> handler) =>
-        RunAsync(http, operation, authenticate: true, WrapChecked(http, handler));
+    /// <summary>The filter: runs <paramref name="next"/> (the endpoint) as <paramref name="operation"/>.</summary>
+    public ValueTask<object?> InvokeAsync(AuditedOperation operation, EndpointFilterInvocationContext invocation, EndpointFilterDelegate next)
+    {
+        ArgumentNullException.ThrowIfNull(operation);
+        ArgumentNullException.ThrowIfNull(invocation);
+        var http = invocation.HttpContext;
+        string name;
+        try
+        {
+            name = operation.NameFor(http);
+        }
+        catch (KeywardException refusal)
+        {
+            return RejectAsync(invocation, refusal);
+        }
 
-    /// <summary>An operation whose credential is not a token (init, unseal, generate-root): audited once keys exist.</summary>
-    public Task<IResult> RunAnonymousAsync(HttpContext http, string operation, Func<RequestContext, Task<IResult>> handler) =>
-        RunAsync(http, operation, authenticate: false, WrapChecked(http, handler));
-
-    /// <summary>
-    /// Response wrapping is asked for with a header that only wrappable routes honour; on any other route it is refused
-    /// (400 <c>wrap_not_supported</c>, before the handler runs) rather than ignored, so that a client never receives a raw
-    /// value it expected to come wrapped.
-    /// </summary>
-    private static Func<RequestContext, Task<IResult>> WrapChecked(HttpContext http, Func<RequestContext, Task<IResult>> handler) =>
-        ResponseWrapping.IsRequested(http.Request) && http.GetEndpoint()?.Metadata.GetMetadata<WrappableMetadata>() is null
-            ? _ => throw KeywardErrors.WrapNotSupported()
-            : handler;
+        var handler = ResponseWrapping.IsRequested(http.Request) && http.GetEndpoint()?.Metadata.GetMetadata<WrappableMetadata>() is null
+            ? RefuseWrapping
+            : next;
+        return RunAsync(invocation, name, authenticate: !operation.Anonymous, handler);
+    }
 
     /// <summary>A request refused before routing (bad raw target, token in the query): audited, attributed if possible.</summary>
-    public Task<IResult> RejectAsync(HttpContext http, KeywardException refusal) =>
-        RunAsync(http, "request.rejected", authenticate: false, async context =>
+    public async Task<IResult> RejectAsync(HttpContext http, KeywardException refusal) =>
+        (IResult)(await RejectAsync(EndpointFilterInvocationContext.Create(http), refusal))!;
+
+    private ValueTask<object?> RejectAsync(EndpointFilterInvocationContext invocation, KeywardException refusal) =>
+        RunAsync(invocation, "request.rejected", authenticate: false, async invocation =>
         {
-            await AttributeAsync(context);
+            await AttributeAsync(RequestContext.Of(invocation.HttpContext));
             throw refusal;
         });
 
-    private async Task<IResult> RunAsync(HttpContext http, string operation, bool authenticate, Func<RequestContext, Task<IResult>> handler)
+    private async ValueTask<object?> RunAsync(EndpointFilterInvocationContext invocation, string operation, bool authenticate, EndpointFilterDelegate handler)
     {
+        var http = invocation.HttpContext;
         var audit = new AuditDraft(RequestId(http), operation);
         Principal? caller = null;
         try
@@ -76,16 +92,17 @@ public sealed class Audited
                 caller = await AuthenticateAsync(http, audit);
             }
 
+            RequestContext.Of(http).Begin(audit, caller);
             try
             {
-                return await HandleAsync(http, audit, caller, handler);
+                return await HandleAsync(invocation, audit, caller, handler);
             }
             catch (StaleCachedReadException)
             {
                 // Answered from a cached secret row that another node may have changed: nothing of that run was
                 // written. Once more, reading the store (which cannot end this way again).
                 audit.RestartAvoidingCachedRows();
-                return await HandleAsync(http, audit, caller, handler);
+                return await HandleAsync(invocation, audit, caller, handler);
             }
         }
         catch (Exception error) when (error is not OperationCanceledException || !http.RequestAborted.IsCancellationRequested)
@@ -129,9 +146,9 @@ public sealed class Audited
     /// request whose record cannot be made durable — the server sealed while the handler ran — answers 503, never the
     /// handler's result. (An anonymous one — init, unseal — is audited only when keys exist.)
     /// </summary>
-    private async Task<IResult> HandleAsync(HttpContext http, AuditDraft audit, Principal? caller, Func<RequestContext, Task<IResult>> handler)
+    private async ValueTask<object?> HandleAsync(EndpointFilterInvocationContext invocation, AuditDraft audit, Principal? caller, EndpointFilterDelegate handler)
     {
-        var result = await handler(new RequestContext(http, audit, caller));
+        var result = await handler(invocation);
         if (audit.Committed)
         {
             return result;
@@ -142,11 +159,19 @@ public sealed class Audited
             return caller is null ? result : throw KeywardErrors.Sealed();
         }
 
-        audit.SuccessStatus = result is IStatusCodeHttpResult { StatusCode: { } status } ? status : StatusCodes.Status200OK;
+        audit.SuccessStatus = StatusOf(result);
         audit.Succeeded();
         await _committer.AuditAsync(audit);
         return result;
     }
+
+    /// <summary>The status a handler's result answers with (a <c>Results&lt;…&gt;</c> union by the result it holds); 200 if it does not say.</summary>
+    private static int StatusOf(object? result) => result switch
+    {
+        IStatusCodeHttpResult { StatusCode: { } status } => status,
+        INestedHttpResult nested => StatusOf(nested.Result),
+        _ => StatusCodes.Status200OK,
+    };
 
     private async Task<Principal> AuthenticateAsync(HttpContext http, AuditDraft audit)
     {

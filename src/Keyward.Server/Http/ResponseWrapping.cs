@@ -1,18 +1,14 @@
+using System.Buffers;
+using System.Reflection;
 using System.Security.Cryptography;
+using System.Text.Json;
 using Keyward.Core.Errors;
 using Keyward.Core.Wrapping;
+using Microsoft.AspNetCore.Http.Json;
+using Microsoft.Extensions.Options;
+using Microsoft.Extensions.Primitives;
 
 namespace Keyward.Server.Http;
-
-/// <summary>Marks a route whose response may be wrapped (<see cref="ResponseWrapping.Header"/>); every other route refuses the header.</summary>
-public sealed class WrappableMetadata
-{
-    public static readonly WrappableMetadata Instance = new();
-
-    private WrappableMetadata()
-    {
-    }
-}
 
 /// <summary>The <c>wrap_info</c> of a wrapped response.</summary>
 public sealed record WrapInfoResponse(string Token, string Accessor, long Ttl, DateTimeOffset CreatedAt, string CreationPath);
@@ -21,142 +17,157 @@ public sealed record WrapInfoResponse(string Token, string Accessor, long Ttl, D
 public sealed record WrappedResponse(WrapInfoResponse WrapInfo);
 
 /// <summary>
-/// Response wrapping, in one place: a wrappable endpoint runs its call through <see cref="RunAsync"/>. Without the
-/// header the call's result passes through untouched. With it, the TTL is checked first (400 <c>invalid_wrap_ttl</c>,
+/// A result that can write its JSON body into a buffer instead of a response (for response wrapping); what it held is
+/// released (zeroed) once written, as when it is sent.
+/// </summary>
+public interface IBufferedJsonResult
+{
+    void WriteBody(IBufferWriter<byte> body);
+}
+
+/// <summary>
+/// Response wrapping, in one place: the filter of the routes marked <c>.Wrappable()</c>, inside the audit filter. Without
+/// the header the call's result passes through untouched. With it, the TTL is checked first (400 <c>invalid_wrap_ttl</c>,
 /// nothing runs), the wrapping token is minted so the call's audit record can name it (<c>wrapped=true</c>,
-/// <c>wrap_accessor</c>), the call runs exactly as it would (same authorization, audit, lease), and its body — rendered
-/// as it would have been sent — is sealed and stored; the caller gets only <c>wrap_info</c>.
+/// <c>wrap_accessor</c>), the call runs exactly as it would (same authorization, audit, lease), and its body — the JSON
+/// it would have sent — is written into a buffer, sealed and stored; the caller gets only <c>wrap_info</c>.
 /// </summary>
 public sealed class ResponseWrapping
 {
     public const string Header = "X-Keyward-Wrap-TTL";
 
     private readonly WrappingService _service;
+    private readonly JsonSerializerOptions _json;
 
-    public ResponseWrapping(WrappingService service) => _service = service;
+    public ResponseWrapping(WrappingService service, IOptions<JsonOptions> json)
+    {
+        ArgumentNullException.ThrowIfNull(json);
+        _service = service;
+        _json = json.Value.SerializerOptions;
+    }
 
     /// <summary>Whether the request asks for wrapping (the header is present, whatever its value).</summary>
     public static bool IsRequested(HttpRequest request) => request.Headers.ContainsKey(Header);
 
-    public async Task<IResult> RunAsync(RequestContext ctx, Func<Task<IResult>> call)
+    public ValueTask<object?> InvokeAsync(EndpointFilterInvocationContext invocation, EndpointFilterDelegate next)
     {
-        ArgumentNullException.ThrowIfNull(ctx);
-        ArgumentNullException.ThrowIfNull(call);
-        var values = ctx.Request.Headers[Header];
-        if (values.Count == 0)
-        {
-            return await call();
-        }
+        ArgumentNullException.ThrowIfNull(invocation);
+        ArgumentNullException.ThrowIfNull(next);
+        var values = invocation.HttpContext.Request.Headers[Header];
+        return values.Count == 0 ? next(invocation) : WrapAsync(invocation, next, values);
+    }
 
+    private async ValueTask<object?> WrapAsync(EndpointFilterInvocationContext invocation, EndpointFilterDelegate next, StringValues values)
+    {
         var ttl = values.Count == 1 ? WrappingService.ParseTtl(values[0]) : throw KeywardErrors.InvalidWrapTtl("was given more than once");
+        var ctx = RequestContext.Of(invocation.HttpContext);
         var prepared = WrappingService.Prepare(ttl);
         ctx.Audit.AddDetail("wrapped", "true");
         ctx.Audit.AddDetail("wrap_accessor", prepared.Accessor);
-        var result = await call();
-        var (buffer, length) = await RenderAsync(ctx.Http, result);
+        var result = await next(invocation);
+        var body = Render(result);
         try
         {
-            var info = await _service.WrapAsync(ctx.Caller, prepared, ctx.Audit.Path ?? "", buffer.AsMemory(0, length), ctx.Audit, ctx.Http.RequestAborted);
+            var info = await _service.WrapAsync(ctx.Caller, prepared, ctx.Audit.Path ?? "", body.WrittenMemory, ctx.Audit, ctx.Aborted);
             return TypedResults.Ok(new WrappedResponse(new WrapInfoResponse(info.Token, info.Accessor, (long)info.Ttl.TotalSeconds, info.CreatedAt, info.CreationPath)));
         }
         finally
         {
-            CryptographicOperations.ZeroMemory(buffer);
+            body.Clear();
         }
     }
 
-    /// <summary>The body <paramref name="result"/> would have sent, written into a buffer the caller zeroes.</summary>
-    private static async Task<(byte[] Buffer, int Length)> RenderAsync(HttpContext http, IResult result)
+    /// <summary>The JSON body <paramref name="result"/> would have sent (a 200 with a JSON body), in a buffer the caller zeroes.</summary>
+    private ZeroingBuffer Render(object? result)
     {
-        var scratch = new DefaultHttpContext { RequestServices = http.RequestServices };
-        var buffer = new byte[16 * 1024];
-        var body = new ZeroingBuffer(buffer);
-        scratch.Response.Body = body;
-        await result.ExecuteAsync(scratch);
-        if (scratch.Response.StatusCode != StatusCodes.Status200OK)
+        while (result is INestedHttpResult nested)
+        {
+            result = nested.Result;
+        }
+
+        var body = new ZeroingBuffer(16 * 1024);
+        try
+        {
+            switch (result)
+            {
+                case IBufferedJsonResult buffered:
+                    buffered.WriteBody(body);
+                    return body;
+                case IValueHttpResult { Value: { } value } and IStatusCodeHttpResult { StatusCode: StatusCodes.Status200OK }:
+                    // As Ok<T> writes it: the API's JSON options, the value's runtime type.
+                    using (var writer = new Utf8JsonWriter(body, new JsonWriterOptions { Encoder = _json.Encoder, Indented = _json.WriteIndented }))
+                    {
+                        JsonSerializer.Serialize(writer, value, _json.GetTypeInfo(value.GetType()));
+                    }
+
+                    return body;
+                default:
+                    throw KeywardErrors.Internal();
+            }
+        }
+        catch
         {
             body.Clear();
-            throw KeywardErrors.Internal();
+            throw;
         }
-
-        return (body.Buffer, (int)body.Length);
     }
 
-    /// <summary>A write-only stream over a growable buffer that zeroes every buffer it outgrows (it may hold a value).</summary>
-    private sealed class ZeroingBuffer(byte[] initial) : Stream
+    /// <summary>A growable buffer that zeroes every array it outgrows (it may hold a value).</summary>
+    private sealed class ZeroingBuffer(int initialSize) : IBufferWriter<byte>
     {
-        public byte[] Buffer { get; private set; } = initial;
-
-        public override bool CanRead => false;
-
-        public override bool CanSeek => false;
-
-        public override bool CanWrite => true;
-
-        public override long Length => _length;
-
-        public override long Position
-        {
-            get => _length;
-            set => throw new NotSupportedException();
-        }
-
+        private byte[] _buffer = new byte[initialSize];
         private int _length;
+
+        public ReadOnlyMemory<byte> WrittenMemory => _buffer.AsMemory(0, _length);
 
         public void Clear()
         {
-            CryptographicOperations.ZeroMemory(Buffer);
+            CryptographicOperations.ZeroMemory(_buffer);
             _length = 0;
         }
 
-        public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
+        public void Advance(int count) => _length += count;
 
-        public override void Write(ReadOnlySpan<byte> buffer)
+        public Memory<byte> GetMemory(int sizeHint = 0)
         {
-            if (_length + buffer.Length > Buffer.Length)
+            Reserve(sizeHint);
+            return _buffer.AsMemory(_length);
+        }
+
+        public Span<byte> GetSpan(int sizeHint = 0)
+        {
+            Reserve(sizeHint);
+            return _buffer.AsSpan(_length);
+        }
+
+        private void Reserve(int sizeHint)
+        {
+            var needed = _length + Math.Max(sizeHint, 1);
+            if (needed <= _buffer.Length)
             {
-                var grown = new byte[Math.Max(Buffer.Length * 2, _length + buffer.Length)];
-                Buffer.AsSpan(0, _length).CopyTo(grown);
-                CryptographicOperations.ZeroMemory(Buffer);
-                Buffer = grown;
+                return;
             }
 
-            buffer.CopyTo(Buffer.AsSpan(_length));
-            _length += buffer.Length;
+            var grown = new byte[Math.Max(_buffer.Length * 2, needed)];
+            _buffer.AsSpan(0, _length).CopyTo(grown);
+            CryptographicOperations.ZeroMemory(_buffer);
+            _buffer = grown;
         }
-
-        public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
-        {
-            Write(buffer.AsSpan(offset, count));
-            return Task.CompletedTask;
-        }
-
-        public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
-        {
-            Write(buffer.Span);
-            return ValueTask.CompletedTask;
-        }
-
-        public override void Flush()
-        {
-        }
-
-        public override Task FlushAsync(CancellationToken cancellationToken) => Task.CompletedTask;
-
-        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
     }
 }
 
-/// <summary>An unwrapped body: written as it was stored, then zeroed.</summary>
-public sealed class UnwrappedResult : IResult, IStatusCodeHttpResult, IContentTypeHttpResult
+/// <summary>An unwrapped body: written as it was stored (the wrapped call's JSON, whatever its shape), then zeroed.</summary>
+public sealed class UnwrappedResult : IResult, IStatusCodeHttpResult, IContentTypeHttpResult, IEndpointMetadataProvider
 {
     private readonly byte[] _body;
 
     public UnwrappedResult(byte[] body) => _body = body;
+
+    public static void PopulateMetadata(MethodInfo method, EndpointBuilder builder)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        builder.Metadata.Add(new ProducesResponseTypeMetadata(StatusCodes.Status200OK, typeof(void), ["application/json"]));
+    }
 
     public int? StatusCode => StatusCodes.Status200OK;
 
